@@ -1,0 +1,38 @@
+# Works on a fresh machine with only Python 3.11 and make: the first target that needs the
+# virtual environment builds it (pip bootstraps uv, uv installs the project).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install run test lint fmt bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv>=0.5,<1"
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'
+	touch $(STAMP)
+
+run: install
+	$(BIN)/endpointctl demo
+
+lint: install
+	$(BIN)/ruff check endpointctl tests bench assets
+	$(BIN)/ruff format --check endpointctl tests bench assets
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+fmt: install
+	$(BIN)/ruff format endpointctl tests bench assets
+	$(BIN)/ruff check --fix endpointctl tests bench assets
+
+test: install lint
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,3 @@
+from endpointctl.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,101 @@
+"""What every verb shares: the service it talks to, flags common to many verbs, progress display."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from endpointctl.core.errors import InvalidInput
+from endpointctl.core.service import EndpointService
+from endpointctl.core.views import DeploymentView
+
+Handler = Callable[[argparse.Namespace, "CliContext"], Awaitable[Any]]
+
+
+@dataclass
+class CliContext:
+    """Opened lazily: `--help` and usage errors never touch the data directory."""
+
+    output: str | None
+    query: str | None
+    _service: EndpointService | None = field(default=None, repr=False)
+
+    @property
+    def service(self) -> EndpointService:
+        if self._service is None:
+            self._service = EndpointService.open()
+        return self._service
+
+    async def close(self) -> None:
+        if self._service is not None:
+            await self._service.close()
+
+    @property
+    def machine_output(self) -> bool:
+        return self.output is not None or not sys.stdout.isatty()
+
+    @contextmanager
+    def progress(self, what: str) -> Iterator[Callable[[DeploymentView], None]]:
+        """A live status line on stderr for long operations; silent for machine output or pipes."""
+        if self.machine_output or not sys.stderr.isatty():
+            yield lambda view: None
+            return
+        console = Console(stderr=True)
+        with console.status(what) as status:
+
+            def update(view: DeploymentView) -> None:
+                text = f"{what}: {view.provisioning_state}"
+                if view.rollout is not None:
+                    r = view.rollout
+                    text += f" — batch {r.batch}/{r.batches}, {r.updated}/{r.desired} instances updated"
+                elif view.instances:
+                    text += f" — {view.ready_instances}/{len(view.instances)} ready"
+                status.update(text)
+
+            yield update
+
+
+def add_output_args(parser: argparse.ArgumentParser, default: str = "json") -> None:
+    parser.add_argument(
+        "-o", "--output", choices=("json", "yaml", "table", "tsv", "none"), default=None,
+        help=f"output format (default: {default})",
+    )
+    parser.add_argument("--query", help="JMESPath query applied to the output, as in az")
+
+
+def add_set_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--set", dest="sets", action="append", default=[], metavar="PATH=VALUE",
+        help="override a field before validation (dotted path, list index, YAML-typed value); repeatable",
+    )
+
+
+def add_backend_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--backend", help="process, docker, kubernetes or azure (default: configure --defaults backend=…, else process)"
+    )
+    parser.add_argument("--local", action="store_true", help="use the local process backend (as az ml --local)")
+
+
+def backend_of(args: argparse.Namespace) -> str | None:
+    if getattr(args, "local", False):
+        if getattr(args, "backend", None) not in (None, "process"):
+            raise InvalidInput("--local and --backend contradict each other")
+        return "process"
+    return getattr(args, "backend", None)
+
+
+def existing_file(value: str, *, option: str) -> Path:
+    path = Path(value)
+    if not path.exists():
+        raise InvalidInput(f"{option} {value}: no such file")
+    if path.is_dir():
+        raise InvalidInput(f"{option} {value}: is a directory, expected a file")
+    return path

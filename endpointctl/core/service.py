@@ -1,0 +1,321 @@
+"""The service façade: the one async API the CLI and the TUI call.
+
+It owns the rules that hold on every backend (traffic sums, mirror limits, deletions blocked by live
+traffic, deployment limits) and checks them before any backend is asked to change anything. It also owns
+waiting: backends accept a change and the façade follows the deployment to a terminal state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from importlib.metadata import entry_points
+from typing import cast
+
+from endpointctl.backends.base import Backend, BackendFactory, KeyType
+from endpointctl.core.capabilities import Capability
+from endpointctl.core.context import BackendContext
+from endpointctl.core.errors import BackendUnavailable, Conflict, InvalidInput, NotFound, NotSupported, OperationFailed
+from endpointctl.core.home import Home
+from endpointctl.core.spec import DeploymentSpec, EndpointSpec
+from endpointctl.core.traffic import TrafficError, TrafficSplit
+from endpointctl.core.views import (
+    BackendStatus,
+    Container,
+    Credentials,
+    DeploymentView,
+    EndpointView,
+    EventView,
+    InvokeResult,
+    LogLine,
+    ProvisioningState,
+)
+
+ENTRY_POINT_GROUP = "endpointctl.backends"
+DEFAULT_BACKEND = "process"
+MAX_DEPLOYMENTS_PER_ENDPOINT = 20
+DEFAULT_WAIT_TIMEOUT_S = 1800.0
+
+ProgressCallback = Callable[[DeploymentView], None]
+
+
+def discover_factories() -> dict[str, BackendFactory]:
+    """Installed backends, by name, from the `endpointctl.backends` entry-point group."""
+    found: dict[str, BackendFactory] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        found[ep.name] = cast(BackendFactory, ep.load())
+    return found
+
+
+class EndpointService:
+    def __init__(self, context: BackendContext, factories: Mapping[str, BackendFactory]) -> None:
+        self.context = context
+        self._factories = dict(factories)
+        self._backends: dict[str, Backend] = {}
+
+    @classmethod
+    def open(cls, home: Home | None = None, factories: Mapping[str, BackendFactory] | None = None) -> EndpointService:
+        context = BackendContext.open(home or Home.discover())
+        return cls(context, discover_factories() if factories is None else factories)
+
+    async def close(self) -> None:
+        backends, self._backends = list(self._backends.values()), {}
+        for backend in backends:
+            await backend.close()
+        self.context.store.close()
+
+    # --- backends -------------------------------------------------------------------------------
+    @property
+    def backend_names(self) -> list[str]:
+        return sorted(self._factories)
+
+    @property
+    def default_backend(self) -> str:
+        return self.context.defaults.get("backend", DEFAULT_BACKEND)
+
+    def backend(self, name: str | None = None) -> Backend:
+        name = name or self.default_backend
+        if name not in self._backends:
+            factory = self._factories.get(name)
+            if factory is None:
+                have = ", ".join(self.backend_names) or "none installed"
+                raise InvalidInput(f"unknown backend {name!r} (available: {have})")
+            self._backends[name] = factory(self.context)
+        return self._backends[name]
+
+    async def statuses(self) -> list[BackendStatus]:
+        async def one(name: str) -> BackendStatus:
+            try:
+                return await self.backend(name).status()
+            except Exception as exc:  # a broken backend must not hide the others
+                backend = self._backends.get(name)
+                caps = backend.capabilities() if backend else None
+                from endpointctl.core.capabilities import Capabilities
+
+                return BackendStatus(name, False, caps or Capabilities(frozenset()), reason=str(exc))
+
+        return list(await asyncio.gather(*(one(n) for n in self.backend_names)))
+
+    def _require(self, backend: Backend, capability: Capability) -> None:
+        reason = backend.capabilities().why_not(capability)
+        if reason is not None:
+            raise NotSupported(f"{backend.name}: {reason}")
+
+    # --- endpoints ------------------------------------------------------------------------------
+    async def list_endpoints(self, backend: str | None = None) -> list[EndpointView]:
+        return await self.backend(backend).list_endpoints()
+
+    async def get_endpoint(self, name: str, *, backend: str | None = None) -> EndpointView:
+        return await self.backend(backend).get_endpoint(name)
+
+    async def create_endpoint(self, spec: EndpointSpec, *, backend: str | None = None) -> EndpointView:
+        target = self.backend(backend)
+        if await self._endpoint_exists(target, spec.name):
+            raise Conflict(f"endpoint {spec.name} already exists on {target.name}; use `online-endpoint update`")
+        self._check_split(_split_of(spec), known=())
+        return await target.apply_endpoint(spec)
+
+    async def update_endpoint(self, spec: EndpointSpec, *, backend: str | None = None) -> EndpointView:
+        target = self.backend(backend)
+        current = await target.get_endpoint(spec.name)
+        names = [d.name for d in await target.list_deployments(spec.name)]
+        # Traffic the file does not mention keeps its current value, as in az ml.
+        split = TrafficSplit(
+            {**current.traffic, **spec.traffic}, dict(spec.mirror_traffic or current.mirror_traffic)
+        )
+        self._check_split(split, known=names)
+        if split.mirror and Capability.MIRROR_TRAFFIC not in target.capabilities():
+            self._require(target, Capability.MIRROR_TRAFFIC)
+        merged = spec.model_copy(update={"traffic": dict(split.weights), "mirror_traffic": dict(split.mirror)})
+        return await target.apply_endpoint(merged)
+
+    async def delete_endpoint(self, name: str, *, backend: str | None = None) -> None:
+        target = self.backend(backend)
+        await target.get_endpoint(name)
+        await target.delete_endpoint(name)
+
+    async def set_traffic(
+        self,
+        endpoint: str,
+        *,
+        traffic: Mapping[str, int] | None = None,
+        mirror: Mapping[str, int] | None = None,
+        backend: str | None = None,
+    ) -> EndpointView:
+        target = self.backend(backend)
+        self._require(target, Capability.TRAFFIC)
+        if mirror:
+            self._require(target, Capability.MIRROR_TRAFFIC)
+        current = await target.get_endpoint(endpoint)
+        names = [d.name for d in await target.list_deployments(endpoint)]
+        split = _split_of_view(current)
+        if traffic is not None:
+            split = split.with_weights(traffic)
+        if mirror is not None:
+            split = split.with_mirror(mirror)
+        self._check_split(split, known=names)
+        return await target.set_traffic(endpoint, split)
+
+    def preview_traffic(
+        self, current: EndpointView, deployments: list[str], traffic: Mapping[str, int], mirror: Mapping[str, int]
+    ) -> TrafficSplit:
+        """Check a proposed split without applying it (the TUI shows the errors inline)."""
+        split = _split_of_view(current).with_weights(traffic).with_mirror(mirror)
+        self._check_split(split, known=deployments)
+        return split
+
+    @staticmethod
+    def _check_split(split: TrafficSplit, *, known: list[str] | tuple[str, ...]) -> None:
+        try:
+            split.validate(known)
+        except TrafficError as exc:
+            raise InvalidInput(str(exc)) from None
+
+    async def _endpoint_exists(self, target: Backend, name: str) -> bool:
+        try:
+            await target.get_endpoint(name)
+        except NotFound:
+            return False
+        return True
+
+    # --- deployments ----------------------------------------------------------------------------
+    async def list_deployments(self, endpoint: str, *, backend: str | None = None) -> list[DeploymentView]:
+        return await self.backend(backend).list_deployments(endpoint)
+
+    async def get_deployment(self, endpoint: str, name: str, *, backend: str | None = None) -> DeploymentView:
+        return await self.backend(backend).get_deployment(endpoint, name)
+
+    async def apply_deployment(
+        self,
+        spec: DeploymentSpec,
+        *,
+        backend: str | None = None,
+        all_traffic: bool = False,
+        wait: bool = True,
+        timeout_s: float = DEFAULT_WAIT_TIMEOUT_S,
+        progress: ProgressCallback | None = None,
+    ) -> DeploymentView:
+        """`online-deployment create|update`: create, or roll out the new spec to, a deployment."""
+        target = self.backend(backend)
+        self._require(target, Capability.DEPLOYMENTS)
+        await target.get_endpoint(spec.endpoint_name)  # NotFound names the endpoint before anything changes
+        existing = [d.name for d in await target.list_deployments(spec.endpoint_name)]
+        if spec.name not in existing and len(existing) >= MAX_DEPLOYMENTS_PER_ENDPOINT:
+            raise InvalidInput(
+                f"endpoint {spec.endpoint_name} already has {len(existing)} deployments "
+                f"(the limit is {MAX_DEPLOYMENTS_PER_ENDPOINT})"
+            )
+        if all_traffic and not wait:
+            raise InvalidInput("--all-traffic needs the deployment to succeed first; it cannot be combined with --no-wait")
+        view = await target.apply_deployment(spec)
+        if not wait:
+            return view
+        view = await self.wait_for_deployment(
+            spec.endpoint_name, spec.name, backend=target.name, timeout_s=timeout_s, progress=progress
+        )
+        if all_traffic:
+            current = await target.get_endpoint(spec.endpoint_name)
+            split = _split_of_view(current).all_to(spec.name)
+            await self.set_traffic(spec.endpoint_name, traffic=split.weights, mirror=split.mirror, backend=target.name)
+        return view
+
+    async def wait_for_deployment(
+        self,
+        endpoint: str,
+        name: str,
+        *,
+        backend: str | None = None,
+        timeout_s: float = DEFAULT_WAIT_TIMEOUT_S,
+        progress: ProgressCallback | None = None,
+        poll_s: float = 0.25,
+    ) -> DeploymentView:
+        """Follow a deployment until Succeeded (returned) or Failed/Canceled (OperationFailed)."""
+        target = self.backend(backend)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            view = await target.get_deployment(endpoint, name)
+            if progress is not None:
+                progress(view)
+            if view.provisioning_state is ProvisioningState.SUCCEEDED:
+                return view
+            if view.provisioning_state.terminal:
+                reason = f": {view.reason}" if view.reason else ""
+                raise OperationFailed(f"deployment {endpoint}/{name} is {view.provisioning_state}{reason}")
+            if time.monotonic() > deadline:
+                raise OperationFailed(
+                    f"deployment {endpoint}/{name} is still {view.provisioning_state} after {timeout_s:.0f} s"
+                )
+            await asyncio.sleep(poll_s)
+
+    async def delete_deployment(self, endpoint: str, name: str, *, backend: str | None = None) -> None:
+        target = self.backend(backend)
+        current = await target.get_endpoint(endpoint)
+        await target.get_deployment(endpoint, name)
+        if current.traffic.get(name, 0) > 0:
+            raise Conflict(
+                f"deployment {name} receives {current.traffic[name]}% of {endpoint}'s traffic; "
+                "move its traffic to another deployment first"
+            )
+        if current.mirror_traffic.get(name, 0) > 0:
+            raise Conflict(f"deployment {name} receives mirrored traffic; set its mirror traffic to 0 first")
+        await target.delete_deployment(endpoint, name)
+
+    # --- data plane, credentials, observability -------------------------------------------------
+    async def invoke(
+        self, endpoint: str, body: bytes, *, deployment: str | None = None, backend: str | None = None
+    ) -> InvokeResult:
+        target = self.backend(backend)
+        self._require(target, Capability.INVOKE)
+        return await target.invoke(endpoint, body, deployment=deployment)
+
+    async def get_credentials(self, endpoint: str, *, backend: str | None = None) -> Credentials:
+        target = self.backend(backend)
+        self._require(target, Capability.KEYS)
+        return await target.get_credentials(endpoint)
+
+    async def regenerate_keys(self, endpoint: str, key_type: KeyType, *, backend: str | None = None) -> None:
+        target = self.backend(backend)
+        self._require(target, Capability.KEYS)
+        current = await target.get_endpoint(endpoint)
+        if current.spec.auth_mode != "key":
+            raise InvalidInput(f"endpoint {endpoint} uses auth_mode {current.spec.auth_mode}; it has no keys to regenerate")
+        await target.regenerate_keys(endpoint, key_type)
+
+    async def get_logs(
+        self,
+        endpoint: str,
+        deployment: str,
+        *,
+        container: Container = Container.INFERENCE_SERVER,
+        lines: int | None = None,
+        instance: str | None = None,
+        backend: str | None = None,
+    ) -> list[LogLine]:
+        target = self.backend(backend)
+        self._require(target, Capability.LOGS)
+        return await target.get_logs(endpoint, deployment, container=container, lines=lines, instance=instance)
+
+    def follow_logs(
+        self,
+        endpoint: str,
+        deployment: str,
+        *,
+        container: Container = Container.INFERENCE_SERVER,
+        instance: str | None = None,
+        backend: str | None = None,
+    ) -> AsyncIterator[LogLine]:
+        target = self.backend(backend)
+        self._require(target, Capability.LOG_FOLLOW)
+        return target.follow_logs(endpoint, deployment, container=container, instance=instance)
+
+    async def events(self, endpoint: str, *, after_id: int = 0, backend: str | None = None) -> list[EventView]:
+        return await self.backend(backend).events(endpoint, after_id=after_id)
+
+
+def _split_of(spec: EndpointSpec) -> TrafficSplit:
+    return TrafficSplit(dict(spec.traffic), dict(spec.mirror_traffic))
+
+
+def _split_of_view(view: EndpointView) -> TrafficSplit:
+    return TrafficSplit(dict(view.traffic), dict(view.mirror_traffic))

@@ -1,0 +1,67 @@
+"""Rows of the state store as plain values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class AssetRecord:
+    kind: str  # "model" | "environment"
+    name: str
+    version: str
+    digest: str
+    spec: dict[str, Any]
+    blob_path: str | None
+    archived: bool
+    created_at: float
+
+
+@dataclass(frozen=True)
+class EndpointRecord:
+    backend: str
+    name: str
+    spec: dict[str, Any]
+    provisioning_state: str
+    scoring_port: int | None
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class DeploymentRecord:
+    backend: str
+    endpoint: str
+    name: str
+    spec: dict[str, Any]
+    provisioning_state: str
+    revision: int
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    backend: str
+    endpoint: str
+    primary_key: str
+    secondary_key: str
+    token_secret: str
+    updated_at: float
+
+    def __repr__(self) -> str:
+        # Keys must never reach a log line through a stray repr().
+        return f"KeyRecord(backend={self.backend!r}, endpoint={self.endpoint!r}, keys=<redacted>)"
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    id: int
+    ts: float
+    backend: str
+    endpoint: str
+    deployment: str | None
+    kind: str
+    message: str
+    data: dict[str, Any] = field(default_factory=dict)

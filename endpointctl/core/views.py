@@ -1,0 +1,201 @@
+"""What the façade returns: read-only views of endpoints, deployments, instances, logs and events.
+
+Backends build these; the CLI renders them (`show -o json|yaml|table|tsv`) and the TUI draws them.
+`to_show()` gives the az-ml-shaped dictionary that `show` prints, so `--query` works as written in the docs.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from endpointctl.core.capabilities import Capabilities
+from endpointctl.core.spec import DeploymentSpec, EndpointSpec, spec_to_dict
+
+
+class ProvisioningState(enum.StrEnum):
+    CREATING = "Creating"
+    UPDATING = "Updating"
+    SCALING = "Scaling"
+    DELETING = "Deleting"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    CANCELED = "Canceled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (ProvisioningState.SUCCEEDED, ProvisioningState.FAILED, ProvisioningState.CANCELED)
+
+
+class InstanceState(enum.StrEnum):
+    PENDING = "Pending"
+    STARTING = "Starting"
+    READY = "Ready"
+    UNHEALTHY = "Unhealthy"
+    RESTARTING = "Restarting"
+    TERMINATING = "Terminating"
+    FAILED = "Failed"
+
+
+class Container(enum.StrEnum):
+    INFERENCE_SERVER = "inference-server"
+    STORAGE_INITIALIZER = "storage-initializer"
+
+
+@dataclass(frozen=True)
+class BackendStatus:
+    name: str
+    available: bool
+    capabilities: Capabilities
+    context: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class InstanceView:
+    id: str
+    state: InstanceState
+    revision: int
+    restarts: int = 0
+    started_at: float | None = None
+    address: str | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class RolloutView:
+    """Progress of a rolling update: batch n of m, how many instances already run the new revision."""
+
+    revision: int
+    batch: int
+    batches: int
+    updated: int
+    desired: int
+    phase: str
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class EndpointView:
+    backend: str
+    spec: EndpointSpec
+    provisioning_state: ProvisioningState
+    scoring_uri: str | None = None
+    openapi_uri: str | None = None
+    location: str = "local"
+    context: str = ""
+    traffic: Mapping[str, int] = field(default_factory=dict)
+    mirror_traffic: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def to_show(self) -> dict[str, Any]:
+        out = spec_to_dict(self.spec)
+        out.pop("$schema", None)
+        out.update(
+            {
+                "traffic": dict(self.traffic),
+                "mirror_traffic": dict(self.mirror_traffic),
+                "provisioning_state": str(self.provisioning_state),
+                "scoring_uri": self.scoring_uri,
+                "openapi_uri": self.openapi_uri,
+                "location": self.location,
+                "kind": self.spec.kind.capitalize(),
+                "backend": self.backend,
+            }
+        )
+        return out
+
+
+@dataclass(frozen=True)
+class DeploymentView:
+    backend: str
+    spec: DeploymentSpec
+    provisioning_state: ProvisioningState
+    revision: int = 1
+    instances: tuple[InstanceView, ...] = ()
+    rollout: RolloutView | None = None
+    reason: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def endpoint_name(self) -> str:
+        return self.spec.endpoint_name
+
+    @property
+    def ready_instances(self) -> int:
+        return sum(1 for i in self.instances if i.state is InstanceState.READY)
+
+    def to_show(self) -> dict[str, Any]:
+        out = spec_to_dict(self.spec)
+        out.pop("$schema", None)
+        out["provisioning_state"] = str(self.provisioning_state)
+        out["backend"] = self.backend
+        if self.reason:
+            out["reason"] = self.reason
+        return out
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Key mode: primary/secondary keys. aml_token mode: a signed token and its expiry."""
+
+    auth_mode: str
+    primary_key: str | None = None
+    secondary_key: str | None = None
+    access_token: str | None = None
+    expiry_time_utc: int | None = None
+    refresh_after_time_utc: int | None = None
+
+    def bearer(self) -> str:
+        value = self.primary_key if self.auth_mode == "key" else self.access_token
+        if not value:
+            raise ValueError("no credential available")
+        return value
+
+    def to_show(self) -> dict[str, Any]:
+        if self.auth_mode == "key":
+            return {"primaryKey": self.primary_key, "secondaryKey": self.secondary_key}
+        return {
+            "accessToken": self.access_token,
+            "tokenType": "Bearer",
+            "expiryTimeUtc": self.expiry_time_utc,
+            "refreshAfterTimeUtc": self.refresh_after_time_utc,
+        }
+
+    def __repr__(self) -> str:
+        return f"Credentials(auth_mode={self.auth_mode!r}, <redacted>)"
+
+
+@dataclass(frozen=True)
+class InvokeResult:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    latency_ms: float
+    deployment: str | None
+
+
+@dataclass(frozen=True)
+class LogLine:
+    text: str
+    instance: str = ""
+    container: Container = Container.INFERENCE_SERVER
+    ts: float | None = None
+
+
+@dataclass(frozen=True)
+class EventView:
+    id: int
+    ts: float
+    kind: str
+    message: str
+    deployment: str | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)

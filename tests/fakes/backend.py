@@ -1,0 +1,199 @@
+"""A test double of the Backend protocol for façade and CLI tests.
+
+It keeps desired state in the real state store (so separate CLI invocations see each other's changes)
+and records every call, so tests can assert that the façade rejected bad input *before* calling it.
+Deployments become Succeeded after a configurable number of polls, or Failed when the spec carries the
+tag `fake: fail`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+
+from endpointctl.backends.base import KeyType
+from endpointctl.core import keys
+from endpointctl.core.capabilities import Capabilities, Capability
+from endpointctl.core.context import BackendContext
+from endpointctl.core.errors import NotFound
+from endpointctl.core.spec import DeploymentSpec, EndpointSpec, dump_yaml, parse_deployment, parse_endpoint
+from endpointctl.core.store import DeploymentRecord, EndpointRecord
+from endpointctl.core.traffic import TrafficSplit
+from endpointctl.core.views import (
+    BackendStatus,
+    Container,
+    Credentials,
+    DeploymentView,
+    EndpointView,
+    EventView,
+    InvokeResult,
+    LogLine,
+    ProvisioningState,
+)
+
+NAME = "fake"
+MUTATIONS = {"apply_endpoint", "delete_endpoint", "apply_deployment", "delete_deployment", "set_traffic", "regenerate_keys"}
+
+
+class FakeBackend:
+    name = NAME
+    polls_until_ready = 2
+    calls: list[tuple[str, tuple[object, ...]]] = []
+    supported: frozenset[Capability] = frozenset(Capability)
+
+    def __init__(self, context: BackendContext) -> None:
+        self._ctx = context
+        self._polls: dict[tuple[str, str], int] = {}
+
+    @classmethod
+    def reset(cls) -> None:
+        cls.calls = []
+        cls.supported = frozenset(Capability)
+
+    def _record(self, method: str, *args: object) -> None:
+        type(self).calls.append((method, args))
+
+    @classmethod
+    def mutations(cls) -> list[str]:
+        return [m for m, _ in cls.calls if m in MUTATIONS]
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities(self.supported, {Capability.MIRROR_TRAFFIC: "the fake cannot mirror"})
+
+    async def status(self) -> BackendStatus:
+        return BackendStatus(NAME, True, self.capabilities(), context="in-memory")
+
+    async def close(self) -> None:
+        return None
+
+    # --- endpoints ---
+    def _endpoint_view(self, rec: EndpointRecord) -> EndpointView:
+        spec = parse_endpoint(rec.spec["yaml"], source=f"<{rec.name}>", base_dir=Path("/"))
+        return EndpointView(
+            NAME, spec, ProvisioningState(rec.provisioning_state),
+            scoring_uri=f"http://127.0.0.1:{rec.scoring_port}/score", traffic=dict(spec.traffic),
+            mirror_traffic=dict(spec.mirror_traffic),
+        )
+
+    async def list_endpoints(self) -> list[EndpointView]:
+        with self._ctx.store.read() as tx:
+            return [self._endpoint_view(r) for r in tx.list_endpoints(NAME)]
+
+    async def get_endpoint(self, name: str) -> EndpointView:
+        with self._ctx.store.read() as tx:
+            rec = tx.get_endpoint(NAME, name)
+        if rec is None:
+            raise NotFound(f"endpoint {name} does not exist on {NAME}")
+        return self._endpoint_view(rec)
+
+    async def apply_endpoint(self, spec: EndpointSpec) -> EndpointView:
+        self._record("apply_endpoint", spec)
+        now = time.time()
+        with self._ctx.store.transaction() as tx:
+            old = tx.get_endpoint(NAME, spec.name)
+            port = old.scoring_port if old else 20000 + len(tx.list_endpoints(NAME))
+            tx.put_endpoint(EndpointRecord(NAME, spec.name, {"yaml": dump_yaml(spec)}, "Succeeded", port, now, now))
+            if old is None:
+                tx.put_keys(keys.new_keys(NAME, spec.name))
+        return await self.get_endpoint(spec.name)
+
+    async def delete_endpoint(self, name: str) -> None:
+        self._record("delete_endpoint", name)
+        with self._ctx.store.transaction() as tx:
+            tx.delete_endpoint(NAME, name)
+
+    # --- deployments ---
+    def _deployment_view(self, rec: DeploymentRecord) -> DeploymentView:
+        spec = parse_deployment(rec.spec["yaml"], source=f"<{rec.name}>", base_dir=Path("/"))
+        key = (rec.endpoint, rec.name)
+        polls = self._polls.get(key, 0)
+        self._polls[key] = polls + 1
+        state = ProvisioningState(rec.provisioning_state)
+        reason = ""
+        if state is ProvisioningState.CREATING and polls >= self.polls_until_ready:
+            failing = spec.tags.get("fake") == "fail"
+            state = ProvisioningState.FAILED if failing else ProvisioningState.SUCCEEDED
+            reason = "init() raised: the fake was told to fail" if failing else ""
+            with self._ctx.store.transaction() as tx:
+                tx.set_deployment_state(NAME, rec.endpoint, rec.name, str(state))
+        return DeploymentView(NAME, spec, state, revision=rec.revision, reason=reason)
+
+    async def list_deployments(self, endpoint: str) -> list[DeploymentView]:
+        await self.get_endpoint(endpoint)
+        with self._ctx.store.read() as tx:
+            records = tx.list_deployments(NAME, endpoint)
+        return [self._deployment_view(r) for r in records]
+
+    async def get_deployment(self, endpoint: str, name: str) -> DeploymentView:
+        with self._ctx.store.read() as tx:
+            rec = tx.get_deployment(NAME, endpoint, name)
+        if rec is None:
+            raise NotFound(f"deployment {endpoint}/{name} does not exist on {NAME}")
+        return self._deployment_view(rec)
+
+    async def apply_deployment(self, spec: DeploymentSpec) -> DeploymentView:
+        self._record("apply_deployment", spec)
+        now = time.time()
+        with self._ctx.store.transaction() as tx:
+            old = tx.get_deployment(NAME, spec.endpoint_name, spec.name)
+            revision = old.revision + 1 if old else 1
+            tx.put_deployment(
+                DeploymentRecord(NAME, spec.endpoint_name, spec.name, {"yaml": dump_yaml(spec)}, "Creating", revision, now, now)
+            )
+        self._polls[(spec.endpoint_name, spec.name)] = 0
+        return await self.get_deployment(spec.endpoint_name, spec.name)
+
+    async def delete_deployment(self, endpoint: str, name: str) -> None:
+        self._record("delete_deployment", endpoint, name)
+        with self._ctx.store.transaction() as tx:
+            tx.delete_deployment(NAME, endpoint, name)
+
+    async def set_traffic(self, endpoint: str, split: TrafficSplit) -> EndpointView:
+        self._record("set_traffic", endpoint, split)
+        current = await self.get_endpoint(endpoint)
+        spec = current.spec.model_copy(update={"traffic": dict(split.weights), "mirror_traffic": dict(split.mirror)})
+        return await self.apply_endpoint(spec)
+
+    async def get_credentials(self, endpoint: str) -> Credentials:
+        current = await self.get_endpoint(endpoint)
+        with self._ctx.store.read() as tx:
+            record = tx.get_keys(NAME, endpoint)
+        assert record is not None
+        return keys.credentials_for(record, current.spec.auth_mode)
+
+    async def regenerate_keys(self, endpoint: str, key_type: KeyType) -> None:
+        self._record("regenerate_keys", endpoint, key_type)
+        with self._ctx.store.transaction() as tx:
+            record = tx.get_keys(NAME, endpoint)
+            assert record is not None
+            tx.put_keys(keys.rotate(record, key_type))
+
+    async def invoke(
+        self, endpoint: str, body: bytes, *, deployment: str | None = None, headers: Mapping[str, str] | None = None
+    ) -> InvokeResult:
+        self._record("invoke", endpoint, body, deployment)
+        current = await self.get_endpoint(endpoint)
+        served = deployment or max(current.traffic, key=lambda k: current.traffic[k], default=None)
+        if served is None:
+            return InvokeResult(404, {}, b'{"message": "no deployment has traffic"}', 0.1, None)
+        payload = json.dumps({"echo": json.loads(body), "served_by": served}).encode()
+        return InvokeResult(200, {"azureml-model-deployment": served}, payload, 0.1, served)
+
+    async def get_logs(
+        self, endpoint: str, deployment: str, *, container: Container, lines: int | None, instance: str | None = None
+    ) -> list[LogLine]:
+        await self.get_deployment(endpoint, deployment)
+        all_lines = [LogLine(f"{container.value} line {i}", instance="0", container=container) for i in range(10)]
+        return all_lines[-lines:] if lines else all_lines
+
+    async def follow_logs(
+        self, endpoint: str, deployment: str, *, container: Container, instance: str | None = None
+    ) -> AsyncIterator[LogLine]:
+        for i in range(3):
+            yield LogLine(f"followed {i}", instance="0", container=container)
+
+    async def events(self, endpoint: str, *, after_id: int = 0) -> list[EventView]:
+        with self._ctx.store.read() as tx:
+            return [EventView(e.id, e.ts, e.kind, e.message, e.deployment) for e in tx.events(NAME, endpoint, after_id=after_id)]
