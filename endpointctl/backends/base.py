@@ -26,6 +26,7 @@ from endpointctl.core.views import (
     EventView,
     InvokeResult,
     LogLine,
+    MetricsSnapshot,
 )
 
 KeyType = Literal["primary", "secondary"]
@@ -80,11 +81,22 @@ class Backend(Protocol):
 
     # --- data plane and observability ---
     async def invoke(
-        self, endpoint: str, body: bytes, *, deployment: str | None = None, headers: Mapping[str, str] | None = None
+        self,
+        endpoint: str,
+        body: bytes,
+        *,
+        deployment: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> InvokeResult: ...
 
     async def get_logs(
-        self, endpoint: str, deployment: str, *, container: Container, lines: int | None, instance: str | None = None
+        self,
+        endpoint: str,
+        deployment: str,
+        *,
+        container: Container,
+        lines: int | None,
+        instance: str | None = None,
     ) -> list[LogLine]: ...
 
     def follow_logs(
@@ -92,6 +104,10 @@ class Backend(Protocol):
     ) -> AsyncIterator[LogLine]: ...
 
     async def events(self, endpoint: str, *, after_id: int = 0) -> list[EventView]: ...
+
+    async def metrics(self, endpoint: str) -> MetricsSnapshot:
+        """The router's counters for the endpoint's deployments (Capability.METRICS)."""
+        ...
 
 
 class BackendFactory(Protocol):

@@ -51,7 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = asyncio.run(_run(args, ctx))
         if result is not None:
             value = apply_query(result, ctx.query)
-            columns = getattr(sys.modules[args.handler.__module__], "TABLE_COLUMNS", {}).get(args.verb)
+            columns = getattr(sys.modules[args.handler.__module__], "TABLE_COLUMNS", {}).get(
+                getattr(args, "verb", None)
+            )
             render(value, ctx.output or "json", columns=None if ctx.query else columns)
     except SpecError as exc:
         _error(str(exc))

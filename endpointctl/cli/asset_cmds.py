@@ -17,7 +17,9 @@ LIST_COLUMNS = ("name", "version", "digest", "archived")
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], *, backends: bool) -> None:
     for kind in (MODEL, ENVIRONMENT):
-        group = sub.add_parser(kind, help=f"register and inspect {kind}s (referenced as azureml:NAME:VERSION)")
+        group = sub.add_parser(
+            kind, help=f"register and inspect {kind}s (referenced as azureml:NAME:VERSION)"
+        )
         verbs = group.add_subparsers(dest="verb", metavar="VERB", required=True)
 
         create = verbs.add_parser("create", help=f"register a {kind} version")
@@ -71,7 +73,14 @@ async def _create(args: argparse.Namespace, ctx: CliContext) -> Any:
         if args.file:
             env = load_environment(existing_file(args.file, option="-f/--file"), sets)
         elif args.image:
-            text = _inline({"name": args.name, "version": args.version, "image": args.image, "conda_file": args.conda_file})
+            text = _inline(
+                {
+                    "name": args.name,
+                    "version": args.version,
+                    "image": args.image,
+                    "conda_file": args.conda_file,
+                }
+            )
             env = parse_environment(text, source="<command line>", base_dir=Path.cwd(), sets=sets)
         else:
             raise InvalidInput("give -f/--file or -i/--image")

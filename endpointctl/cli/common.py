@@ -64,7 +64,10 @@ class CliContext:
 
 def add_output_args(parser: argparse.ArgumentParser, default: str = "json") -> None:
     parser.add_argument(
-        "-o", "--output", choices=("json", "yaml", "table", "tsv", "none"), default=None,
+        "-o",
+        "--output",
+        choices=("json", "yaml", "table", "tsv", "none"),
+        default=None,
         help=f"output format (default: {default})",
     )
     parser.add_argument("--query", help="JMESPath query applied to the output, as in az")
@@ -72,16 +75,23 @@ def add_output_args(parser: argparse.ArgumentParser, default: str = "json") -> N
 
 def add_set_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--set", dest="sets", action="append", default=[], metavar="PATH=VALUE",
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
         help="override a field before validation (dotted path, list index, YAML-typed value); repeatable",
     )
 
 
 def add_backend_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--backend", help="process, docker, kubernetes or azure (default: configure --defaults backend=…, else process)"
+        "--backend",
+        help="process, docker, kubernetes or azure (default: configure --defaults backend=…, else process)",
     )
-    parser.add_argument("--local", action="store_true", help="use the local process backend (as az ml --local)")
+    parser.add_argument(
+        "--local", action="store_true", help="use the local process backend (as az ml --local)"
+    )
 
 
 def backend_of(args: argparse.Namespace) -> str | None:
@@ -99,3 +109,10 @@ def existing_file(value: str, *, option: str) -> Path:
     if path.is_dir():
         raise InvalidInput(f"{option} {value}: is a directory, expected a file")
     return path
+
+
+def confirm(question: str) -> bool:
+    """Ask on the terminal; without one there is nobody to say yes, so the answer is no."""
+    if not sys.stdin.isatty():
+        return False
+    return input(f"{question} (y/n): ").strip().lower() in ("y", "yes")

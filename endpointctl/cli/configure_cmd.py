@@ -23,7 +23,9 @@ KNOWN_DEFAULTS = {
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], *, backends: bool) -> None:
     p = sub.add_parser("configure", help="set defaults (backend, workspace, group, kube context, …)")
-    p.add_argument("-d", "--defaults", nargs="+", metavar="KEY=VALUE", default=[], help="KEY= (empty) removes a default")
+    p.add_argument(
+        "-d", "--defaults", nargs="+", metavar="KEY=VALUE", default=[], help="KEY= (empty) removes a default"
+    )
     p.add_argument("-l", "--list-defaults", action="store_true")
     add_output_args(p)
     p.set_defaults(handler=_configure)

@@ -13,6 +13,7 @@ from endpointctl.cli.common import (
     add_output_args,
     add_set_arg,
     backend_of,
+    confirm,
     existing_file,
 )
 from endpointctl.core.errors import InvalidInput
@@ -45,7 +46,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], *, backen
         p.add_argument("-e", "--endpoint-name", help="overrides `endpoint_name` in the file")
         add_set_arg(p)
         if verb == "create":
-            p.add_argument("--all-traffic", action="store_true", help="send 100%% of the traffic here once it succeeds")
+            p.add_argument(
+                "--all-traffic", action="store_true", help="send 100%% of the traffic here once it succeeds"
+            )
         p.add_argument("--no-wait", action="store_true", help="return once the change is accepted")
         add_backend_arg(p)
         add_output_args(p)
@@ -105,7 +108,9 @@ async def _apply(args: argparse.Namespace, ctx: CliContext) -> Any:
             raise InvalidInput("give -f/--file, or -n/--name and -e/--endpoint-name with --set")
         current = await ctx.service.get_deployment(args.endpoint_name, args.name, backend=backend)
         spec = parse_deployment(
-            dump_yaml(current.spec), source=f"<deployment {args.endpoint_name}/{args.name}>", base_dir=Path("/"),
+            dump_yaml(current.spec),
+            source=f"<deployment {args.endpoint_name}/{args.name}>",
+            base_dir=Path("/"),
             sets=args.sets,
         )
     with ctx.progress(f"{args.verb} {spec.endpoint_name}/{spec.name}") as progress:
@@ -125,9 +130,8 @@ async def _list(args: argparse.Namespace, ctx: CliContext) -> Any:
 
 
 async def _delete(args: argparse.Namespace, ctx: CliContext) -> None:
-    if not args.yes:
-        if not sys.stdin.isatty() or input(f"Delete deployment {args.endpoint_name}/{args.name}? (y/n): ").strip().lower() not in ("y", "yes"):
-            raise InvalidInput("not confirmed; nothing was deleted (use -y/--yes to skip the question)")
+    if not args.yes and not confirm(f"Delete deployment {args.endpoint_name}/{args.name}?"):
+        raise InvalidInput("not confirmed; nothing was deleted (use -y/--yes to skip the question)")
     await ctx.service.delete_deployment(args.endpoint_name, args.name, backend=backend_of(args))
 
 
@@ -137,7 +141,12 @@ async def _get_logs(args: argparse.Namespace, ctx: CliContext) -> None:
     if args.lines is not None and args.lines < 0:
         raise InvalidInput("--lines must be ≥ 0")
     lines = await ctx.service.get_logs(
-        args.endpoint_name, args.name, container=container, lines=args.lines, instance=args.instance, backend=backend
+        args.endpoint_name,
+        args.name,
+        container=container,
+        lines=args.lines,
+        instance=args.instance,
+        backend=backend,
     )
     prefix = args.instance is None
     for line in lines:
@@ -147,7 +156,9 @@ async def _get_logs(args: argparse.Namespace, ctx: CliContext) -> None:
         async for line in ctx.service.follow_logs(
             args.endpoint_name, args.name, container=container, instance=args.instance, backend=backend
         ):
-            sys.stdout.write(f"[{line.instance}] {line.text}\n" if prefix and line.instance else f"{line.text}\n")
+            sys.stdout.write(
+                f"[{line.instance}] {line.text}\n" if prefix and line.instance else f"{line.text}\n"
+            )
             sys.stdout.flush()
 
 

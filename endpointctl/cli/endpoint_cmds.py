@@ -12,6 +12,7 @@ from endpointctl.cli.common import (
     add_output_args,
     add_set_arg,
     backend_of,
+    confirm,
     existing_file,
 )
 from endpointctl.core.errors import InvalidInput
@@ -123,7 +124,9 @@ async def _update(args: argparse.Namespace, ctx: CliContext) -> Any:
     backend = backend_of(args)
     try:
         traffic = parse_assignments(args.traffic) if args.traffic else None
-        mirror = parse_assignments(args.mirror_traffic, option="--mirror-traffic") if args.mirror_traffic else None
+        mirror = (
+            parse_assignments(args.mirror_traffic, option="--mirror-traffic") if args.mirror_traffic else None
+        )
     except TrafficError as exc:
         raise InvalidInput(str(exc)) from None
     if args.file or args.sets:
@@ -154,14 +157,16 @@ async def _list(args: argparse.Namespace, ctx: CliContext) -> Any:
 
 
 async def _delete(args: argparse.Namespace, ctx: CliContext) -> None:
-    if not args.yes and not _confirm(f"Delete endpoint {args.name} and all its deployments?"):
+    if not args.yes and not confirm(f"Delete endpoint {args.name} and all its deployments?"):
         raise InvalidInput("not confirmed; nothing was deleted (use -y/--yes to skip the question)")
     await ctx.service.delete_endpoint(args.name, backend=backend_of(args))
 
 
 async def _invoke(args: argparse.Namespace, ctx: CliContext) -> Any:
     body = existing_file(args.request_file, option="--request-file").read_bytes()
-    result = await ctx.service.invoke(args.name, body, deployment=args.deployment_name, backend=backend_of(args))
+    result = await ctx.service.invoke(
+        args.name, body, deployment=args.deployment_name, backend=backend_of(args)
+    )
     text = result.body.decode("utf-8", errors="replace")
     if result.status >= 400:
         from endpointctl.core.errors import OperationFailed
@@ -179,14 +184,6 @@ async def _get_credentials(args: argparse.Namespace, ctx: CliContext) -> Any:
 
 async def _regenerate_keys(args: argparse.Namespace, ctx: CliContext) -> None:
     await ctx.service.regenerate_keys(args.name, args.key_type, backend=backend_of(args))
-
-
-def _confirm(question: str) -> bool:
-    import sys
-
-    if not sys.stdin.isatty():
-        return False
-    return input(f"{question} (y/n): ").strip().lower() in ("y", "yes")
 
 
 TABLE_COLUMNS = {"list": LIST_COLUMNS}

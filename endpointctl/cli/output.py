@@ -27,14 +27,18 @@ def apply_query(value: Any, query: str | None) -> Any:
         raise InvalidInput(f"--query {query!r}: {exc}") from None
 
 
-def render(value: Any, fmt: str, *, columns: Sequence[str] | None = None, stream: IO[str] | None = None) -> None:
+def render(
+    value: Any, fmt: str, *, columns: Sequence[str] | None = None, stream: IO[str] | None = None
+) -> None:
     out = stream or sys.stdout
     if fmt == "none":
         return
     if fmt == "json":
         out.write(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
     elif fmt == "yaml":
-        out.write(yaml.safe_dump(_plain(value), sort_keys=False, allow_unicode=True, default_flow_style=False))
+        out.write(
+            yaml.safe_dump(_plain(value), sort_keys=False, allow_unicode=True, default_flow_style=False)
+        )
     elif fmt == "tsv":
         for line in _tsv_lines(value):
             out.write(line + "\n")

@@ -37,4 +37,6 @@ class Capabilities:
     def why_not(self, capability: Capability) -> str | None:
         if capability in self.supported:
             return None
-        return self.reasons.get(capability, f"this backend does not support {capability.value.replace('_', ' ')}")
+        return self.reasons.get(
+            capability, f"this backend does not support {capability.value.replace('_', ' ')}"
+        )

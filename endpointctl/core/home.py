@@ -20,7 +20,9 @@ class Home:
     @classmethod
     def discover(cls) -> Home:
         override = os.environ.get(HOME_ENV)
-        root = Path(override) if override else Path(platformdirs.user_data_dir("endpointctl", appauthor=False))
+        root = (
+            Path(override) if override else Path(platformdirs.user_data_dir("endpointctl", appauthor=False))
+        )
         return cls(root.expanduser().resolve())
 
     def ensure(self) -> Home:

@@ -37,14 +37,18 @@ def rotate(record: KeyRecord, key_type: KeyType) -> KeyRecord:
         return KeyRecord(
             record.backend, record.endpoint, new_key(), record.secondary_key, record.token_secret, time.time()
         )
-    return KeyRecord(record.backend, record.endpoint, record.primary_key, new_key(), record.token_secret, time.time())
+    return KeyRecord(
+        record.backend, record.endpoint, record.primary_key, new_key(), record.token_secret, time.time()
+    )
 
 
 def credentials_for(record: KeyRecord, auth_mode: str, *, now: float | None = None) -> Credentials:
     if auth_mode == "key":
         return Credentials("key", primary_key=record.primary_key, secondary_key=record.secondary_key)
     issued_at = time.time() if now is None else now
-    token, expires = issue_token(bytes.fromhex(record.token_secret), record.endpoint, TOKEN_TTL_S, now=issued_at)
+    token, expires = issue_token(
+        bytes.fromhex(record.token_secret), record.endpoint, TOKEN_TTL_S, now=issued_at
+    )
     return Credentials(
         auth_mode,
         access_token=token,

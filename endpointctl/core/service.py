@@ -16,7 +16,13 @@ from typing import cast
 from endpointctl.backends.base import Backend, BackendFactory, KeyType
 from endpointctl.core.capabilities import Capability
 from endpointctl.core.context import BackendContext
-from endpointctl.core.errors import BackendUnavailable, Conflict, InvalidInput, NotFound, NotSupported, OperationFailed
+from endpointctl.core.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    NotSupported,
+    OperationFailed,
+)
 from endpointctl.core.home import Home
 from endpointctl.core.spec import DeploymentSpec, EndpointSpec
 from endpointctl.core.traffic import TrafficError, TrafficSplit
@@ -29,6 +35,7 @@ from endpointctl.core.views import (
     EventView,
     InvokeResult,
     LogLine,
+    MetricsSnapshot,
     ProvisioningState,
 )
 
@@ -55,7 +62,9 @@ class EndpointService:
         self._backends: dict[str, Backend] = {}
 
     @classmethod
-    def open(cls, home: Home | None = None, factories: Mapping[str, BackendFactory] | None = None) -> EndpointService:
+    def open(
+        cls, home: Home | None = None, factories: Mapping[str, BackendFactory] | None = None
+    ) -> EndpointService:
         context = BackendContext.open(home or Home.discover())
         return cls(context, discover_factories() if factories is None else factories)
 
@@ -112,7 +121,9 @@ class EndpointService:
     async def create_endpoint(self, spec: EndpointSpec, *, backend: str | None = None) -> EndpointView:
         target = self.backend(backend)
         if await self._endpoint_exists(target, spec.name):
-            raise Conflict(f"endpoint {spec.name} already exists on {target.name}; use `online-endpoint update`")
+            raise Conflict(
+                f"endpoint {spec.name} already exists on {target.name}; use `online-endpoint update`"
+            )
         self._check_split(_split_of(spec), known=())
         return await target.apply_endpoint(spec)
 
@@ -127,7 +138,9 @@ class EndpointService:
         self._check_split(split, known=names)
         if split.mirror and Capability.MIRROR_TRAFFIC not in target.capabilities():
             self._require(target, Capability.MIRROR_TRAFFIC)
-        merged = spec.model_copy(update={"traffic": dict(split.weights), "mirror_traffic": dict(split.mirror)})
+        merged = spec.model_copy(
+            update={"traffic": dict(split.weights), "mirror_traffic": dict(split.mirror)}
+        )
         return await target.apply_endpoint(merged)
 
     async def delete_endpoint(self, name: str, *, backend: str | None = None) -> None:
@@ -158,7 +171,11 @@ class EndpointService:
         return await target.set_traffic(endpoint, split)
 
     def preview_traffic(
-        self, current: EndpointView, deployments: list[str], traffic: Mapping[str, int], mirror: Mapping[str, int]
+        self,
+        current: EndpointView,
+        deployments: list[str],
+        traffic: Mapping[str, int],
+        mirror: Mapping[str, int],
     ) -> TrafficSplit:
         """Check a proposed split without applying it (the TUI shows the errors inline)."""
         split = _split_of_view(current).with_weights(traffic).with_mirror(mirror)
@@ -207,7 +224,9 @@ class EndpointService:
                 f"(the limit is {MAX_DEPLOYMENTS_PER_ENDPOINT})"
             )
         if all_traffic and not wait:
-            raise InvalidInput("--all-traffic needs the deployment to succeed first; it cannot be combined with --no-wait")
+            raise InvalidInput(
+                "--all-traffic needs the deployment to succeed first; it cannot be combined with --no-wait"
+            )
         view = await target.apply_deployment(spec)
         if not wait:
             return view
@@ -217,7 +236,9 @@ class EndpointService:
         if all_traffic:
             current = await target.get_endpoint(spec.endpoint_name)
             split = _split_of_view(current).all_to(spec.name)
-            await self.set_traffic(spec.endpoint_name, traffic=split.weights, mirror=split.mirror, backend=target.name)
+            await self.set_traffic(
+                spec.endpoint_name, traffic=split.weights, mirror=split.mirror, backend=target.name
+            )
         return view
 
     async def wait_for_deployment(
@@ -279,7 +300,9 @@ class EndpointService:
         self._require(target, Capability.KEYS)
         current = await target.get_endpoint(endpoint)
         if current.spec.auth_mode != "key":
-            raise InvalidInput(f"endpoint {endpoint} uses auth_mode {current.spec.auth_mode}; it has no keys to regenerate")
+            raise InvalidInput(
+                f"endpoint {endpoint} uses auth_mode {current.spec.auth_mode}; it has no keys to regenerate"
+            )
         await target.regenerate_keys(endpoint, key_type)
 
     async def get_logs(
@@ -294,7 +317,9 @@ class EndpointService:
     ) -> list[LogLine]:
         target = self.backend(backend)
         self._require(target, Capability.LOGS)
-        return await target.get_logs(endpoint, deployment, container=container, lines=lines, instance=instance)
+        return await target.get_logs(
+            endpoint, deployment, container=container, lines=lines, instance=instance
+        )
 
     def follow_logs(
         self,
@@ -309,8 +334,15 @@ class EndpointService:
         self._require(target, Capability.LOG_FOLLOW)
         return target.follow_logs(endpoint, deployment, container=container, instance=instance)
 
-    async def events(self, endpoint: str, *, after_id: int = 0, backend: str | None = None) -> list[EventView]:
+    async def events(
+        self, endpoint: str, *, after_id: int = 0, backend: str | None = None
+    ) -> list[EventView]:
         return await self.backend(backend).events(endpoint, after_id=after_id)
+
+    async def metrics(self, endpoint: str, *, backend: str | None = None) -> MetricsSnapshot:
+        target = self.backend(backend)
+        self._require(target, Capability.METRICS)
+        return await target.metrics(endpoint)
 
 
 def _split_of(spec: EndpointSpec) -> TrafficSplit:

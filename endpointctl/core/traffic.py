@@ -60,7 +60,9 @@ class TrafficSplit:
         if total not in (0, 100) and not problems:
             problems.append(f"traffic: percents sum to {total}; they must sum to 100, or all be 0")
         if len(self.mirror) > 1:
-            problems.append(f"mirror_traffic: at most one deployment can receive mirrored traffic, got {len(self.mirror)}")
+            problems.append(
+                f"mirror_traffic: at most one deployment can receive mirrored traffic, got {len(self.mirror)}"
+            )
         for name, pct in self.mirror.items():
             if isinstance(pct, bool) or not isinstance(pct, int):
                 problems.append(f"mirror_traffic.{name}: must be an integer percent")
@@ -118,7 +120,11 @@ def rebalance(weights: Mapping[str, int], deployment: str, value: int) -> dict[s
     remainder = 100 - value
     base = {k: max(0, weights[k]) for k in others}
     total = sum(base.values())
-    shares = {k: remainder * (base[k] / total) for k in others} if total else dict.fromkeys(others, remainder / len(others))
+    shares = (
+        {k: remainder * (base[k] / total) for k in others}
+        if total
+        else dict.fromkeys(others, remainder / len(others))
+    )
     floors = {k: int(v) for k, v in shares.items()}
     leftover = remainder - sum(floors.values())
     for k in sorted(others, key=lambda k: (-(shares[k] - floors[k]), others.index(k)))[:leftover]:

@@ -199,3 +199,31 @@ class EventView:
     message: str
     deployment: str | None = None
     data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DeploymentMetrics:
+    """Cumulative counters of one deployment at one moment, as the endpoint's router saw them.
+
+    Rates come from the difference of two snapshots (the TUI polls); cumulative values survive a dropped poll.
+    """
+
+    deployment: str
+    requests: int
+    by_status: Mapping[str, int]  # "2xx", "4xx", "5xx" → count
+    in_flight: int
+    p50_ms: float | None
+    p99_ms: float | None
+    mirrored: int = 0
+    mirror_failures: int = 0
+
+    @property
+    def errors(self) -> int:
+        return int(self.by_status.get("5xx", 0)) + int(self.by_status.get("4xx", 0))
+
+
+@dataclass(frozen=True)
+class MetricsSnapshot:
+    endpoint: str
+    ts: float
+    deployments: Mapping[str, DeploymentMetrics]

@@ -23,21 +23,49 @@ def test_seed_sequence(fake_cli: Run) -> None:
     key = cli("online-endpoint", "get-credentials", "-n", "my-endpoint", "-o", "tsv", "--query", "primaryKey")
     assert len(key.out.strip()) >= 32
     invoked = cli(
-        "online-endpoint", "invoke", "-n", "my-endpoint", "--request-file", str(SAMPLE / "sample-request.json")
+        "online-endpoint",
+        "invoke",
+        "-n",
+        "my-endpoint",
+        "--request-file",
+        str(SAMPLE / "sample-request.json"),
     )
     assert invoked.code == 0, invoked.err
     assert json.loads(json.loads(invoked.out))["served_by"] == "blue"
     logs = cli("online-deployment", "get-logs", "-n", "blue", "-e", "my-endpoint", "--lines", "2")
     assert logs.out == "[0] inference-server line 8\n[0] inference-server line 9\n"
     logs = cli(
-        "online-deployment", "get-logs", "-n", "blue", "-e", "my-endpoint", "--container", "storage-initializer", "-l", "1"
+        "online-deployment",
+        "get-logs",
+        "-n",
+        "blue",
+        "-e",
+        "my-endpoint",
+        "--container",
+        "storage-initializer",
+        "-l",
+        "1",
     )
     assert "storage-initializer line 9" in logs.out
-    updated = cli("online-deployment", "update", "-n", "blue", "-e", "my-endpoint", "--set", "instance_count=2")
+    updated = cli(
+        "online-deployment", "update", "-n", "blue", "-e", "my-endpoint", "--set", "instance_count=2"
+    )
     assert updated.code == 0, updated.err
-    assert cli("online-deployment", "show", "-n", "blue", "-e", "my-endpoint", "--query", "instance_count").out == "2\n"
+    assert (
+        cli("online-deployment", "show", "-n", "blue", "-e", "my-endpoint", "--query", "instance_count").out
+        == "2\n"
+    )
     assert cli("online-deployment", "create", "-f", str(SAMPLE / "green-deployment.yml")).code == 0
-    split = cli("online-endpoint", "update", "-n", "my-endpoint", "--traffic", "blue=90 green=10", "--query", "traffic")
+    split = cli(
+        "online-endpoint",
+        "update",
+        "-n",
+        "my-endpoint",
+        "--traffic",
+        "blue=90 green=10",
+        "--query",
+        "traffic",
+    )
     assert split.json() == {"blue": 90, "green": 10}
     bad = cli("online-endpoint", "update", "-n", "my-endpoint", "--traffic", "blue=90 green=20")
     assert bad.code == 2 and "sum to 110" in bad.err
@@ -62,7 +90,10 @@ def test_regenerate_keys_changes_only_that_key(fake_cli: Run) -> None:
 
 def test_aml_token_endpoint_gets_a_token(fake_cli: Run, tmp_path: Path) -> None:
     cli = fake_cli
-    assert cli("online-endpoint", "create", "-f", str(SAMPLE / "endpoint.yml"), "--auth-mode", "aml_token").code == 0
+    assert (
+        cli("online-endpoint", "create", "-f", str(SAMPLE / "endpoint.yml"), "--auth-mode", "aml_token").code
+        == 0
+    )
     creds = cli("online-endpoint", "get-credentials", "-n", "my-endpoint").json()
     assert isinstance(creds, dict)
     assert set(creds) == {"accessToken", "tokenType", "expiryTimeUtc", "refreshAfterTimeUtc"}
@@ -79,7 +110,22 @@ def test_not_found_exits_1(fake_cli: Run) -> None:
 def test_no_wait_returns_before_success(fake_cli: Run) -> None:
     cli = fake_cli
     cli("online-endpoint", "create", "-f", str(SAMPLE / "endpoint.yml"))
-    result = cli("online-deployment", "create", "-f", str(SAMPLE / "blue-deployment.yml"), "--no-wait", "--query", "provisioning_state")
+    result = cli(
+        "online-deployment",
+        "create",
+        "-f",
+        str(SAMPLE / "blue-deployment.yml"),
+        "--no-wait",
+        "--query",
+        "provisioning_state",
+    )
     assert result.out == '"Creating"\n'
-    conflict = cli("online-deployment", "create", "-f", str(SAMPLE / "green-deployment.yml"), "--no-wait", "--all-traffic")
+    conflict = cli(
+        "online-deployment",
+        "create",
+        "-f",
+        str(SAMPLE / "green-deployment.yml"),
+        "--no-wait",
+        "--all-traffic",
+    )
     assert conflict.code == 2 and "--no-wait" in conflict.err

@@ -18,9 +18,9 @@ SAMPLE = SAMPLES / "managed" / "sample"
 def test_verbs_that_need_a_backend_are_absent_until_one_is_installed() -> None:
     without = build_parser(backends=False).format_help()
     assert "online-endpoint" in without
-    sub = build_parser(backends=False)._subparsers._group_actions[0].choices["online-endpoint"]  # type: ignore[union-attr]
+    sub = build_parser(backends=False)._subparsers._group_actions[0].choices["online-endpoint"]  # type: ignore[union-attr,index]
     assert "create" not in sub.format_help()
-    sub = build_parser(backends=True)._subparsers._group_actions[0].choices["online-endpoint"]  # type: ignore[union-attr]
+    sub = build_parser(backends=True)._subparsers._group_actions[0].choices["online-endpoint"]  # type: ignore[union-attr,index]
     assert "create" in sub.format_help() and "invoke" in sub.format_help()
 
 
@@ -46,9 +46,16 @@ def test_show_file_as_yaml_round_trips(cli: Run, tmp_path: Path, kind: str, path
 
 def test_set_overrides_several_fields_before_validation(cli: Run) -> None:
     result = cli(
-        "online-deployment", "show", "-f", str(SAMPLE / "blue-deployment.yml"),
-        "--set", "instance_count=3", "--set", "request_settings.request_timeout_ms=9000",
-        "--set", "environment_variables.MODE=fast",
+        "online-deployment",
+        "show",
+        "-f",
+        str(SAMPLE / "blue-deployment.yml"),
+        "--set",
+        "instance_count=3",
+        "--set",
+        "request_settings.request_timeout_ms=9000",
+        "--set",
+        "environment_variables.MODE=fast",
     )
     assert result.code == 0, result.err
     shown = result.json()
@@ -60,11 +67,40 @@ def test_set_overrides_several_fields_before_validation(cli: Run) -> None:
 
 def test_query_and_tsv(cli: Run) -> None:
     result = cli(
-        "online-deployment", "show", "-f", str(SAMPLE / "blue-deployment.yml"), "--set", "instance_count=4",
-        "--query", "instance_count", "-o", "tsv",
+        "online-deployment",
+        "show",
+        "-f",
+        str(SAMPLE / "blue-deployment.yml"),
+        "--set",
+        "instance_count=4",
+        "--query",
+        "instance_count",
+        "-o",
+        "tsv",
     )
     assert (result.code, result.out) == (0, "4\n")
-    result = cli("online-endpoint", "show", "-f", str(SAMPLE / "endpoint.yml"), "--query", "[name, auth_mode]", "-o", "tsv")
+    result = cli(
+        "online-endpoint",
+        "show",
+        "-f",
+        str(SAMPLE / "endpoint.yml"),
+        "--query",
+        "[name, auth_mode]",
+        "-o",
+        "tsv",
+    )
+    # As az's tsv: a top-level list is one row per item; a nested list is one tab-separated row.
+    assert result.out == "my-endpoint\nkey\n"
+    result = cli(
+        "online-endpoint",
+        "show",
+        "-f",
+        str(SAMPLE / "endpoint.yml"),
+        "--query",
+        "[[name, auth_mode]]",
+        "-o",
+        "tsv",
+    )
     assert result.out == "my-endpoint\tkey\n"
 
 
@@ -76,7 +112,9 @@ def test_bad_query_is_a_usage_error(cli: Run) -> None:
 
 def test_invalid_file_exits_2_with_file_line_and_field(cli: Run, tmp_path: Path) -> None:
     bad = tmp_path / "blue.yml"
-    bad.write_text((SAMPLE / "blue-deployment.yml").read_text().replace("instance_count: 1", "instance_count: 0"))
+    bad.write_text(
+        (SAMPLE / "blue-deployment.yml").read_text().replace("instance_count: 1", "instance_count: 0")
+    )
     result = cli("online-deployment", "show", "-f", str(bad))
     assert result.code == 2
     assert f"{bad}:" in result.err or "blue.yml:" in result.err
@@ -124,7 +162,10 @@ def test_environment_registry(cli: Run) -> None:
     shown = created.json()
     assert isinstance(shown, dict)
     assert shown["image"] == "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
-    assert Path(shown["conda_file"]).read_text() == (SAMPLES / "model-1" / "environment" / "conda.yaml").read_text()
+    assert (
+        Path(shown["conda_file"]).read_text()
+        == (SAMPLES / "model-1" / "environment" / "conda.yaml").read_text()
+    )
     table = cli("environment", "list", "-o", "table")
     assert "my-env" in table.out
 

@@ -9,7 +9,14 @@ from endpointctl.core.rollout import plan_rollout
 
 @pytest.mark.parametrize(
     ("count", "batches"),
-    [(1, (1,)), (2, (1, 1)), (5, (1, 1, 1, 1, 1)), (10, (2, 2, 2, 2, 2)), (12, (2, 2, 2, 2, 2, 2)), (11, (2, 2, 2, 2, 2, 1))],
+    [
+        (1, (1,)),
+        (2, (1, 1)),
+        (5, (1, 1, 1, 1, 1)),
+        (10, (2, 2, 2, 2, 2)),
+        (12, (2, 2, 2, 2, 2, 2)),
+        (11, (2, 2, 2, 2, 2, 1)),
+    ],
 )
 def test_batches(count: int, batches: tuple[int, ...]) -> None:
     assert plan_rollout(count).batches == batches

@@ -26,7 +26,9 @@ async def service(home: Home) -> AsyncIterator[EndpointService]:
 
 async def _with_blue_and_green(service: EndpointService) -> None:
     await service.create_endpoint(load_endpoint(SAMPLE / "endpoint.yml"), backend="fake")
-    await service.apply_deployment(load_deployment(SAMPLE / "blue-deployment.yml"), backend="fake", all_traffic=True)
+    await service.apply_deployment(
+        load_deployment(SAMPLE / "blue-deployment.yml"), backend="fake", all_traffic=True
+    )
     await service.apply_deployment(load_deployment(SAMPLE / "green-deployment.yml"), backend="fake")
 
 
@@ -64,10 +66,12 @@ async def test_bad_traffic_is_rejected_before_the_backend_is_called(
     assert FakeBackend.mutations() == before
 
 
-async def test_endpoint_file_with_traffic_to_unknown_deployment_is_rejected(service: EndpointService, tmp_path: Path) -> None:
+async def test_endpoint_file_with_traffic_to_unknown_deployment_is_rejected(
+    service: EndpointService, tmp_path: Path
+) -> None:
     bad = tmp_path / "endpoint.yml"
     bad.write_text("name: my-endpoint\ntraffic:\n  blue: 100\n")
-    with pytest.raises(InvalidInput, match="traffic.blue: no such deployment"):
+    with pytest.raises(InvalidInput, match=r"traffic\.blue: no such deployment"):
         await service.create_endpoint(load_endpoint(bad), backend="fake")
     assert FakeBackend.mutations() == []
 
@@ -76,7 +80,9 @@ async def test_traffic_shift_and_mirror(service: EndpointService) -> None:
     await _with_blue_and_green(service)
     ep = await service.set_traffic("my-endpoint", traffic={"blue": 90, "green": 10}, backend="fake")
     assert dict(ep.traffic) == {"blue": 90, "green": 10}
-    ep = await service.set_traffic("my-endpoint", traffic={"blue": 100, "green": 0}, mirror={"green": 20}, backend="fake")
+    ep = await service.set_traffic(
+        "my-endpoint", traffic={"blue": 100, "green": 0}, mirror={"green": 20}, backend="fake"
+    )
     assert dict(ep.mirror_traffic) == {"green": 20}
 
 
@@ -96,7 +102,9 @@ async def test_a_deployment_that_fails_raises_with_the_reason(service: EndpointS
     spec = load_deployment(SAMPLE / "blue-deployment.yml", ["tags.fake=fail"])
     seen: list[str] = []
     with pytest.raises(OperationFailed, match="Failed: init\\(\\) raised"):
-        await service.apply_deployment(spec, backend="fake", all_traffic=True, progress=lambda v: seen.append(str(v.provisioning_state)))
+        await service.apply_deployment(
+            spec, backend="fake", all_traffic=True, progress=lambda v: seen.append(str(v.provisioning_state))
+        )
     assert seen[0] == "Creating" and seen[-1] == "Failed"
     # --all-traffic is applied only after success: the failed deployment got none.
     ep = await service.get_endpoint("my-endpoint", backend="fake")

@@ -170,7 +170,9 @@ _COMMITTER = textwrap.dedent(
 def test_sigkill_during_a_stream_of_commits_never_tears_a_transaction(tmp_path: Path, delay: float) -> None:
     path = tmp_path / "state.db"
     Store(path).close()
-    writer = subprocess.Popen([sys.executable, "-c", _COMMITTER, str(path)], stdout=subprocess.PIPE, text=True)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _COMMITTER, str(path)], stdout=subprocess.PIPE, text=True
+    )
     assert writer.stdout is not None
     assert writer.stdout.readline().strip() == "open"
     time.sleep(delay)

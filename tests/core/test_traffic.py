@@ -46,7 +46,12 @@ def test_split_rules(weights: dict[str, int], mirror: dict[str, int], message: s
 
 @pytest.mark.parametrize(
     ("weights", "mirror"),
-    [({"blue": 90, "green": 10}, {}), ({}, {}), ({"blue": 0, "green": 0}, {}), ({"blue": 100}, {"green": 50})],
+    [
+        ({"blue": 90, "green": 10}, {}),
+        ({}, {}),
+        ({"blue": 0, "green": 0}, {}),
+        ({"blue": 100}, {"green": 50}),
+    ],
 )
 def test_split_rules_accept(weights: dict[str, int], mirror: dict[str, int]) -> None:
     TrafficSplit(weights, mirror).validate(["blue", "green"])

@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
 from pathlib import Path
+from typing import ClassVar
 
 from endpointctl.backends.base import KeyType
 from endpointctl.core import keys
@@ -25,22 +27,31 @@ from endpointctl.core.views import (
     BackendStatus,
     Container,
     Credentials,
+    DeploymentMetrics,
     DeploymentView,
     EndpointView,
     EventView,
     InvokeResult,
     LogLine,
+    MetricsSnapshot,
     ProvisioningState,
 )
 
 NAME = "fake"
-MUTATIONS = {"apply_endpoint", "delete_endpoint", "apply_deployment", "delete_deployment", "set_traffic", "regenerate_keys"}
+MUTATIONS = {
+    "apply_endpoint",
+    "delete_endpoint",
+    "apply_deployment",
+    "delete_deployment",
+    "set_traffic",
+    "regenerate_keys",
+}
 
 
 class FakeBackend:
     name = NAME
     polls_until_ready = 2
-    calls: list[tuple[str, tuple[object, ...]]] = []
+    calls: ClassVar[list[tuple[str, tuple[object, ...]]]] = []
     supported: frozenset[Capability] = frozenset(Capability)
 
     def __init__(self, context: BackendContext) -> None:
@@ -72,8 +83,11 @@ class FakeBackend:
     def _endpoint_view(self, rec: EndpointRecord) -> EndpointView:
         spec = parse_endpoint(rec.spec["yaml"], source=f"<{rec.name}>", base_dir=Path("/"))
         return EndpointView(
-            NAME, spec, ProvisioningState(rec.provisioning_state),
-            scoring_uri=f"http://127.0.0.1:{rec.scoring_port}/score", traffic=dict(spec.traffic),
+            NAME,
+            spec,
+            ProvisioningState(rec.provisioning_state),
+            scoring_uri=f"http://127.0.0.1:{rec.scoring_port}/score",
+            traffic=dict(spec.traffic),
             mirror_traffic=dict(spec.mirror_traffic),
         )
 
@@ -94,7 +108,9 @@ class FakeBackend:
         with self._ctx.store.transaction() as tx:
             old = tx.get_endpoint(NAME, spec.name)
             port = old.scoring_port if old else 20000 + len(tx.list_endpoints(NAME))
-            tx.put_endpoint(EndpointRecord(NAME, spec.name, {"yaml": dump_yaml(spec)}, "Succeeded", port, now, now))
+            tx.put_endpoint(
+                EndpointRecord(NAME, spec.name, {"yaml": dump_yaml(spec)}, "Succeeded", port, now, now)
+            )
             if old is None:
                 tx.put_keys(keys.new_keys(NAME, spec.name))
         return await self.get_endpoint(spec.name)
@@ -139,8 +155,26 @@ class FakeBackend:
         with self._ctx.store.transaction() as tx:
             old = tx.get_deployment(NAME, spec.endpoint_name, spec.name)
             revision = old.revision + 1 if old else 1
+            endpoint = tx.get_endpoint(NAME, spec.endpoint_name)
+            if old is None and endpoint is not None:
+                # A new deployment joins the endpoint's traffic map at 0%, as Azure shows it.
+                current = parse_endpoint(
+                    endpoint.spec["yaml"], source=f"<{endpoint.name}>", base_dir=Path("/")
+                )
+                traffic = {**current.traffic, spec.name: current.traffic.get(spec.name, 0)}
+                updated = current.model_copy(update={"traffic": traffic})
+                tx.put_endpoint(replace(endpoint, spec={"yaml": dump_yaml(updated)}, updated_at=now))
             tx.put_deployment(
-                DeploymentRecord(NAME, spec.endpoint_name, spec.name, {"yaml": dump_yaml(spec)}, "Creating", revision, now, now)
+                DeploymentRecord(
+                    NAME,
+                    spec.endpoint_name,
+                    spec.name,
+                    {"yaml": dump_yaml(spec)},
+                    "Creating",
+                    revision,
+                    now,
+                    now,
+                )
             )
         self._polls[(spec.endpoint_name, spec.name)] = 0
         return await self.get_deployment(spec.endpoint_name, spec.name)
@@ -153,7 +187,9 @@ class FakeBackend:
     async def set_traffic(self, endpoint: str, split: TrafficSplit) -> EndpointView:
         self._record("set_traffic", endpoint, split)
         current = await self.get_endpoint(endpoint)
-        spec = current.spec.model_copy(update={"traffic": dict(split.weights), "mirror_traffic": dict(split.mirror)})
+        spec = current.spec.model_copy(
+            update={"traffic": dict(split.weights), "mirror_traffic": dict(split.mirror)}
+        )
         return await self.apply_endpoint(spec)
 
     async def get_credentials(self, endpoint: str) -> Credentials:
@@ -171,7 +207,12 @@ class FakeBackend:
             tx.put_keys(keys.rotate(record, key_type))
 
     async def invoke(
-        self, endpoint: str, body: bytes, *, deployment: str | None = None, headers: Mapping[str, str] | None = None
+        self,
+        endpoint: str,
+        body: bytes,
+        *,
+        deployment: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> InvokeResult:
         self._record("invoke", endpoint, body, deployment)
         current = await self.get_endpoint(endpoint)
@@ -182,10 +223,18 @@ class FakeBackend:
         return InvokeResult(200, {"azureml-model-deployment": served}, payload, 0.1, served)
 
     async def get_logs(
-        self, endpoint: str, deployment: str, *, container: Container, lines: int | None, instance: str | None = None
+        self,
+        endpoint: str,
+        deployment: str,
+        *,
+        container: Container,
+        lines: int | None,
+        instance: str | None = None,
     ) -> list[LogLine]:
         await self.get_deployment(endpoint, deployment)
-        all_lines = [LogLine(f"{container.value} line {i}", instance="0", container=container) for i in range(10)]
+        all_lines = [
+            LogLine(f"{container.value} line {i}", instance="0", container=container) for i in range(10)
+        ]
         return all_lines[-lines:] if lines else all_lines
 
     async def follow_logs(
@@ -196,4 +245,24 @@ class FakeBackend:
 
     async def events(self, endpoint: str, *, after_id: int = 0) -> list[EventView]:
         with self._ctx.store.read() as tx:
-            return [EventView(e.id, e.ts, e.kind, e.message, e.deployment) for e in tx.events(NAME, endpoint, after_id=after_id)]
+            return [
+                EventView(e.id, e.ts, e.kind, e.message, e.deployment)
+                for e in tx.events(NAME, endpoint, after_id=after_id)
+            ]
+
+    async def metrics(self, endpoint: str) -> MetricsSnapshot:
+        """Counters derived from the recorded invokes, so they are deterministic for snapshots."""
+        current = await self.get_endpoint(endpoint)
+        served: dict[str, int] = {}
+        for verb, args in self.calls:
+            if verb == "invoke" and args[0] == endpoint:
+                target = args[2] or max(current.traffic, key=lambda k: current.traffic[k], default=None)
+                if isinstance(target, str):
+                    served[target] = served.get(target, 0) + 1
+        deployments = {
+            name: DeploymentMetrics(
+                name, count, {"2xx": count}, 0, 1.0 if count else None, 2.0 if count else None
+            )
+            for name, count in served.items()
+        }
+        return MetricsSnapshot(endpoint, time.time(), deployments)

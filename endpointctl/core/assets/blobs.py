@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -40,7 +39,7 @@ class BlobStore:
             if copied != digest:
                 raise OSError(f"{source} changed while it was being registered ({digest} then {copied})")
             try:
-                os.rename(staging, target)
+                staging.rename(target)
             except OSError:
                 if not stored.exists():
                     raise

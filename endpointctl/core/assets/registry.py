@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from endpointctl.core.assets.blobs import BlobStore
-from endpointctl.core.digest import bytes_digest, tree_digest
+from endpointctl.core.digest import bytes_digest
 from endpointctl.core.errors import Conflict, InvalidInput, NotFound
 from endpointctl.core.spec import AssetRef, EnvironmentSpec, ModelSpec, spec_to_dict
 from endpointctl.core.store import AssetRecord, Store
@@ -59,7 +59,9 @@ class AssetRegistry:
         self._blobs = blobs
 
     # --- registration ---------------------------------------------------------------------------
-    def register_model(self, spec: ModelSpec, *, name: str | None = None, version: str | None = None) -> RegisteredAsset:
+    def register_model(
+        self, spec: ModelSpec, *, name: str | None = None, version: str | None = None
+    ) -> RegisteredAsset:
         name = name or spec.name
         if not name:
             raise InvalidInput("model: a name is required (-n/--name or `name:` in the file)")
@@ -97,7 +99,9 @@ class AssetRegistry:
     ) -> RegisteredAsset:
         with self._store.transaction() as tx:
             if version is None:
-                version = _next_version([r.version for r in tx.list_assets(kind, name, include_archived=True)])
+                version = _next_version(
+                    [r.version for r in tx.list_assets(kind, name, include_archived=True)]
+                )
             version = str(version)
             existing = tx.get_asset(kind, name, version)
             if existing is not None:
@@ -108,7 +112,9 @@ class AssetRegistry:
                     )
                 return _asset(existing)
             body["name"], body["version"] = name, version
-            record = AssetRecord(kind, name, version, digest, body, str(blob) if blob else None, False, time.time())
+            record = AssetRecord(
+                kind, name, version, digest, body, str(blob) if blob else None, False, time.time()
+            )
             tx.put_asset(record)
         return _asset(record)
 
@@ -135,7 +141,9 @@ class AssetRegistry:
             raise NotFound(f"{ref}: only the `latest` label is known locally")
         return self.get(kind, ref.name, ref.version)
 
-    def list(self, kind: str, name: str | None = None, *, include_archived: bool = False) -> list[RegisteredAsset]:
+    def list(
+        self, kind: str, name: str | None = None, *, include_archived: bool = False
+    ) -> list[RegisteredAsset]:
         with self._store.read() as tx:
             return [_asset(r) for r in tx.list_assets(kind, name, include_archived=include_archived)]
 
@@ -150,7 +158,14 @@ class AssetRegistry:
 
 def _asset(r: AssetRecord) -> RegisteredAsset:
     return RegisteredAsset(
-        r.kind, r.name, r.version, r.digest, r.spec, Path(r.blob_path) if r.blob_path else None, r.archived, r.created_at
+        r.kind,
+        r.name,
+        r.version,
+        r.digest,
+        r.spec,
+        Path(r.blob_path) if r.blob_path else None,
+        r.archived,
+        r.created_at,
     )
 
 

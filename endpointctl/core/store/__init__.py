@@ -1,7 +1,13 @@
 """The persistent state store (SQLite, WAL)."""
 
 from endpointctl.core.store.db import Store, StoreError, Tx
-from endpointctl.core.store.records import AssetRecord, DeploymentRecord, EndpointRecord, EventRecord, KeyRecord
+from endpointctl.core.store.records import (
+    AssetRecord,
+    DeploymentRecord,
+    EndpointRecord,
+    EventRecord,
+    KeyRecord,
+)
 
 __all__ = [
     "AssetRecord",

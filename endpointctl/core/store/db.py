@@ -116,7 +116,9 @@ class Tx:
         ).fetchone()
         return _asset(row) if row else None
 
-    def list_assets(self, kind: str, name: str | None = None, *, include_archived: bool = False) -> list[AssetRecord]:
+    def list_assets(
+        self, kind: str, name: str | None = None, *, include_archived: bool = False
+    ) -> list[AssetRecord]:
         sql = "SELECT * FROM assets WHERE kind = ?"
         args: list[Any] = [kind]
         if name is not None:
@@ -155,7 +157,9 @@ class Tx:
         )
 
     def get_endpoint(self, backend: str, name: str) -> EndpointRecord | None:
-        row = self._conn.execute("SELECT * FROM endpoints WHERE backend = ? AND name = ?", (backend, name)).fetchone()
+        row = self._conn.execute(
+            "SELECT * FROM endpoints WHERE backend = ? AND name = ?", (backend, name)
+        ).fetchone()
         return _endpoint(row) if row else None
 
     def list_endpoints(self, backend: str) -> list[EndpointRecord]:
@@ -170,7 +174,12 @@ class Tx:
 
     def delete_endpoint(self, backend: str, name: str) -> bool:
         """Deletes the endpoint with its deployments and keys (foreign-key cascade)."""
-        return self._conn.execute("DELETE FROM endpoints WHERE backend = ? AND name = ?", (backend, name)).rowcount > 0
+        return (
+            self._conn.execute(
+                "DELETE FROM endpoints WHERE backend = ? AND name = ?", (backend, name)
+            ).rowcount
+            > 0
+        )
 
     def used_ports(self) -> set[int]:
         rows = self._conn.execute("SELECT scoring_port FROM endpoints WHERE scoring_port IS NOT NULL")
@@ -180,10 +189,12 @@ class Tx:
     def put_deployment(self, record: DeploymentRecord) -> None:
         self._conn.execute(
             "INSERT INTO deployments (backend, endpoint, name, spec_json, provisioning_state, revision,"
-            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " live_revision, live_spec_json, reason, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (backend, endpoint, name) DO UPDATE SET spec_json = excluded.spec_json,"
             " provisioning_state = excluded.provisioning_state, revision = excluded.revision,"
-            " updated_at = excluded.updated_at",
+            " live_revision = excluded.live_revision, live_spec_json = excluded.live_spec_json,"
+            " reason = excluded.reason, updated_at = excluded.updated_at",
             (
                 record.backend,
                 record.endpoint,
@@ -191,6 +202,9 @@ class Tx:
                 _dumps(record.spec),
                 record.provisioning_state,
                 record.revision,
+                record.live_revision,
+                _dumps(record.live_spec) if record.live_spec is not None else None,
+                record.reason,
                 record.created_at,
                 record.updated_at,
             ),
@@ -198,7 +212,8 @@ class Tx:
 
     def get_deployment(self, backend: str, endpoint: str, name: str) -> DeploymentRecord | None:
         row = self._conn.execute(
-            "SELECT * FROM deployments WHERE backend = ? AND endpoint = ? AND name = ?", (backend, endpoint, name)
+            "SELECT * FROM deployments WHERE backend = ? AND endpoint = ? AND name = ?",
+            (backend, endpoint, name),
         ).fetchone()
         return _deployment(row) if row else None
 
@@ -208,17 +223,30 @@ class Tx:
         )
         return [_deployment(r) for r in rows]
 
-    def set_deployment_state(self, backend: str, endpoint: str, name: str, state: str) -> None:
+    def set_deployment_state(
+        self, backend: str, endpoint: str, name: str, state: str, reason: str = ""
+    ) -> None:
         self._conn.execute(
-            "UPDATE deployments SET provisioning_state = ?, updated_at = ?"
+            "UPDATE deployments SET provisioning_state = ?, reason = ?, updated_at = ?"
             " WHERE backend = ? AND endpoint = ? AND name = ?",
-            (state, time.time(), backend, endpoint, name),
+            (state, reason, time.time(), backend, endpoint, name),
+        )
+
+    def set_deployment_live(
+        self, backend: str, endpoint: str, name: str, *, revision: int, spec: Mapping[str, Any]
+    ) -> None:
+        """Record that `revision` now serves (after a successful rollout or scale)."""
+        self._conn.execute(
+            "UPDATE deployments SET live_revision = ?, live_spec_json = ?, updated_at = ?"
+            " WHERE backend = ? AND endpoint = ? AND name = ?",
+            (revision, _dumps(spec), time.time(), backend, endpoint, name),
         )
 
     def delete_deployment(self, backend: str, endpoint: str, name: str) -> bool:
         return (
             self._conn.execute(
-                "DELETE FROM deployments WHERE backend = ? AND endpoint = ? AND name = ?", (backend, endpoint, name)
+                "DELETE FROM deployments WHERE backend = ? AND endpoint = ? AND name = ?",
+                (backend, endpoint, name),
             ).rowcount
             > 0
         )
@@ -275,7 +303,13 @@ class Tx:
         return int(cur.lastrowid or 0)
 
     def events(
-        self, backend: str, endpoint: str, *, deployment: str | None = None, after_id: int = 0, limit: int = 500
+        self,
+        backend: str,
+        endpoint: str,
+        *,
+        deployment: str | None = None,
+        after_id: int = 0,
+        limit: int = 500,
     ) -> list[EventRecord]:
         sql = "SELECT * FROM events WHERE backend = ? AND endpoint = ? AND id > ?"
         args: list[Any] = [backend, endpoint, after_id]
@@ -310,7 +344,9 @@ class Tx:
             )
 
     def defaults(self) -> dict[str, str]:
-        return {r["key"]: r["value"] for r in self._conn.execute("SELECT key, value FROM defaults ORDER BY key")}
+        return {
+            r["key"]: r["value"] for r in self._conn.execute("SELECT key, value FROM defaults ORDER BY key")
+        }
 
 
 def _asset(row: sqlite3.Row) -> AssetRecord:
@@ -348,4 +384,7 @@ def _deployment(row: sqlite3.Row) -> DeploymentRecord:
         revision=row["revision"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        live_revision=row["live_revision"],
+        live_spec=json.loads(row["live_spec_json"]) if row["live_spec_json"] else None,
+        reason=row["reason"],
     )

@@ -35,6 +35,10 @@ MIGRATIONS: tuple[str, ...] = (
         spec_json           TEXT NOT NULL,
         provisioning_state  TEXT NOT NULL,
         revision            INTEGER NOT NULL DEFAULT 1,
+        -- The revision instances currently serve; a failed rollout leaves it on the previous one.
+        live_revision       INTEGER,
+        live_spec_json      TEXT,
+        reason              TEXT NOT NULL DEFAULT '',
         created_at          REAL NOT NULL,
         updated_at          REAL NOT NULL,
         PRIMARY KEY (backend, endpoint, name),

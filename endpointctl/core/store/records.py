@@ -39,6 +39,9 @@ class DeploymentRecord:
     revision: int
     created_at: float
     updated_at: float
+    live_revision: int | None = None
+    live_spec: dict[str, Any] | None = None
+    reason: str = ""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,212 @@
+"""Reading a YAML spec while remembering where every key and item sits in the file."""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from endpointctl.core.spec.diagnostics import Diagnostic, SpecError
+
+FieldPath = tuple[str | int, ...]
+
+
+@dataclass
+class Located:
+    """Plain YAML data plus the position of each field path (key position for mapping entries)."""
+
+    source: str
+    data: Any
+    positions: dict[FieldPath, tuple[int, int]] = field(default_factory=dict)
+    # Paths that `--set` wrote, with the assignment that did it: errors there point at the flag.
+    overrides: dict[FieldPath, str] = field(default_factory=dict)
+
+    def where(self, path: FieldPath) -> tuple[str, int, int]:
+        """The most precise location known for `path`: itself, an override, or its nearest ancestor."""
+        probe = path
+        while True:
+            for set_path, assignment in self.overrides.items():
+                if probe[: len(set_path)] == set_path:
+                    return f"--set {assignment}", 0, 0
+            if probe in self.positions:
+                line, column = self.positions[probe]
+                return self.source, line, column
+            if not probe:
+                return self.source, 1, 1
+            probe = probe[:-1]
+
+    def diagnostic(self, path: FieldPath, message: str) -> Diagnostic:
+        source, line, column = self.where(path)
+        return Diagnostic(source, line, column, dotted(path), message)
+
+
+def dotted(path: FieldPath) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return out
+
+
+def read_text(path: Path) -> str:
+    """The file's text, or a SpecError that says why it cannot be read."""
+    source = str(path)
+
+    def fail(message: str) -> SpecError:
+        return SpecError([Diagnostic(source, 0, 0, "", message)])
+
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise fail("no such file") from None
+    except IsADirectoryError:
+        raise fail("is a directory; expected a YAML file") from None
+    except PermissionError:
+        raise fail("permission denied") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise fail("symlink loop") from None
+        raise fail(exc.strerror or str(exc)) from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise fail(f"not UTF-8 text (byte {exc.start})") from None
+
+
+def parse_yaml(text: str, source: str) -> Located:
+    """One YAML document holding a mapping, with positions; duplicate keys are errors."""
+    try:
+        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = " ".join(p for p in (exc.context, exc.problem) if p) or "malformed YAML"
+        line, column = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
+        raise SpecError([Diagnostic(source, line, column, "", f"malformed YAML: {problem}")]) from None
+    except yaml.YAMLError as exc:
+        raise SpecError([Diagnostic(source, 0, 0, "", f"malformed YAML: {exc}")]) from None
+    if len(nodes) > 1:
+        second = nodes[1].start_mark
+        raise SpecError(
+            [
+                Diagnostic(
+                    source,
+                    second.line + 1,
+                    second.column + 1,
+                    "",
+                    "expected one YAML document, found several",
+                )
+            ]
+        )
+    if not nodes or (isinstance(nodes[0], yaml.ScalarNode) and nodes[0].tag == "tag:yaml.org,2002:null"):
+        raise SpecError([Diagnostic(source, 0, 0, "", "the file is empty; expected a mapping of fields")])
+    root = nodes[0]
+    if not isinstance(root, yaml.MappingNode):
+        mark = root.start_mark
+        raise SpecError(
+            [Diagnostic(source, mark.line + 1, mark.column + 1, "", "expected a mapping of fields")]
+        )
+    located = Located(source, None)
+    problems: list[Diagnostic] = []
+    located.data = _construct(root, (), located, problems)
+    if problems:
+        raise SpecError(problems)
+    return located
+
+
+def _construct(node: yaml.Node, path: FieldPath, located: Located, problems: list[Diagnostic]) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = _scalar(key_node)
+            if not isinstance(key, str | int | float | bool) or key is None:
+                mark = key_node.start_mark
+                problems.append(
+                    Diagnostic(
+                        located.source,
+                        mark.line + 1,
+                        mark.column + 1,
+                        _dotted_or_root(path),
+                        "keys must be plain scalars",
+                    )
+                )
+                continue
+            key = str(key) if not isinstance(key, str) else key
+            child = (*path, key)
+            mark = key_node.start_mark
+            if key in out:
+                problems.append(
+                    Diagnostic(located.source, mark.line + 1, mark.column + 1, dotted(child), "duplicate key")
+                )
+                continue
+            located.positions[child] = (mark.line + 1, mark.column + 1)
+            out[key] = _construct(value_node, child, located, problems)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        items: list[Any] = []
+        for index, item in enumerate(node.value):
+            child = (*path, index)
+            mark = item.start_mark
+            located.positions[child] = (mark.line + 1, mark.column + 1)
+            items.append(_construct(item, child, located, problems))
+        return items
+    value = _scalar(node)
+    if isinstance(value, _BadTag):
+        mark = node.start_mark
+        problems.append(
+            Diagnostic(
+                located.source,
+                mark.line + 1,
+                mark.column + 1,
+                _dotted_or_root(path),
+                f"unsupported YAML tag {value.tag}",
+            )
+        )
+        return None
+    return value
+
+
+def _dotted_or_root(path: FieldPath) -> str:
+    return dotted(path) or "(top level)"
+
+
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+_SCALAR_LOADER = yaml.SafeLoader("")
+
+
+def _scalar(node: yaml.Node) -> Any:
+    if not isinstance(node, yaml.ScalarNode):
+        return _Unhashable()
+    if node.tag == _TIMESTAMP:
+        # A version such as 2024-01-01 is a string in every spec; never a date object.
+        return node.value
+    try:
+        # The safe constructor gives YAML 1.1 typing (ints, floats, bools, nulls) for one scalar.
+        return _SCALAR_LOADER.construct_object(node, deep=True)
+    except yaml.constructor.ConstructorError:
+        return _BadTag(node.tag)
+
+
+class _Unhashable:
+    """Marks a complex mapping key, which no spec allows."""
+
+
+class _BadTag:
+    """A scalar with a tag the safe loader refuses (e.g. !!python/object); reported as an error."""
+
+    def __init__(self, tag: str) -> None:
+        self.tag = tag
+
+
+def as_plain(data: Any) -> Any:
+    """A deep copy with plain containers, for `--set` to edit without touching the located original."""
+    if isinstance(data, Mapping):
+        return {k: as_plain(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [as_plain(v) for v in data]
+    return data
