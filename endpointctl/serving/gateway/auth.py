@@ -21,7 +21,9 @@ AAD_UNSUPPORTED = (
 class Authenticator:
     __slots__ = ("_endpoint", "_keys", "_mode", "_secret")
 
-    def __init__(self, mode: str, endpoint: str, keys: tuple[str, ...] = (), token_secret: bytes = b"") -> None:
+    def __init__(
+        self, mode: str, endpoint: str, keys: tuple[str, ...] = (), token_secret: bytes = b""
+    ) -> None:
         self._mode = mode
         self._endpoint = endpoint
         self._keys = tuple(k.encode("utf-8") for k in keys)

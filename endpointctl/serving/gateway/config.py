@@ -186,7 +186,9 @@ def _deployment(value: object, where: str) -> DeploymentConfig:
         raise ConfigError(f"{where}.instances: duplicate instance")
     return DeploymentConfig(
         instances=instances,
-        request_timeout_ms=_int(doc.get("request_timeout_ms", 5000), f"{where}.request_timeout_ms", 1, MAX_REQUEST_TIMEOUT_MS),
+        request_timeout_ms=_int(
+            doc.get("request_timeout_ms", 5000), f"{where}.request_timeout_ms", 1, MAX_REQUEST_TIMEOUT_MS
+        ),
         max_concurrent_requests_per_instance=_int(
             doc.get("max_concurrent_requests_per_instance", 1),
             f"{where}.max_concurrent_requests_per_instance",
@@ -223,7 +225,11 @@ def _endpoint(value: object, where: str) -> EndpointConfig:
     auth_mode = auth_mode.lower()
 
     raw_keys = doc.get("keys", [])
-    if not isinstance(raw_keys, list) or len(raw_keys) > 2 or not all(isinstance(k, str) and k for k in raw_keys):
+    if (
+        not isinstance(raw_keys, list)
+        or len(raw_keys) > 2
+        or not all(isinstance(k, str) and k for k in raw_keys)
+    ):
         raise ConfigError(f"{where}.keys: expected a list of one or two non-empty strings")
     if auth_mode == "key" and not raw_keys:
         raise ConfigError(f"{where}.keys: auth_mode key needs at least one key")
@@ -243,7 +249,8 @@ def _endpoint(value: object, where: str) -> EndpointConfig:
     if len(raw_deps) > 20:
         raise ConfigError(f"{where}.deployments: at most 20 deployments per endpoint")
     deployments = {
-        _name(n, f"{where}.deployments"): _deployment(d, f"{where}.deployments.{n}") for n, d in raw_deps.items()
+        _name(n, f"{where}.deployments"): _deployment(d, f"{where}.deployments.{n}")
+        for n, d in raw_deps.items()
     }
     if len({n.lower() for n in deployments}) != len(deployments):
         raise ConfigError(f"{where}.deployments: names differ only in case")
@@ -259,7 +266,9 @@ def _endpoint(value: object, where: str) -> EndpointConfig:
         if pct > MAX_MIRROR_PERCENT:
             raise ConfigError(f"{where}.mirror_traffic.{name}: at most {MAX_MIRROR_PERCENT} percent")
         if pct and traffic.get(name, 0) > 0:
-            raise ConfigError(f"{where}.mirror_traffic.{name}: a deployment with live traffic cannot be mirrored to")
+            raise ConfigError(
+                f"{where}.mirror_traffic.{name}: a deployment with live traffic cannot be mirrored to"
+            )
 
     return EndpointConfig(
         host=host,

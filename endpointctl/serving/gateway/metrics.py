@@ -147,7 +147,9 @@ class MetricsRegistry:
             for bound, n in zip((*BUCKETS_S, None), m.bucket_counts, strict=True):
                 cumulative += n
                 le = "+Inf" if bound is None else repr(bound)
-                lines.append(f'endpointctl_gateway_request_duration_seconds_bucket{{{labels},le="{le}"}} {cumulative}')
+                lines.append(
+                    f'endpointctl_gateway_request_duration_seconds_bucket{{{labels},le="{le}"}} {cumulative}'
+                )
             lines.append(f"endpointctl_gateway_request_duration_seconds_sum{{{labels}}} {m.latency_sum_s!r}")
             lines.append(f"endpointctl_gateway_request_duration_seconds_count{{{labels}}} {cumulative}")
         lines += [

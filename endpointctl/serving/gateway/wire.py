@@ -16,6 +16,7 @@ import socket
 from collections import deque
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
+from typing import cast
 
 import httptools
 
@@ -155,8 +156,8 @@ class HttpConnection(asyncio.Protocol):
     # asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # uvloop's transports implement asyncio.Transport without subclassing it, so no isinstance check.
+        self._transport = cast(asyncio.Transport, transport)
         self._listener.connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -194,11 +195,16 @@ class HttpConnection(asyncio.Protocol):
         self._headers.append((name.lower(), value))
 
     def on_headers_complete(self) -> None:
+        expect_continue = False
         for key, value in self._headers:
             if key == b"content-length":
                 with contextlib.suppress(ValueError):
                     self._too_large = int(value) > self._listener.max_body_bytes
-                break
+            elif key == b"expect":
+                expect_continue = value.lower() == b"100-continue"
+        # curl asks before sending bodies over 1 MB and would otherwise stall a second waiting for this.
+        if expect_continue and not self._too_large and self._transport is not None:
+            self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, body: bytes) -> None:
         if self._too_large:

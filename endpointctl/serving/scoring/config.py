@@ -74,11 +74,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--entry_script", help="Path to the scoring script (absolute or relative).")
     parser.add_argument("--model_dir", help="Model directory; exported as AZUREML_MODEL_DIR.")
     parser.add_argument("--port", type=_port, help="Serving port (default 5001, env SERVER_PORT).")
-    parser.add_argument("--worker_count", type=_positive, help="Worker processes (default 1, env WORKER_COUNT).")
+    parser.add_argument(
+        "--worker_count", type=_positive, help="Worker processes (default 1, env WORKER_COUNT)."
+    )
     # Accepted for command-line compatibility with azmlinfsrv; see docs/compatibility.md.
     parser.add_argument("--health_port", type=_port, help=argparse.SUPPRESS)
     parser.add_argument("--appinsights_instrumentation_key", help=argparse.SUPPRESS)
-    parser.add_argument("--access_control_allow_origins", help="Accepted for compatibility; CORS is not applied.")
+    parser.add_argument(
+        "--access_control_allow_origins", help="Accepted for compatibility; CORS is not applied."
+    )
     parser.add_argument("--config_file", help="Accepted for compatibility; ignored.")
     parser.add_argument("--rest", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--host", help="Interface to bind (default 0.0.0.0, like azmlinfsrv).")
@@ -112,9 +116,7 @@ def load(argv: Sequence[str] | None, environ: dict[str, str] | os._Environ[str])
         environ["AZUREML_MODEL_DIR"] = args.model_dir
 
     port = args.port if args.port is not None else _env_int(environ, "SERVER_PORT", DEFAULT_PORT)
-    workers = (
-        args.worker_count if args.worker_count is not None else _env_int(environ, "WORKER_COUNT", 1)
-    )
+    workers = args.worker_count if args.worker_count is not None else _env_int(environ, "WORKER_COUNT", 1)
     concurrent = (
         args.max_concurrent
         if args.max_concurrent is not None

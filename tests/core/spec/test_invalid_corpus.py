@@ -74,7 +74,7 @@ def test_scoring_script_symlinked_out_of_the_code_folder(tmp_path: Path) -> None
         "name: blue\nendpoint_name: my-endpoint\nmodel:\n  path: model\ncode_configuration:\n  code: code\n"
         "  scoring_script: score.py\nenvironment:\n  image: python:3.11\ninstance_type: Standard_DS3_v2\n"
     )
-    with pytest.raises(SpecError, match="resolves outside code_configuration.code"):
+    with pytest.raises(SpecError, match=r"resolves outside code_configuration\.code"):
         load_deployment(spec)
 
 
