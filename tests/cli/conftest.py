@@ -1,41 +1,13 @@
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-
 import pytest
 
 import endpointctl.cli
 import endpointctl.core.service
-from endpointctl.cli import main
-from endpointctl.core.home import Home
+from tests.conftest import Result, Run, cli
 from tests.fakes.backend import FakeBackend
 
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> object:
-        return json.loads(self.out)
-
-
-Run = Callable[..., Result]
-
-
-@pytest.fixture
-def cli(home: Home, capsys: pytest.CaptureFixture[str]) -> Iterator[Run]:
-    """Runs `endpointctl ARGS…` in-process with no backend installed."""
-
-    def run(*args: str) -> Result:
-        code = main(list(args))
-        captured = capsys.readouterr()
-        return Result(code, captured.out, captured.err)
-
-    yield run
+__all__ = ["Result", "Run", "cli"]
 
 
 @pytest.fixture

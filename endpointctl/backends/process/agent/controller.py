@@ -1,0 +1,416 @@
+"""One deployment's controller: creates, rolls out, scales, rolls back and removes its instances.
+
+Desired state is the deployment row (spec + revision); what serves is `live_revision`/`live_spec`. A rollout
+replaces at most 20% of the instances per batch: start a batch of the new revision, wait until it is
+ready, route to it, take the same number of old instances out of rotation, let them finish in-flight
+requests, stop them. Any failure stops the rollout, brings the old revision back to full strength and
+removes the new instances, so callers never see an error from the update itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from endpointctl.backends.process.agent.instance import Instance, InstanceRecord
+from endpointctl.backends.process.agent.ports import free_port
+from endpointctl.backends.process.agent.prepare import Prepared, prepare
+from endpointctl.backends.process.environments import EnvironmentBuilder
+from endpointctl.backends.process.layout import BACKEND, Layout
+from endpointctl.core.assets import AssetRegistry
+from endpointctl.core.errors import EndpointctlError
+from endpointctl.core.rollout import plan_rollout
+from endpointctl.core.spec import DeploymentSpec, restore, spec_to_dict
+from endpointctl.core.store import DeploymentRecord, Store
+from endpointctl.core.views import InstanceState, ProvisioningState, RolloutView
+
+LOG_TAIL_LINES = 25
+
+
+class Services(Protocol):
+    """What a controller needs from the agent."""
+
+    store: Store
+    layout: Layout
+    registry: AssetRegistry
+    builder: EnvironmentBuilder
+
+    def changed(self) -> None: ...
+
+    async def refresh_gateway(self) -> None: ...
+
+    def event(
+        self, endpoint: str, deployment: str, kind: str, message: str, data: dict[str, Any] | None = None
+    ) -> None: ...
+
+
+@dataclass
+class RolloutFailed(Exception):
+    reason: str
+    detail: str = ""
+
+
+class DeploymentController:
+    def __init__(self, services: Services, endpoint: str, name: str) -> None:
+        self.s = services
+        self.endpoint = endpoint
+        self.name = name
+        self.instances: list[Instance] = []
+        self.rollout: RolloutView | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._prepared: dict[int, Prepared] = {}
+
+    # --- what the agent sees -----------------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def routable(self) -> list[str]:
+        return [i.address for i in self.instances if i.routable]
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "instances": [_instance_json(i) for i in self.instances],
+            "rollout": None if self.rollout is None else self.rollout.__dict__,
+        }
+
+    def kick(self, record: DeploymentRecord) -> None:
+        """Start converging towards `record` unless a step is already running (it re-kicks when done)."""
+        if self.busy:
+            return
+        self._task = asyncio.create_task(
+            self._converge_logged(record), name=f"deployment {self.endpoint}/{self.name}"
+        )
+
+    def adopt(self, instance: Instance) -> None:
+        self.instances.append(instance)
+
+    async def remove(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        await self._retire(list(self.instances))
+        await asyncio.to_thread(shutil.rmtree, self.s.layout.deployment_dir(self.endpoint, self.name), True)
+        await asyncio.to_thread(shutil.rmtree, self.s.layout.log_dir(self.endpoint, self.name), True)
+
+    async def stop_instances(self) -> None:
+        await self._retire(list(self.instances))
+
+    async def shutdown(self) -> None:
+        """The agent is stopping: leave instances running (they are adopted on the next start)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+
+    # --- converging -------------------------------------------------------------------------------
+    async def _converge_logged(self, record: DeploymentRecord) -> None:
+        try:
+            await self._converge(record)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug must fail the deployment visibly, never kill the agent
+            self._set_state(ProvisioningState.FAILED, f"internal error: {type(exc).__name__}: {exc}")
+            self.s.event(self.endpoint, self.name, "error", f"internal error: {type(exc).__name__}: {exc}")
+        finally:
+            self.s.changed()
+
+    async def _converge(self, record: DeploymentRecord) -> None:
+        spec = restore(DeploymentSpec, record.spec)
+        state = ProvisioningState(record.provisioning_state)
+        if record.live_revision is None or record.live_spec is None:
+            if state is ProvisioningState.FAILED:
+                await self._retire([i for i in self.instances])
+                return
+            await self._create(record, spec)
+            return
+        live_spec = restore(DeploymentSpec, record.live_spec)
+        if record.revision != record.live_revision and state is not ProvisioningState.FAILED:
+            if _only_scale_changed(live_spec, spec):
+                await self._scale(record, spec)
+            else:
+                await self._rollout(record, spec, live_spec)
+            return
+        await self._maintain(record.live_revision, live_spec)
+
+    async def _prepare(self, spec: DeploymentSpec, revision: int) -> Prepared:
+        if revision not in self._prepared:
+            prepared = await prepare(
+                spec, revision, layout=self.s.layout, registry=self.s.registry, builder=self.s.builder
+            )
+            for warning in prepared.warnings:
+                self.s.event(self.endpoint, self.name, "warning", warning)
+            for note in prepared.notes:
+                self.s.event(self.endpoint, self.name, "note", note)
+            self._prepared[revision] = prepared
+        return self._prepared[revision]
+
+    async def _create(self, record: DeploymentRecord, spec: DeploymentSpec) -> None:
+        revision = record.revision
+        self.s.event(
+            self.endpoint, self.name, "creating", f"revision {revision}: preparing environment and model"
+        )
+        try:
+            prepared = await self._prepare(spec, revision)
+            self.rollout = RolloutView(revision, 1, 1, 0, spec.instance_count, "starting")
+            started = await self._start_ready(spec, revision, prepared, spec.instance_count)
+        except RolloutFailed as failed:
+            self.rollout = None
+            self._fail(revision, failed, rolled_back=False)
+            return
+        except EndpointctlError as exc:
+            self.rollout = None
+            self._fail(revision, RolloutFailed(str(exc)), rolled_back=False)
+            return
+        self.rollout = None
+        self._go_live(revision, spec)
+        self.s.event(
+            self.endpoint, self.name, "succeeded", f"revision {revision}: {len(started)} instance(s) ready"
+        )
+
+    async def _rollout(
+        self, record: DeploymentRecord, spec: DeploymentSpec, live_spec: DeploymentSpec
+    ) -> None:
+        revision, live_revision = record.revision, record.live_revision
+        assert live_revision is not None
+        old = [i for i in self.instances if i.record.revision == live_revision]
+        plan = plan_rollout(spec.instance_count)
+        self.s.event(
+            self.endpoint,
+            self.name,
+            "rollout",
+            f"revision {revision}: rolling update in {plan.total_batches} batch(es) of ≤ {max(plan.batches)}",
+        )
+        new: list[Instance] = []
+        retired: list[Instance] = []
+        stopping: list[asyncio.Task[None]] = []
+        try:
+            prepared = await self._prepare(spec, revision)
+            for number, size in enumerate(plan.batches, start=1):
+                self.rollout = RolloutView(
+                    revision, number, plan.total_batches, len(new), spec.instance_count, "starting batch"
+                )
+                new += await self._start_ready(spec, revision, prepared, size)
+                self.rollout = RolloutView(
+                    revision, number, plan.total_batches, len(new), spec.instance_count, "draining"
+                )
+                take, old = old[:size], old[size:]
+                # Out of rotation now; their graceful stop overlaps the next batch's start.
+                for instance in take:
+                    instance.draining = True
+                await self.s.refresh_gateway()
+                stopping.append(asyncio.create_task(self._retire(take)))
+                retired += take
+                self.s.event(
+                    self.endpoint,
+                    self.name,
+                    "batch",
+                    f"revision {revision}: batch {number}/{plan.total_batches} ready",
+                )
+            if old:  # the new revision has fewer instances than the old one had
+                await self._retire(old)
+                retired += old
+            await asyncio.gather(*stopping)
+        except (RolloutFailed, EndpointctlError) as exc:
+            await asyncio.gather(*stopping, return_exceptions=True)
+            failed = exc if isinstance(exc, RolloutFailed) else RolloutFailed(str(exc))
+            self.rollout = RolloutView(
+                revision, 0, plan.total_batches, len(new), spec.instance_count, "rolling back"
+            )
+            await self._roll_back(live_revision, live_spec, new, replace=len(retired))
+            self.rollout = None
+            self._fail(revision, failed, rolled_back=True, live_revision=live_revision)
+            return
+        self.rollout = None
+        self._go_live(revision, spec)
+        self.s.event(self.endpoint, self.name, "succeeded", f"revision {revision}: rollout complete")
+
+    async def _roll_back(
+        self, live_revision: int, live_spec: DeploymentSpec, new: list[Instance], replace: int
+    ) -> None:
+        if replace:
+            prepared = await self._prepare(live_spec, live_revision)
+            with contextlib.suppress(RolloutFailed):
+                await self._start_ready(live_spec, live_revision, prepared, replace)
+        await self._retire(new + [i for i in self.instances if i.record.revision not in (live_revision,)])
+
+    async def _scale(self, record: DeploymentRecord, spec: DeploymentSpec) -> None:
+        revision, live_revision = record.revision, record.live_revision
+        current = [i for i in self.instances if i.record.revision == live_revision]
+        self._set_state(ProvisioningState.SCALING)
+        self.s.event(
+            self.endpoint,
+            self.name,
+            "scaling",
+            f"revision {revision}: {len(current)} → {spec.instance_count} instances",
+        )
+        try:
+            if spec.instance_count > len(current):
+                assert live_revision is not None
+                prepared = await self._prepare(spec, live_revision)
+                await self._start_ready(spec, live_revision, prepared, spec.instance_count - len(current))
+            else:
+                await self._retire(current[spec.instance_count :])
+        except (RolloutFailed, EndpointctlError) as exc:
+            failed = exc if isinstance(exc, RolloutFailed) else RolloutFailed(str(exc))
+            await self._retire([i for i in self.instances if i not in current])
+            self._fail(revision, failed, rolled_back=True, live_revision=live_revision)
+            return
+        # Same code, model and environment: the running instances simply carry the new revision number.
+        for instance in self.instances:
+            instance.record.revision = revision
+            instance.record.save(self.s.layout.instances)
+        if live_revision in self._prepared:
+            self._prepared[revision] = self._prepared[live_revision]
+        self._go_live(revision, spec)
+        self.s.event(
+            self.endpoint, self.name, "succeeded", f"revision {revision}: scaled to {spec.instance_count}"
+        )
+
+    async def _maintain(self, live_revision: int, live_spec: DeploymentSpec) -> None:
+        """Steady state: keep `instance_count` instances of the live revision (e.g. after an agent restart)."""
+        current = [
+            i
+            for i in self.instances
+            if i.record.revision == live_revision and i.state is not InstanceState.FAILED
+        ]
+        strays = [i for i in self.instances if i not in current]
+        if strays:
+            await self._retire(strays)
+        missing = live_spec.instance_count - len(current)
+        if missing > 0:
+            try:
+                prepared = await self._prepare(live_spec, live_revision)
+                await self._start_ready(live_spec, live_revision, prepared, missing)
+            except (RolloutFailed, EndpointctlError) as exc:
+                reason = exc.reason if isinstance(exc, RolloutFailed) else str(exc)
+                self.s.event(self.endpoint, self.name, "warning", f"could not restore an instance: {reason}")
+        elif missing < 0:
+            await self._retire(current[live_spec.instance_count :])
+
+    # --- instances --------------------------------------------------------------------------------
+    async def _start_ready(
+        self, spec: DeploymentSpec, revision: int, prepared: Prepared, count: int
+    ) -> list[Instance]:
+        """Start `count` instances and wait for all; on any failure stop them all and raise RolloutFailed."""
+        batch = [self._new_instance(spec, revision, prepared) for _ in range(count)]
+        for instance in batch:
+            self.instances.append(instance)
+            instance.start()
+        results = await asyncio.gather(*(i.wait_ready() for i in batch))
+        if all(results):
+            self.s.changed()
+            return batch
+        failed = next(i for i, ok in zip(batch, results, strict=True) if not ok)
+        detail = _tail(Path(failed.record.log), LOG_TAIL_LINES)
+        await self._retire(batch)
+        raise RolloutFailed(f"instance {failed.id}: {failed.reason}", detail)
+
+    def _new_instance(self, spec: DeploymentSpec, revision: int, prepared: Prepared) -> Instance:
+        instance_id = f"{self.name}-{uuid.uuid4().hex[:8]}"
+        record = InstanceRecord(
+            id=instance_id,
+            endpoint=self.endpoint,
+            deployment=self.name,
+            revision=revision,
+            port=free_port(),
+            python=str(prepared.python),
+            app_dir=str(prepared.app_dir),
+            log=str(self.s.layout.instance_log(self.endpoint, self.name, instance_id)),
+            env={
+                **prepared.env,
+                "WORKER_COUNT": prepared.env.get("WORKER_COUNT", "1"),
+                "ENDPOINTCTL_MAX_CONCURRENT_REQUESTS": str(
+                    spec.request_settings.max_concurrent_requests_per_instance
+                ),
+            },
+        )
+        return Instance(
+            record,
+            records_dir=self.s.layout.instances,
+            readiness=spec.readiness_probe,
+            liveness=spec.liveness_probe,
+            on_change=self.s.changed,
+        )
+
+    async def _retire(self, instances: Iterable[Instance]) -> None:
+        """Out of rotation first, then a graceful stop: in-flight requests finish on the old process."""
+        batch = list(instances)
+        if not batch:
+            return
+        for instance in batch:
+            instance.draining = True
+        await self.s.refresh_gateway()
+        await asyncio.gather(*(i.stop() for i in batch))
+        self.instances = [i for i in self.instances if i not in batch]
+        self.s.changed()
+
+    # --- state ------------------------------------------------------------------------------------
+    def _set_state(self, state: ProvisioningState, reason: str = "") -> None:
+        with self.s.store.transaction() as tx:
+            tx.set_deployment_state(BACKEND, self.endpoint, self.name, str(state), reason)
+
+    def _go_live(self, revision: int, spec: DeploymentSpec) -> None:
+        with self.s.store.transaction() as tx:
+            current = tx.get_deployment(BACKEND, self.endpoint, self.name)
+            tx.set_deployment_live(
+                BACKEND, self.endpoint, self.name, revision=revision, spec=spec_to_dict(spec)
+            )
+            # A newer revision may have been accepted meanwhile: leave its Updating state for the next pass.
+            if current is not None and current.revision == revision:
+                tx.set_deployment_state(BACKEND, self.endpoint, self.name, str(ProvisioningState.SUCCEEDED))
+
+    def _fail(
+        self, revision: int, failed: RolloutFailed, *, rolled_back: bool, live_revision: int | None = None
+    ) -> None:
+        if rolled_back:
+            reason = f"revision {revision} failed: {failed.reason}; rolled back, revision {live_revision} keeps serving"
+        else:
+            reason = f"revision {revision} failed: {failed.reason}"
+        with self.s.store.transaction() as tx:
+            current = tx.get_deployment(BACKEND, self.endpoint, self.name)
+            if current is not None and current.revision == revision:
+                tx.set_deployment_state(
+                    BACKEND, self.endpoint, self.name, str(ProvisioningState.FAILED), reason
+                )
+        self.s.event(
+            self.endpoint, self.name, "failed", reason, {"log_tail": failed.detail} if failed.detail else None
+        )
+
+
+def _only_scale_changed(old: DeploymentSpec, new: DeploymentSpec) -> bool:
+    """Nothing an instance runs differs (only the count, tags or description): no restart is needed."""
+    strip = {"instance_count", "tags", "description"}
+    return old.model_dump(exclude=strip) == new.model_dump(exclude=strip)
+
+
+def _instance_json(instance: Instance) -> dict[str, Any]:
+    view = instance.view()
+    return {
+        "id": view.id,
+        "state": str(view.state),
+        "revision": view.revision,
+        "restarts": view.restarts,
+        "started_at": view.started_at,
+        "address": view.address,
+        "reason": view.reason,
+    }
+
+
+def _tail(path: Path, lines: int) -> str:
+    try:
+        with path.open("rb") as handle:
+            handle.seek(0, 2)
+            size = handle.tell()
+            handle.seek(max(0, size - 64 * 1024))
+            text = handle.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])

@@ -1,0 +1,311 @@
+"""One scoring-host process: started or adopted, probed, restarted with backoff, stopped gracefully."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import httpx
+
+from endpointctl.backends.process import procs
+from endpointctl.core.spec import ProbeSettings
+from endpointctl.core.views import InstanceState, InstanceView
+
+# Readiness is polled this often until the first success: a local process has nothing to wait for, so an
+# instance enters rotation as soon as it answers; `initial_delay` only delays when failures start to count.
+FAST_PROBE_S = 0.05
+BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
+STOP_GRACE_S = 10.0
+
+
+@dataclass
+class InstanceRecord:
+    """What the agent writes next to a running instance, so a restarted agent can adopt it."""
+
+    id: str
+    endpoint: str
+    deployment: str
+    revision: int
+    port: int
+    python: str
+    app_dir: str
+    log: str
+    env: dict[str, str]
+    pid: int = 0
+    started: int = 0
+    restarts: int = 0
+    created_at: float = field(default_factory=time.time)
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        tmp = directory / f".{self.id}.json.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump(asdict(self), out)
+        tmp.replace(directory / f"{self.id}.json")
+
+    @classmethod
+    def load(cls, path: Path) -> InstanceRecord:
+        return cls(**json.loads(path.read_text()))
+
+
+class Instance:
+    """Supervises one instance. `on_change` fires whenever routability changes (the gateway re-reads it)."""
+
+    def __init__(
+        self,
+        record: InstanceRecord,
+        *,
+        records_dir: Path,
+        readiness: ProbeSettings,
+        liveness: ProbeSettings,
+        on_change: Callable[[], None],
+    ) -> None:
+        self.record = record
+        self._records_dir = records_dir
+        self._readiness = readiness
+        self._liveness = liveness
+        self._on_change = on_change
+        self.state = InstanceState.PENDING
+        self.reason = ""
+        self.ever_ready = False
+        self.exit_code: int | None = None
+        self._popen: subprocess.Popen[bytes] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        # Out of rotation ahead of a stop, so the router has moved away before SIGTERM arrives.
+        self.draining = False
+        self._ready_event = asyncio.Event()
+        self._failed_event = asyncio.Event()
+
+    # --- identity ----------------------------------------------------------------------------------
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.record.port}"
+
+    @property
+    def routable(self) -> bool:
+        return self.state is InstanceState.READY and not self._stopping and not self.draining
+
+    def view(self) -> InstanceView:
+        started = self.record.created_at if self.record.pid else None
+        return InstanceView(
+            self.id,
+            self.state,
+            self.record.revision,
+            self.record.restarts,
+            started,
+            self.address,
+            self.reason,
+        )
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._spawn()
+        self._task = asyncio.create_task(self._supervise(), name=f"instance {self.id}")
+
+    def adopt(self) -> bool:
+        """Take over a process a previous agent started; False if it is gone (then the caller starts one)."""
+        if not self.record.pid or not procs.is_running(self.record.pid, self.record.started):
+            return False
+        self.state = InstanceState.STARTING
+        self.ever_ready = True  # it served before the agent restarted: failures now mean restart, not fail
+        self._task = asyncio.create_task(self._supervise(), name=f"instance {self.id}")
+        return True
+
+    def _spawn(self) -> None:
+        record = self.record
+        log = Path(record.log)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            self._popen = subprocess.Popen(
+                [
+                    record.python,
+                    "-m",
+                    "endpointctl.serving.scoring",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(record.port),
+                ],
+                cwd=record.app_dir,
+                env={**_base_env(), **record.env},
+                stdin=subprocess.DEVNULL,
+                stdout=fd,
+                stderr=fd,
+                start_new_session=True,  # instances outlive the agent; a restarted agent adopts them
+                close_fds=True,
+            )
+        finally:
+            os.close(fd)
+        record.pid = self._popen.pid
+        record.started = procs.start_time(record.pid) or 0
+        record.save(self._records_dir)
+        self.exit_code = None
+        self.state = InstanceState.STARTING
+
+    def _alive(self) -> bool:
+        if self._popen is not None:
+            code = self._popen.poll()
+            if code is not None:
+                self.exit_code = code
+                return False
+            return True
+        return procs.is_running(self.record.pid, self.record.started)
+
+    async def wait_ready(self) -> bool:
+        """True once ready; False as soon as the first start fails (exit or probe deadline)."""
+        ready = asyncio.create_task(self._ready_event.wait())
+        failed = asyncio.create_task(self._failed_event.wait())
+        done, pending = await asyncio.wait({ready, failed}, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        return ready in done and self._ready_event.is_set()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self.state = InstanceState.TERMINATING
+        self._on_change()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self.record.pid:
+            await asyncio.to_thread(
+                procs.terminate, self.record.pid, self.record.started, grace_s=STOP_GRACE_S
+            )
+        if self._popen is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._popen.wait(timeout=1)
+        with contextlib.suppress(FileNotFoundError):
+            (self._records_dir / f"{self.id}.json").unlink()
+
+    def _is_stopping(self) -> bool:
+        # A method, not the attribute: the flag flips while this task awaits, which type narrowing can't see.
+        return self._stopping
+
+    # --- supervision -------------------------------------------------------------------------------
+    async def _supervise(self) -> None:
+        async with httpx.AsyncClient() as client:
+            while not self._stopping:
+                became_ready = await self._until_ready(client)
+                if became_ready:
+                    await self._while_serving(client)
+                if self._is_stopping():
+                    return
+                if not self.ever_ready:
+                    # A first start that never became ready fails the rollout; no restart loop here.
+                    self.state = InstanceState.FAILED
+                    self._failed_event.set()
+                    self._on_change()
+                    return
+                await self._restart_after_backoff()
+
+    async def _until_ready(self, client: httpx.AsyncClient) -> bool:
+        probe = self._readiness
+        started = time.monotonic()
+        deadline = started + probe.initial_delay + probe.period * probe.failure_threshold
+        successes = 0
+        while time.monotonic() < deadline:
+            if not self._alive():
+                self.reason = f"the scoring host exited with code {self.exit_code} before it was ready"
+                return False
+            if await _probe(client, self.address, probe.timeout):
+                successes += 1
+                if successes >= probe.success_threshold:
+                    self._mark_ready()
+                    return True
+            else:
+                successes = 0
+            await asyncio.sleep(FAST_PROBE_S if not successes else min(probe.period, 1.0))
+        self.reason = (
+            f"not ready within {probe.initial_delay + probe.period * probe.failure_threshold} s "
+            "(readiness_probe initial_delay + period × failure_threshold)"
+        )
+        return False
+
+    def _mark_ready(self) -> None:
+        self.state = InstanceState.READY
+        self.reason = ""
+        self.ever_ready = True
+        self._ready_event.set()
+        self._on_change()
+
+    async def _while_serving(self, client: httpx.AsyncClient) -> None:
+        readiness, liveness = self._readiness, self._liveness
+        ready_failures = live_failures = 0
+        next_ready = next_live = time.monotonic()
+        next_live += liveness.period
+        while not self._stopping:
+            if not self._alive():
+                self.reason = f"the scoring host exited with code {self.exit_code}"
+                self._set_state(InstanceState.RESTARTING)
+                return
+            now = time.monotonic()
+            if now >= next_ready:
+                next_ready = now + readiness.period
+                if await _probe(client, self.address, readiness.timeout):
+                    ready_failures = 0
+                    if self.state is not InstanceState.READY:
+                        self._mark_ready()
+                else:
+                    ready_failures += 1
+                    if ready_failures >= readiness.failure_threshold and self.state is InstanceState.READY:
+                        self.reason = f"readiness probe failed {ready_failures} times"
+                        self._set_state(InstanceState.UNHEALTHY)
+            if now >= next_live:
+                next_live = now + liveness.period
+                if await _probe(client, self.address, liveness.timeout):
+                    live_failures = 0
+                else:
+                    live_failures += 1
+                    if live_failures >= liveness.failure_threshold:
+                        self.reason = f"liveness probe failed {live_failures} times; restarting"
+                        self._set_state(InstanceState.RESTARTING)
+                        await asyncio.to_thread(
+                            procs.terminate, self.record.pid, self.record.started, grace_s=2
+                        )
+                        return
+            # Exits are noticed within 100 ms so the router stops sending to a dead instance at once.
+            await asyncio.sleep(0.1)
+
+    async def _restart_after_backoff(self) -> None:
+        delay = BACKOFF_S[min(self.record.restarts, len(BACKOFF_S) - 1)]
+        self._set_state(InstanceState.RESTARTING)
+        await asyncio.sleep(delay)
+        if self._is_stopping():
+            return
+        self.record.restarts += 1
+        self._spawn()
+        self._on_change()
+
+    def _set_state(self, state: InstanceState) -> None:
+        if state is not self.state:
+            self.state = state
+            self._on_change()
+
+
+async def _probe(client: httpx.AsyncClient, address: str, timeout_s: float) -> bool:
+    try:
+        response = await client.get(f"http://{address}/", timeout=timeout_s)
+    except httpx.HTTPError:
+        return False
+    return response.status_code == 200
+
+
+def _base_env() -> dict[str, str]:
+    # The instance sees a clean environment: nothing of the agent's (keys, tokens) leaks into user code.
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "SSL_CERT_FILE", "PIP_CERT")
+    return {k: v for k, v in os.environ.items() if k in keep}

@@ -1,0 +1,389 @@
+"""Virtual environments for process-backend instances, built with uv and shared by digest.
+
+An environment is the user's requirements plus the scoring host's few runtime libraries, and a copy of
+`endpointctl.serving.scoring` dropped into site-packages so `python -m endpointctl.serving.scoring`
+works without installing the control plane. It lives at `<cache_root>/<key>` where the key digests the
+requirements, the interpreter's minor version and the scoring host (its requirements and its code), so
+editing the host rebuilds environments and identical deployments share one.
+
+A build happens in `<cache_root>/.building-<key>` under an exclusive lock on `<key>.lock` and is renamed
+into place only once complete, so a reader never sees a half-made environment and two concurrent
+builds of one key run once. The build log is the caller's and is kept whatever happens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import configparser
+import fcntl
+import functools
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import endpointctl
+import endpointctl.serving
+from endpointctl.core.environments.conda import PythonRequirements, normalise, requirements_digest
+from endpointctl.core.errors import OperationFailed
+
+# What the scoring host itself imports; kept in step with the data-plane pins in pyproject.toml.
+HOST_REQUIREMENTS: tuple[str, ...] = (
+    "uvicorn>=0.34,<1",
+    "httptools>=0.6.4,<1",
+    "uvloop>=0.21,<1; sys_platform != 'win32'",
+)
+# Servers the scoring host replaces: installing them would only drag in a second, conflicting stack.
+REPLACED_BY_HOST: frozenset[str] = frozenset({normalise("azureml-inference-server-http")})
+_REPLACED_REASON = "endpointctl's scoring host serves the deployment in its place"
+
+_MARKER = "endpointctl-env.json"
+_REQUIREMENTS_FILE = "endpointctl-requirements.txt"
+# uv settings a user may have made themselves; when any is present, uv's own configuration wins.
+_UV_INDEX_ENV = (
+    "UV_INDEX_URL",
+    "UV_DEFAULT_INDEX",
+    "UV_INDEX",
+    "UV_EXTRA_INDEX_URL",
+    "UV_FIND_LINKS",
+    "UV_NO_INDEX",
+)
+
+
+class EnvironmentBuildError(OperationFailed):
+    """uv could not create or populate the environment; the message points at the build log."""
+
+
+@dataclass(frozen=True)
+class BuiltEnvironment:
+    root: Path
+    python: Path
+    key: str
+    python_version: str
+    warnings: tuple[str, ...]
+    notes: tuple[str, ...]
+    reused: bool
+
+
+@dataclass(frozen=True)
+class _Interpreter:
+    executable: str
+    version: str  # "3.11"
+    warning: str | None
+
+
+class EnvironmentBuilder:
+    def __init__(self, cache_root: Path) -> None:
+        self.cache_root = cache_root
+
+    async def ensure(self, requirements: PythonRequirements, *, log: Path) -> BuiltEnvironment:
+        """The environment for `requirements`, built on first use; later calls only check it exists."""
+        return await asyncio.to_thread(self.ensure_sync, requirements, log=log)
+
+    def ensure_sync(self, requirements: PythonRequirements, *, log: Path) -> BuiltEnvironment:
+        wanted = requirements.without(REPLACED_BY_HOST, _REPLACED_REASON)
+        interpreter = _choose_interpreter(wanted.python)
+        host_dir = Path(endpointctl.serving.__file__).parent
+        host_marker = _host_marker(host_dir)
+        key = _cache_key(requirements_digest(wanted, host_marker=host_marker), interpreter.version)
+        warnings = (interpreter.warning,) if interpreter.warning else ()
+        root = self.cache_root / key
+
+        def result(reused: bool) -> BuiltEnvironment:
+            return BuiltEnvironment(
+                root, _venv_python(root), key, interpreter.version, warnings, wanted.notes, reused
+            )
+
+        log.parent.mkdir(parents=True, exist_ok=True)
+        if _is_complete(root):
+            _log_line(log, f"environment {key} is ready at {root}; nothing to build")
+            return result(True)
+        self.cache_root.mkdir(parents=True, exist_ok=True)
+        with _exclusive(self.cache_root / f"{key}.lock"):
+            if _is_complete(root):
+                _log_line(log, f"environment {key} was built meanwhile by another deployment; reusing {root}")
+                return result(True)
+            if root.exists():
+                # A complete marker is the only proof of a good build; anything else is debris.
+                shutil.rmtree(root)
+            _build(self.cache_root / f".building-{key}", root, wanted, interpreter, host_dir, log)
+        return result(False)
+
+
+def _build(
+    staging: Path,
+    root: Path,
+    requirements: PythonRequirements,
+    interpreter: _Interpreter,
+    host_dir: Path,
+    log: Path,
+) -> None:
+    shutil.rmtree(staging, ignore_errors=True)
+    started = time.monotonic()
+    for warning in (interpreter.warning, *requirements.notes):
+        if warning:
+            _log_line(log, warning)
+    _log_line(
+        log, f"building environment {root.name} with Python {interpreter.version} from {requirements.source}"
+    )
+    uv, uv_env = _uv_command(), _uv_environment()
+    done = False
+    try:
+        # --relocatable: the venv is renamed from its staging folder, so nothing may embed that path.
+        venv = [
+            *uv,
+            "venv",
+            str(staging),
+            "--python",
+            interpreter.executable,
+            "--relocatable",
+            "--no-project",
+        ]
+        _run(venv, uv_env, log)
+        requirements_file = staging / _REQUIREMENTS_FILE
+        lines = [*requirements.pip_options, *requirements.packages, *HOST_REQUIREMENTS]
+        requirements_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        _log_line(log, "requirements: " + ", ".join(lines))
+        # Bytecode is compiled once here, not by every instance's first start in a shared venv.
+        install = [*uv, "pip", "install", "--compile-bytecode", "--python", str(_venv_python(staging))]
+        install += ["-r", str(requirements_file)]
+        _run([*install, *_index_arguments(uv_env)], uv_env, log)
+        site_packages = _site_packages(staging)
+        _copy_host(host_dir, site_packages / "endpointctl")
+        _log_line(log, f"scoring host copied into {site_packages / 'endpointctl'}")
+        marker = {"python": interpreter.version, "requirements": lines, "built_at": time.time()}
+        (staging / _MARKER).write_text(json.dumps(marker, indent=2), encoding="utf-8")
+        staging.rename(root)
+        done = True
+    except EnvironmentBuildError as exc:
+        _log_line(log, f"build failed: {exc}")
+        raise
+    except OSError as exc:
+        _log_line(log, f"build failed: {exc}")
+        raise EnvironmentBuildError(f"building the environment failed ({exc}); see {log}") from exc
+    finally:
+        if not done:
+            shutil.rmtree(staging, ignore_errors=True)
+    _log_line(log, f"environment {root.name} ready at {root} in {time.monotonic() - started:.1f}s")
+
+
+def _run(command: list[str], env: Mapping[str, str], log: Path) -> None:
+    _log_line(log, "$ " + " ".join(command))
+    with log.open("a", encoding="utf-8") as out:
+        completed = subprocess.run(
+            command,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+    if completed.returncode != 0:
+        raise EnvironmentBuildError(
+            f"`{' '.join(command[:3])} …` exited with status {completed.returncode}; the build log {log} has uv's output"
+        )
+
+
+@functools.cache
+def _choose_interpreter(wanted: str | None) -> _Interpreter:
+    """Memoised per process: `uv python find` probes every interpreter on PATH (pyenv shims spawn a
+    process each), far too slow for the cached path, and installed Pythons rarely change under a
+    running supervisor."""
+    running = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if wanted is None or wanted == running:
+        return _Interpreter(sys.executable, running, None)
+    env = {**_uv_environment(), "UV_PYTHON_DOWNLOADS": "never"}
+    found = subprocess.run(
+        [*_uv_command(), "python", "find", "--no-project", wanted],
+        capture_output=True,
+        text=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    path = found.stdout.strip()
+    if found.returncode == 0 and path:
+        return _Interpreter(path, wanted, None)
+    return _Interpreter(
+        sys.executable,
+        running,
+        f"Python {wanted} is requested but not installed on this machine; "
+        f"using Python {platform.python_version()} instead (the packages must support it)",
+    )
+
+
+def _uv_command() -> list[str]:
+    beside = Path(sys.executable).parent / "uv"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return [str(beside)]
+    found = shutil.which("uv")
+    return [found] if found else [sys.executable, "-m", "uv"]
+
+
+def _uv_environment() -> dict[str, str]:
+    env = dict(os.environ)
+    # uv must never fetch an interpreter behind the user's back, and a caller's venv must not leak in.
+    env["UV_PYTHON_DOWNLOADS"] = "never"
+    env.pop("VIRTUAL_ENV", None)
+    env.pop("CONDA_PREFIX", None)
+    return env
+
+
+def _index_arguments(env: Mapping[str, str]) -> list[str]:
+    """pip's index configuration as uv flags, so environments resolve from the same places pip does.
+
+    uv reads only its own settings; on machines configured for pip (a mirror, local wheel folders, a
+    constraints file that caps what is on disk) we translate them. If uv has been configured
+    explicitly, that configuration is the user's choice and nothing is added.
+    """
+    if any(env.get(name) for name in _UV_INDEX_ENV) or _uv_config_exists(env):
+        return []
+    settings = _pip_settings(env)
+    args: list[str] = []
+    if settings.get("no-index", "").lower() in {"1", "true", "yes", "on"}:
+        args.append("--no-index")
+    if url := settings.get("index-url"):
+        args += ["--index-url", url]
+    for url in settings.get("extra-index-url", "").split():
+        args += ["--extra-index-url", url]
+    for link in settings.get("find-links", "").split():
+        args += ["--find-links", link]
+    for constraint in settings.get("constraint", "").split():
+        if Path(constraint).is_file():
+            args += ["--constraint", constraint]
+    if len(args) > 0:
+        # pip picks the best version across all indexes; uv's default stops at the first index that
+        # knows the package, which would pin everything to whatever a local mirror happens to hold.
+        args += ["--index-strategy", "unsafe-best-match"]
+    return args
+
+
+def _uv_config_exists(env: Mapping[str, str]) -> bool:
+    if env.get("UV_CONFIG_FILE"):
+        return True
+    config_home = Path(env.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    system_dirs = [Path(d) for d in env.get("XDG_CONFIG_DIRS", "/etc/xdg").split(":") if d]
+    candidates = [
+        config_home / "uv" / "uv.toml",
+        *(d / "uv" / "uv.toml" for d in system_dirs),
+        Path("/etc/uv/uv.toml"),
+    ]
+    return any(path.is_file() for path in candidates)
+
+
+def _pip_settings(env: Mapping[str, str]) -> dict[str, str]:
+    """pip's effective index settings: config files in pip's order, `[install]` over `[global]`, then PIP_*."""
+    files: list[Path]
+    if "PIP_CONFIG_FILE" in env:
+        files = [] if env["PIP_CONFIG_FILE"] == os.devnull else [Path(env["PIP_CONFIG_FILE"])]
+    else:
+        config_home = Path(env.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+        system_dirs = [Path(d) for d in env.get("XDG_CONFIG_DIRS", "/etc/xdg").split(":") if d]
+        files = [
+            *(d / "pip" / "pip.conf" for d in system_dirs),
+            Path("/etc/pip.conf"),
+            Path.home() / ".pip" / "pip.conf",
+            config_home / "pip" / "pip.conf",
+            Path(sys.prefix) / "pip.conf",
+        ]
+    keys = ("index-url", "extra-index-url", "find-links", "constraint", "no-index")
+    settings: dict[str, str] = {}
+    for path in files:
+        parser = configparser.RawConfigParser()
+        try:
+            parser.read(path, encoding="utf-8")
+        except (OSError, configparser.Error):
+            continue
+        for section in ("global", "install"):
+            if parser.has_section(section):
+                for key in keys:
+                    value = parser.get(section, key, fallback=None)
+                    if value is None:
+                        value = parser.get(section, key.replace("-", "_"), fallback=None)
+                    if value is not None:
+                        settings[key] = value
+    for key in keys:
+        value = env.get("PIP_" + key.upper().replace("-", "_"))
+        if value is not None:
+            settings[key] = value
+    return settings
+
+
+def _host_marker(host_dir: Path) -> str:
+    """Digest of the scoring host's requirements and source, ignoring bytecode caches."""
+    h = hashlib.sha256("\n".join(HOST_REQUIREMENTS).encode())
+    h.update(endpointctl.__version__.encode())
+    for path in _host_files(host_dir):
+        h.update(path.relative_to(host_dir).as_posix().encode() + b"\0")
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def _host_files(host_dir: Path) -> list[Path]:
+    """`endpointctl/serving/__init__.py` and the `scoring` package: all an instance imports."""
+    files = [host_dir / "__init__.py"]
+    files += (
+        p
+        for p in (host_dir / "scoring").rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+    )
+    return sorted(files, key=lambda p: p.relative_to(host_dir).as_posix())
+
+
+def _copy_host(host_dir: Path, package: Path) -> None:
+    package.mkdir(parents=True)
+    # Only the version: the real `endpointctl/__init__.py` may grow imports of the control plane.
+    (package / "__init__.py").write_text(
+        '"""The scoring host only; the control plane is not installed here."""\n\n'
+        f"__version__ = {endpointctl.__version__!r}\n",
+        encoding="utf-8",
+    )
+    for source in _host_files(host_dir):
+        target = package / "serving" / source.relative_to(host_dir)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+
+
+def _cache_key(requirements_key: str, python_version: str) -> str:
+    text = f"{requirements_key}\0{platform.python_implementation()}-{python_version}\0{platform.machine()}"
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _venv_python(root: Path) -> Path:
+    return root / "bin" / "python"
+
+
+def _site_packages(root: Path) -> Path:
+    found = sorted((root / "lib").glob("python*/site-packages"))
+    if len(found) != 1:
+        raise EnvironmentBuildError(f"{root}: expected one site-packages folder, found {len(found)}")
+    return found[0]
+
+
+def _is_complete(root: Path) -> bool:
+    # The interpreter link dangles if the base Python was removed; such a venv must be rebuilt.
+    return (root / _MARKER).is_file() and _venv_python(root).resolve().is_file()
+
+
+@contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    with lock_path.open("a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _log_line(log: Path, message: str) -> None:
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    with log.open("a", encoding="utf-8") as out:
+        out.write(f"{stamp} {message}\n")

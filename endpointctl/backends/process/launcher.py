@@ -1,0 +1,66 @@
+"""Starting, finding and stopping the agent of a data directory."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+from endpointctl.backends.process import control
+from endpointctl.backends.process.agent.agent import lock_holder
+from endpointctl.backends.process.layout import Layout
+from endpointctl.core.errors import BackendUnavailable
+
+START_TIMEOUT_S = 20.0
+
+
+async def ensure_agent(layout: Layout) -> dict[str, Any]:
+    """Ping the agent, starting it (detached) if none runs; concurrent callers start at most one."""
+    try:
+        return dict(await control.call(layout.socket, "ping", timeout_s=5))
+    except control.AgentUnreachable:
+        pass
+    if lock_holder(layout) is None:
+        _spawn(layout)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        try:
+            return dict(await control.call(layout.socket, "ping", timeout_s=5))
+        except control.AgentUnreachable:
+            await asyncio.sleep(0.05)
+    raise BackendUnavailable(
+        f"the process-backend agent did not start within {START_TIMEOUT_S:.0f} s; see {layout.agent_log}"
+    )
+
+
+def _spawn(layout: Layout) -> None:
+    layout.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    layout.agent_log.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(layout.agent_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        subprocess.Popen(
+            [sys.executable, "-m", "endpointctl.backends.process.agent", "--home", str(layout.home.root)],
+            stdin=subprocess.DEVNULL,
+            stdout=fd,
+            stderr=fd,
+            start_new_session=True,  # detached: it outlives the CLI or TUI that started it
+            close_fds=True,
+        )
+    finally:
+        os.close(fd)
+
+
+async def stop_agent(layout: Layout, *, timeout_s: float = 60) -> bool:
+    """Ask the agent to stop (it stops its instances); False if none was running."""
+    try:
+        await control.call(layout.socket, "stop", timeout_s=5)
+    except control.AgentUnreachable:
+        return False
+    deadline = time.monotonic() + timeout_s
+    # The lock belongs to another process: polling it is the only way to see it released.
+    while time.monotonic() < deadline and lock_holder(layout) is not None:  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+    return True
