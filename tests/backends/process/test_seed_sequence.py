@@ -11,14 +11,13 @@ import pytest
 from endpointctl.backends.process.layout import Layout
 from endpointctl.core.home import Home
 from tests.backends.process.conftest import scoring_processes
-from tests.cli.conftest import Run
-from tests.conftest import SAMPLES
+from tests.conftest import SAMPLES, Result, Run
 
 SAMPLE = SAMPLES / "managed" / "sample"
 REQUEST = str(SAMPLE / "sample-request.json")
 
 
-def _ok(result: object) -> None:
+def _ok(result: Result) -> None:
     assert result.code == 0, result.err
 
 

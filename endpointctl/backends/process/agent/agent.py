@@ -64,7 +64,11 @@ class Agent:
 
     # --- Services for controllers ---------------------------------------------------------------
     def changed(self) -> None:
+        """Routability changed: the gateway must catch up (debounced in its own task)."""
         self._gateway_dirty.set()
+
+    def wake(self) -> None:
+        """A controller finished a step: a newer revision may be waiting for the next reconcile."""
         self._wake.set()
 
     def event(

@@ -43,6 +43,8 @@ class Services(Protocol):
 
     def changed(self) -> None: ...
 
+    def wake(self) -> None: ...
+
     async def refresh_gateway(self) -> None: ...
 
     def event(
@@ -112,6 +114,7 @@ class DeploymentController:
 
     # --- converging -------------------------------------------------------------------------------
     async def _converge_logged(self, record: DeploymentRecord) -> None:
+        transition = record.revision != record.live_revision and record.provisioning_state != "Failed"
         try:
             await self._converge(record)
         except asyncio.CancelledError:
@@ -120,7 +123,8 @@ class DeploymentController:
             self._set_state(ProvisioningState.FAILED, f"internal error: {type(exc).__name__}: {exc}")
             self.s.event(self.endpoint, self.name, "error", f"internal error: {type(exc).__name__}: {exc}")
         finally:
-            self.s.changed()
+            if transition:
+                self.s.wake()
 
     async def _converge(self, record: DeploymentRecord) -> None:
         spec = restore(DeploymentSpec, record.spec)
