@@ -16,7 +16,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: install
-	$(BIN)/endpointctl demo
+	$(BIN)/endpointctl quickstart --backend process
+	$(BIN)/endpointctl
 
 lint: install
 	$(BIN)/ruff check endpointctl tests bench assets

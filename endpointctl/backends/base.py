@@ -105,6 +105,14 @@ class Backend(Protocol):
 
     async def events(self, endpoint: str, *, after_id: int = 0) -> list[EventView]: ...
 
+    async def start_agent(self) -> BackendStatus:
+        """Capability.AGENT: start the backend's local supervisor if it is not running."""
+        ...
+
+    async def stop_agent(self) -> bool:
+        """Capability.AGENT: stop the local supervisor; False if none was running."""
+        ...
+
     async def metrics(self, endpoint: str) -> MetricsSnapshot:
         """The router's counters for the endpoint's deployments (Capability.METRICS)."""
         ...

@@ -13,7 +13,14 @@ from types import ModuleType
 from typing import Any
 
 from endpointctl import __version__
-from endpointctl.cli import asset_cmds, configure_cmd, deployment_cmds, endpoint_cmds
+from endpointctl.cli import (
+    agent_cmds,
+    asset_cmds,
+    configure_cmd,
+    deployment_cmds,
+    endpoint_cmds,
+    quickstart_cmd,
+)
 from endpointctl.cli.common import CliContext
 from endpointctl.cli.output import apply_query, render
 from endpointctl.core.errors import EndpointctlError
@@ -21,7 +28,14 @@ from endpointctl.core.service import discover_factories
 from endpointctl.core.spec import SpecError
 from endpointctl.core.store import StoreError
 
-GROUPS: tuple[ModuleType, ...] = (endpoint_cmds, deployment_cmds, asset_cmds, configure_cmd)
+GROUPS: tuple[ModuleType, ...] = (
+    endpoint_cmds,
+    deployment_cmds,
+    asset_cmds,
+    configure_cmd,
+    agent_cmds,
+    quickstart_cmd,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -40,6 +54,11 @@ def build_parser(*, backends: bool) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
+    if not args_list and sys.stdin.isatty() and sys.stdout.isatty():
+        from endpointctl.tui import run  # only now: plain CLI calls never pay for loading Textual
+
+        run()
+        return EXIT_OK
     # Verbs that need a backend appear only once one is installed (entry points), never as placeholders.
     parser = build_parser(backends=bool(discover_factories()))
     args = parser.parse_args(args_list)

@@ -22,6 +22,8 @@ class Capability(enum.Enum):
     EVENTS = "events"
     REGISTERED_ASSETS = "registered_assets"
     DRY_RUN = "dry_run"
+    # A local supervisor the user can start and stop (`endpointctl agent start|stop|status`).
+    AGENT = "agent"
 
 
 @dataclass(frozen=True)

@@ -339,6 +339,16 @@ class EndpointService:
     ) -> list[EventView]:
         return await self.backend(backend).events(endpoint, after_id=after_id)
 
+    async def start_agent(self, *, backend: str | None = None) -> BackendStatus:
+        target = self.backend(backend)
+        self._require(target, Capability.AGENT)
+        return await target.start_agent()
+
+    async def stop_agent(self, *, backend: str | None = None) -> bool:
+        target = self.backend(backend)
+        self._require(target, Capability.AGENT)
+        return await target.stop_agent()
+
     async def metrics(self, endpoint: str, *, backend: str | None = None) -> MetricsSnapshot:
         target = self.backend(backend)
         self._require(target, Capability.METRICS)

@@ -19,7 +19,7 @@ from endpointctl.backends.base import KeyType
 from endpointctl.core import keys
 from endpointctl.core.capabilities import Capabilities, Capability
 from endpointctl.core.context import BackendContext
-from endpointctl.core.errors import NotFound
+from endpointctl.core.errors import NotFound, NotSupported
 from endpointctl.core.spec import DeploymentSpec, EndpointSpec, dump_yaml, parse_deployment, parse_endpoint
 from endpointctl.core.store import DeploymentRecord, EndpointRecord
 from endpointctl.core.traffic import TrafficSplit
@@ -31,6 +31,8 @@ from endpointctl.core.views import (
     DeploymentView,
     EndpointView,
     EventView,
+    InstanceState,
+    InstanceView,
     InvokeResult,
     LogLine,
     MetricsSnapshot,
@@ -52,7 +54,7 @@ class FakeBackend:
     name = NAME
     polls_until_ready = 2
     calls: ClassVar[list[tuple[str, tuple[object, ...]]]] = []
-    supported: frozenset[Capability] = frozenset(Capability)
+    supported: frozenset[Capability] = frozenset(Capability) - {Capability.AGENT}
 
     def __init__(self, context: BackendContext) -> None:
         self._ctx = context
@@ -61,7 +63,7 @@ class FakeBackend:
     @classmethod
     def reset(cls) -> None:
         cls.calls = []
-        cls.supported = frozenset(Capability)
+        cls.supported = frozenset(Capability) - {Capability.AGENT}
 
     def _record(self, method: str, *args: object) -> None:
         type(self).calls.append((method, args))
@@ -134,7 +136,24 @@ class FakeBackend:
             reason = "init() raised: the fake was told to fail" if failing else ""
             with self._ctx.store.transaction() as tx:
                 tx.set_deployment_state(NAME, rec.endpoint, rec.name, str(state))
-        return DeploymentView(NAME, spec, state, revision=rec.revision, reason=reason)
+                tx.add_event(
+                    backend=NAME,
+                    endpoint=rec.endpoint,
+                    deployment=rec.name,
+                    kind=f"Deployment{state}",
+                    message=reason or f"revision {rec.revision} is live",
+                )
+        ready = state is ProvisioningState.SUCCEEDED
+        instances = tuple(
+            InstanceView(
+                f"{rec.name}-{i}",
+                InstanceState.READY if ready else InstanceState.STARTING,
+                rec.revision,
+                started_at=rec.created_at,
+            )
+            for i in range(spec.instance_count)
+        )
+        return DeploymentView(NAME, spec, state, revision=rec.revision, instances=instances, reason=reason)
 
     async def list_deployments(self, endpoint: str) -> list[DeploymentView]:
         await self.get_endpoint(endpoint)
@@ -175,6 +194,13 @@ class FakeBackend:
                     now,
                     now,
                 )
+            )
+            tx.add_event(
+                backend=NAME,
+                endpoint=spec.endpoint_name,
+                deployment=spec.name,
+                kind="RolloutStarted",
+                message=f"revision {revision}: replacing {spec.instance_count} instance(s)",
             )
         self._polls[(spec.endpoint_name, spec.name)] = 0
         return await self.get_deployment(spec.endpoint_name, spec.name)
@@ -266,3 +292,9 @@ class FakeBackend:
             for name, count in served.items()
         }
         return MetricsSnapshot(endpoint, time.time(), deployments)
+
+    async def start_agent(self) -> BackendStatus:
+        raise NotSupported("the fake has no agent")
+
+    async def stop_agent(self) -> bool:
+        raise NotSupported("the fake has no agent")

@@ -19,7 +19,7 @@ from endpointctl.backends.process import control
 from endpointctl.backends.process.agent.agent import lock_holder
 from endpointctl.backends.process.agent.ports import free_port, is_free
 from endpointctl.backends.process.agent.prepare import check_resolvable
-from endpointctl.backends.process.launcher import ensure_agent
+from endpointctl.backends.process.launcher import ensure_agent, stop_agent
 from endpointctl.backends.process.layout import BACKEND, Layout
 from endpointctl.backends.process.logs import follow_logs, read_logs
 from endpointctl.core import keys
@@ -72,6 +72,13 @@ class ProcessBackend:
 
     async def close(self) -> None:
         return None
+
+    async def start_agent(self) -> BackendStatus:
+        await ensure_agent(self._layout)
+        return await self.status()
+
+    async def stop_agent(self) -> bool:
+        return await stop_agent(self._layout)
 
     async def _agent(self, method: str, timeout_s: float = 120, **params: Any) -> Any:
         await ensure_agent(self._layout)

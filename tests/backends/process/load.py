@@ -66,7 +66,7 @@ class Load:
 
     def results(self, phase: str) -> list[tuple[float, int, str]]:
         window = next(p for p in self.phases if p.name == phase)
-        return [tuple(r) for r in self.report["results"] if window.start <= r[0] <= window.end]  # type: ignore[misc]
+        return [tuple(r) for r in self.report["results"] if window.start <= r[0] <= window.end]
 
     def failures(self, phase: str) -> list[tuple[float, int, str]]:
         return [r for r in self.results(phase) if r[1] != 200]
@@ -75,4 +75,4 @@ class Load:
         return Counter(r[2] for r in self.results(phase) if r[1] == 200)
 
     def rate(self) -> float:
-        return len(self.report["results"]) / (self.report["ended"] - self.report["started"])
+        return float(len(self.report["results"]) / (self.report["ended"] - self.report["started"]))

@@ -1,0 +1,1 @@
+"""Rollout benchmark of the process backend."""
