@@ -49,7 +49,9 @@ async def rollouts(home: Home, rounds: int) -> tuple[list[float], float]:
         await service.create_endpoint(load_endpoint(SAMPLE / "endpoint.yml"), backend="process")
         started = time.perf_counter()
         await service.apply_deployment(
-            load_deployment(SAMPLE / "blue-deployment.yml", ["instance_count=5"]), backend="process", all_traffic=True
+            load_deployment(SAMPLE / "blue-deployment.yml", ["instance_count=5"]),
+            backend="process",
+            all_traffic=True,
         )
         create_s = time.perf_counter() - started
         times = []
@@ -78,17 +80,23 @@ def main() -> None:
         warm = cold_build(scratch, cold_uv_cache=False)
         home = Home(scratch / "home").ensure()
         os.environ[HOME_ENV] = str(home.root)
-        os.environ[ENV_CACHE_VARIABLE] = str(scratch / "envs-warm")  # the rollout runs with the environment cached
+        os.environ[ENV_CACHE_VARIABLE] = str(
+            scratch / "envs-warm"
+        )  # the rollout runs with the environment cached
         times, create_s = asyncio.run(rollouts(home, args.rounds))
     median = statistics.median(times)
-    print(f"\nprocess backend rollout — {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(
+        f"\nprocess backend rollout — {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
     print(f"load average at the end: {' / '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print("| metric | seconds |")
     print("|---|---:|")
     print(f"| sample environment build, empty env cache, cold uv cache | {cold:.1f} |")
     print(f"| sample environment build, empty env cache, warm uv cache | {warm:.1f} |")
     print(f"| create blue with 5 instances (environment cached) | {create_s:.1f} |")
-    print(f"| rolling update of 5 instances, median of {len(times)} ({', '.join(f'{t:.1f}' for t in times)}) | {median:.1f} |")
+    print(
+        f"| rolling update of 5 instances, median of {len(times)} ({', '.join(f'{t:.1f}' for t in times)}) | {median:.1f} |"
+    )
     verdict = "meets" if median <= TARGET_S else "misses"
     print(f"\nrolling update {verdict} the ≤ {TARGET_S:.0f} s target ({median:.1f} s)")
 

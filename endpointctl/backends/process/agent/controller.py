@@ -197,16 +197,34 @@ class DeploymentController:
         stopping: list[asyncio.Task[None]] = []
         try:
             prepared = await self._prepare(spec, revision)
+            # Pipelined: while batch n is gated on readiness, batch n+1 is already starting, held out of
+            # rotation until its turn. Starting a process (imports, init()) dominates a rollout, and two
+            # starts overlap well even on two cores; at most two batches are ever in flight.
+            upcoming: asyncio.Task[list[Instance]] | None = self._start_batch(
+                spec, revision, prepared, plan.batches[0]
+            )
             for number, size in enumerate(plan.batches, start=1):
                 self.rollout = RolloutView(
                     revision, number, plan.total_batches, len(new), spec.instance_count, "starting batch"
                 )
-                new += await self._start_ready(spec, revision, prepared, size)
+                assert upcoming is not None
+                current, upcoming = upcoming, None
+                try:
+                    if number < plan.total_batches:
+                        upcoming = self._start_batch(spec, revision, prepared, plan.batches[number])
+                    batch = await current
+                except BaseException:
+                    if upcoming is not None:
+                        new += await _settle(upcoming)
+                    raise
+                for instance in batch:
+                    instance.held = False
+                new += batch
                 self.rollout = RolloutView(
                     revision, number, plan.total_batches, len(new), spec.instance_count, "draining"
                 )
                 take, old = old[:size], old[size:]
-                # Out of rotation now; their graceful stop overlaps the next batch's start.
+                # New ones into rotation and old ones out in one gateway update; the old stop in the background.
                 for instance in take:
                     instance.draining = True
                 await self.s.refresh_gateway()
@@ -300,12 +318,21 @@ class DeploymentController:
             await self._retire(current[live_spec.instance_count :])
 
     # --- instances --------------------------------------------------------------------------------
-    async def _start_ready(
+    def _start_batch(
         self, spec: DeploymentSpec, revision: int, prepared: Prepared, count: int
+    ) -> asyncio.Task[list[Instance]]:
+        return asyncio.create_task(self._start_ready(spec, revision, prepared, count, hold=True))
+
+    async def _start_ready(
+        self, spec: DeploymentSpec, revision: int, prepared: Prepared, count: int, *, hold: bool = False
     ) -> list[Instance]:
-        """Start `count` instances and wait for all; on any failure stop them all and raise RolloutFailed."""
+        """Start `count` instances and wait for all; on any failure stop them all and raise RolloutFailed.
+
+        With `hold`, ready instances stay out of rotation until the caller releases them.
+        """
         batch = [self._new_instance(spec, revision, prepared) for _ in range(count)]
         for instance in batch:
+            instance.held = hold
             self.instances.append(instance)
             instance.start()
         results = await asyncio.gather(*(i.wait_ready() for i in batch))
@@ -387,6 +414,14 @@ class DeploymentController:
         self.s.event(
             self.endpoint, self.name, "failed", reason, {"log_tail": failed.detail} if failed.detail else None
         )
+
+
+async def _settle(task: asyncio.Task[list[Instance]]) -> list[Instance]:
+    """The instances a pre-started batch produced, whatever became of it (for the rollback to remove)."""
+    try:
+        return await task
+    except (RolloutFailed, EndpointctlError):
+        return []  # it already removed its own instances
 
 
 def _only_scale_changed(old: DeploymentSpec, new: DeploymentSpec) -> bool:

@@ -82,6 +82,8 @@ class Instance:
         self._stopping = False
         # Out of rotation ahead of a stop, so the router has moved away before SIGTERM arrives.
         self.draining = False
+        # Ready but waiting for its rollout batch's turn (pipelined rollouts start the next batch early).
+        self.held = False
         self._ready_event = asyncio.Event()
         self._failed_event = asyncio.Event()
 
@@ -96,7 +98,7 @@ class Instance:
 
     @property
     def routable(self) -> bool:
-        return self.state is InstanceState.READY and not self._stopping and not self.draining
+        return self.state is InstanceState.READY and not (self._stopping or self.draining or self.held)
 
     def view(self) -> InstanceView:
         started = self.record.created_at if self.record.pid else None

@@ -9,10 +9,13 @@ against; otherwise we alias Flask-free shims with the same surface.
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.machinery
 import importlib.util
 import os
 import sys
 import types
+from collections.abc import Sequence
 from typing import Literal
 
 REQUEST_ALIAS = "azureml.contrib.services.aml_request"
@@ -42,34 +45,64 @@ def choose_mode(environ: os._Environ[str] | dict[str, str]) -> Mode:
     return "shim"
 
 
-def _ensure_parent_packages() -> None:
-    # Only when no real azureml namespace provides them: never shadow azureml-core & co.
-    for name in ("azureml", "azureml.contrib", "azureml.contrib.services"):
-        if name in sys.modules:
-            continue
-        try:
-            found = importlib.util.find_spec(name) is not None
-        except (ImportError, ValueError):
-            found = False
-        if found:
-            continue
-        module = types.ModuleType(name)
-        module.__path__ = []
-        sys.modules[name] = module
+_PARENTS = ("azureml", "azureml.contrib", "azureml.contrib.services")
+
+
+class _AliasLoader(importlib.abc.Loader):
+    """Hands out an already-importable module under the alias name."""
+
+    def __init__(self, target: str | None) -> None:
+        self._target = target
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
+        if self._target is None:
+            # A bare parent package, only made when no real azureml namespace provides it.
+            module = types.ModuleType(spec.name)
+            module.__path__ = []
+            return module
+        return importlib.import_module(self._target)
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        return None
+
+
+class AliasFinder(importlib.abc.MetaPathFinder):
+    """Resolves the ``azureml.contrib.services`` aliases lazily, on the script's first import.
+
+    Lazy matters: the real aliases import Flask, which costs most of a second per worker and is
+    wasted on scripts that never use AMLRequest/AMLResponse.
+    """
+
+    def __init__(self, targets: dict[str, str]) -> None:
+        self._targets = targets
+
+    def find_spec(
+        self,
+        fullname: str,
+        path: Sequence[str] | None,
+        target: types.ModuleType | None = None,
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname in self._targets:
+            # Like azmlinfsrv, the aliases win over any installed azureml-contrib-services.
+            return importlib.machinery.ModuleSpec(fullname, _AliasLoader(self._targets[fullname]))
+        if fullname in _PARENTS:
+            # Never shadow a real azureml namespace (azureml-core & co.).
+            if importlib.machinery.PathFinder.find_spec(fullname, path) is not None:
+                return None
+            return importlib.machinery.ModuleSpec(fullname, _AliasLoader(None), is_package=True)
+        return None
 
 
 def install(mode: Mode) -> None:
-    """Register the alias modules; must run before the scoring script is imported."""
+    """Register the alias finder; must run before the scoring script is imported."""
     if mode == "real":
-        request_module = importlib.import_module(_REAL_REQUEST)
-        response_module = importlib.import_module(_REAL_RESPONSE)
+        targets = {REQUEST_ALIAS: _REAL_REQUEST, RESPONSE_ALIAS: _REAL_RESPONSE}
     else:
-        from endpointctl.serving.scoring.compat import aml_request, aml_response
-
-        request_module, response_module = aml_request, aml_response
-    _ensure_parent_packages()
-    sys.modules[REQUEST_ALIAS] = request_module
-    sys.modules[RESPONSE_ALIAS] = response_module
+        targets = {
+            REQUEST_ALIAS: "endpointctl.serving.scoring.compat.aml_request",
+            RESPONSE_ALIAS: "endpointctl.serving.scoring.compat.aml_response",
+        }
+    sys.meta_path.insert(0, AliasFinder(targets))
 
 
 def rawhttp_requested() -> bool:

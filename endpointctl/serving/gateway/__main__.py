@@ -1,0 +1,76 @@
+"""``python -m endpointctl.serving.gateway --admin-host 127.0.0.1 --admin-port N [--config FILE]``.
+
+Prints one JSON line to stdout once the admin API and the initial configuration are up
+(``{"admin_port": N, "endpoints": {name: port}}``), so a caller that asked for port 0 learns the real one.
+Stops on SIGTERM or SIGINT, draining in-flight requests first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from endpointctl.serving.gateway.admin import AdminApi
+from endpointctl.serving.gateway.config import ConfigError, GatewayConfig
+from endpointctl.serving.gateway.gateway import Gateway
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m endpointctl.serving.gateway", description=__doc__)
+    parser.add_argument("--admin-host", default="127.0.0.1")
+    parser.add_argument("--admin-port", type=int, required=True, help="0 picks a free port")
+    parser.add_argument("--config", type=Path, help="JSON gateway config applied at start")
+    parser.add_argument(
+        "--drain-timeout", type=float, default=30.0, help="seconds in-flight requests get on stop"
+    )
+    return parser.parse_args(argv)
+
+
+async def _run(args: argparse.Namespace) -> int:
+    gateway = Gateway(drain_timeout_s=args.drain_timeout)
+    await gateway.start()
+    if args.config is not None:
+        try:
+            await gateway.apply(GatewayConfig.from_json(args.config.read_bytes()))
+        except (OSError, ConfigError) as exc:  # GatewayBindError is an OSError
+            print(f"gateway: cannot apply {args.config}: {exc}", file=sys.stderr)
+            return 2
+    admin = AdminApi(gateway)
+    try:
+        admin_port = await admin.start(args.admin_host, args.admin_port)
+    except OSError as exc:
+        print(f"gateway: cannot listen on {args.admin_host}:{args.admin_port}: {exc}", file=sys.stderr)
+        await gateway.stop()
+        return 2
+    print(json.dumps({"admin_port": admin_port, "endpoints": gateway.ports()}), flush=True)
+
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):  # Windows has no add_signal_handler
+            loop.add_signal_handler(sig, stopping.set)
+    await stopping.wait()
+    await admin.close()
+    await gateway.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = _parse_args(argv)
+    try:
+        import uvloop  # optional speed-up: the gateway works without it
+    except ImportError:
+        return asyncio.run(_run(args))
+    result: int = uvloop.run(_run(args))
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

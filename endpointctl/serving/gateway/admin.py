@@ -1,0 +1,79 @@
+"""The admin HTTP API of a standalone gateway (Docker and Kubernetes backends drive the gateway through it).
+
+Routes:
+
+* ``PUT /v1/config`` — body: the JSON config of :mod:`config`; 200 with ``{"endpoints": {name: {"port",
+  "scoring_uri"}}}``, 400 for an invalid document, 409 when a listener cannot be bound (nothing changed then);
+* ``GET /v1/config`` — the running config, keys and secrets redacted, ports as bound;
+* ``GET /v1/metrics`` — the JSON metrics snapshot; ``GET /metrics`` — the same in Prometheus text format;
+* ``GET /healthz`` — 200 ``{"status": "ok"}`` once the gateway runs.
+
+It listens on its own port, never on an endpoint's, so scoring clients cannot reach it; bind it to loopback
+(the default) unless a container runtime publishes it deliberately.
+"""
+
+from __future__ import annotations
+
+from endpointctl.serving.gateway.config import ConfigError, GatewayConfig
+from endpointctl.serving.gateway.gateway import Gateway, GatewayBindError
+from endpointctl.serving.gateway.wire import HttpListener, Request, Response, error_response, json_response
+
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
+PROMETHEUS_CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
+
+
+class AdminApi:
+    def __init__(self, gateway: Gateway) -> None:
+        self._gateway = gateway
+        self._listener = HttpListener(self.handle, MAX_CONFIG_BYTES, "admin")
+        self.port = 0
+
+    async def start(self, host: str, port: int) -> int:
+        self.port = await self._listener.start(host, port)
+        return self.port
+
+    async def close(self) -> None:
+        await self._listener.close(5.0)
+
+    async def handle(self, request: Request) -> Response:
+        path = request.target.split(b"?", 1)[0]
+        method = request.method
+        if path == b"/v1/config":
+            if method == b"PUT":
+                return await self._put_config(request.body)
+            if method == b"GET":
+                return json_response(200, self._gateway.config.to_dict(redact=True))
+            return _method_not_allowed(b"GET, PUT")
+        if path in (b"/v1/metrics", b"/metrics", b"/healthz"):
+            if method != b"GET":
+                return _method_not_allowed(b"GET")
+            if path == b"/v1/metrics":
+                return json_response(200, self._gateway.metrics_snapshot())
+            if path == b"/metrics":
+                text = self._gateway.prometheus_text().encode("utf-8")
+                return Response(200, [(b"content-type", PROMETHEUS_CONTENT_TYPE)], text)
+            return json_response(200, {"status": "ok"})
+        return error_response(404, f"No admin route {path.decode('latin-1')!r}.")
+
+    async def _put_config(self, body: bytes) -> Response:
+        try:
+            config = GatewayConfig.from_json(body)
+        except ConfigError as exc:
+            return error_response(400, str(exc))
+        try:
+            effective = await self._gateway.apply(config)
+        except GatewayBindError as exc:
+            return error_response(409, exc.strerror or str(exc))
+        return json_response(
+            200,
+            {
+                "endpoints": {
+                    name: {"port": ep.port, "scoring_uri": self._gateway.scoring_uri(name)}
+                    for name, ep in effective.endpoints.items()
+                }
+            },
+        )
+
+
+def _method_not_allowed(allow: bytes) -> Response:
+    return error_response(405, "Method not allowed.", [(b"allow", allow)])

@@ -1,0 +1,40 @@
+"""``python -m endpointctl.serving.scoring``: azmlinfsrv's command line, served by uvicorn."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from endpointctl.serving.scoring import config, logs
+from endpointctl.serving.scoring.supervisor import bind, supervise
+from endpointctl.serving.scoring.worker import serve
+
+logger = logging.getLogger("azmlinfsrv")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        settings = config.load(argv, os.environ)
+    except config.ConfigError as ex:
+        print(f"error: {ex}", file=sys.stderr)
+        return 2
+    logs.setup(settings.log_level)
+    logger.info(
+        f"Scoring host (azmlinfsrv-compatible) entry_script={settings.entry_script} "
+        f"model_dir={settings.model_dir} workers={settings.worker_count} port={settings.port}"
+    )
+    try:
+        sock = bind(settings.host, settings.port)
+    except OSError as ex:
+        logger.error(f"Cannot listen on {settings.host}:{settings.port}: {ex}")
+        return 1
+    logger.info(f"Listening on http://{settings.host}:{settings.port}")
+    if settings.worker_count == 1:
+        return serve(settings, sock)
+    return supervise(settings, sock)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

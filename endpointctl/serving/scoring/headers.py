@@ -1,0 +1,65 @@
+"""Request-id correlation headers: the rules azmlinfsrv applies to its own routes."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+
+from endpointctl.serving.scoring.messages import Request, Response
+from endpointctl.serving.scoring.responses import error_response
+
+HEADER_LIMIT = 100
+
+logger = logging.getLogger("azmlinfsrv")
+
+
+@dataclass(slots=True)
+class Correlation:
+    request_id: str = ""
+    legacy_client_request_id: str = ""
+    client_request_id: str = ""
+    trace_id: str | None = None
+
+
+def correlate(request: Request) -> tuple[Correlation, Response | None]:
+    """The ids to echo, plus a 431 response when the caller's ids are too long."""
+    ids = Correlation(trace_id=request.header("traceid"))
+    request_id = request.header("x-request-id")
+    if request_id is None:
+        request_id = str(uuid.uuid4())
+    if len(request_id) > HEADER_LIMIT:
+        return ids, error_response(431, f"x-request-id must not exceed {HEADER_LIMIT} characters")
+    ids.request_id = request_id
+
+    legacy = request.header("x-ms-request-id") or ""
+    client = request.header("x-ms-client-request-id") or ""
+    if legacy:
+        logger.warning(
+            "x-ms-request-id header has been deprecated and will be removed from future versions of the "
+            "server. Please use x-ms-client-request-id."
+        )
+        client = client or legacy
+    else:
+        legacy = client or request_id
+    if len(legacy) > HEADER_LIMIT or len(client) > HEADER_LIMIT:
+        return ids, error_response(
+            431, f"x-ms-request-id and x-ms-client-request-id must not exceed {HEADER_LIMIT} characters"
+        )
+    ids.legacy_client_request_id = legacy
+    ids.client_request_id = client
+    return ids, None
+
+
+def decorate(response: Response, ids: Correlation, server_version: str | None) -> None:
+    headers = response.headers
+    if server_version:
+        headers.append(("x-ms-server-version", server_version))
+    if ids.request_id:
+        response.set_header("x-request-id", ids.request_id)
+    if ids.legacy_client_request_id:
+        response.set_header("x-ms-request-id", ids.legacy_client_request_id)
+    if ids.client_request_id:
+        response.set_header("x-ms-client-request-id", ids.client_request_id)
+    if ids.trace_id is not None:
+        headers.append(("TraceId", ids.trace_id))

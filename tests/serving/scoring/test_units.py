@@ -1,0 +1,230 @@
+"""In-process tests of the host's pure parts: input rules, correlation ids, swagger, timeout, aliases."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import json
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from endpointctl.serving.scoring import compat, config, headers, inputs
+from endpointctl.serving.scoring.compat.aml_response import AMLResponse
+from endpointctl.serving.scoring.invoker import Invoker, RunFailed, ScoringTimeout
+from endpointctl.serving.scoring.messages import Request, Response
+from endpointctl.serving.scoring.responses import result_response
+from endpointctl.serving.scoring.script import InputMode, ScriptError, UserScript, analyse
+from endpointctl.serving.scoring.swagger import Service, SwaggerDocuments, SwaggerError
+
+
+def request(
+    method: str = "POST", *, body: bytes = b"", query: bytes = b"", headers: dict[str, str] | None = None
+) -> Request:
+    items = [(name.replace("_", "-"), value) for name, value in (headers or {}).items()]
+    return Request(method, b"/score", query, items, body)
+
+
+def script_for(source: str) -> UserScript:
+    module = ModuleType("entry_module")
+    exec(compile(source, "<score>", "exec"), module.__dict__)
+    return analyse(module)
+
+
+def _no_raw(_: Request) -> object:
+    raise AssertionError("not a @rawhttp script")
+
+
+def test_string_input_gets_the_utf8_body_or_query_json() -> None:
+    script = script_for("def init(): pass\ndef run(data): return data\n")
+    assert script.mode is InputMode.STRING
+    assert inputs.arguments(script, request(body="☃".encode()), _no_raw) == {"data": "☃"}
+    got = inputs.arguments(script, request("GET", query=b"a=1&a=x&b=%7B%7D"), _no_raw)
+    assert json.loads(got["data"]) == {"a": [1, "x"], "b": {}}
+    with pytest.raises(inputs.InputError) as bad:
+        inputs.arguments(script, request(body=b"\xff"), _no_raw)
+    assert bad.value.status == 400
+    with pytest.raises(inputs.UnsupportedMethod):
+        inputs.arguments(script, request("OPTIONS"), _no_raw)
+
+
+def test_run_signature_rules() -> None:
+    with pytest.raises(ScriptError, match="positional-only"):
+        script_for("def init(): pass\ndef run(*a): pass\n")
+    with pytest.raises(ScriptError, match="other than"):
+        script_for("def init(): pass\ndef run(request_headers): pass\n")
+    with pytest.raises(ScriptError, match="init"):
+        script_for("def run(x): pass\n")
+    script = script_for("def init(): pass\ndef run(data, request_headers): return request_headers\n")
+    assert script.wants_headers and [p.name for p in script.parameters] == ["data"]
+    assert script.call({"data": "x"}, {"A": "b"}) == {"A": "b"}
+
+
+def test_schema_arguments_follow_azmlinfsrv_rules() -> None:
+    script = UserScript(
+        ModuleType("m"),
+        lambda: None,
+        lambda a, b=2: (a, b),
+        InputMode.SCHEMA,
+        tuple(inspect.signature(lambda a, b=2: None).parameters.values()),
+        False,
+    )
+    json_type = {"content_type": "application/json"}
+    assert inputs.arguments(script, request(body=b'{"a": 1}', headers=json_type), _no_raw) == {"a": 1, "b": 2}
+    cases = [
+        (request(body=b'{"a": 1}', headers={"content-type": "text/plain"}), 415, "Expects Content-Type"),
+        (request(body=b"", headers=json_type), 400, "POST body is empty"),
+        (request(body=b"[1]", headers=json_type), 400, "should be a JSON dictionary"),
+        (request(body=b"{x", headers=json_type), 400, "could not be decoded as JSON"),
+        (request(body=b'{"b": 1}', headers=json_type), 400, "'a' parameter"),
+    ]
+    for req, status, message in cases:
+        with pytest.raises(inputs.InputError) as error:
+            inputs.arguments(script, req, _no_raw)
+        assert (error.value.status, message in error.value.message) == (status, True)
+
+
+@pytest.mark.parametrize(
+    ("sent", "request_id", "legacy", "client"),
+    [
+        ({}, None, None, ""),
+        ({"x_request_id": "r"}, "r", "r", ""),
+        ({"x_ms_request_id": "l"}, None, "l", "l"),
+        ({"x_ms_client_request_id": "c"}, None, "c", "c"),
+        ({"x_ms_request_id": "l", "x_ms_client_request_id": "c"}, None, "l", "c"),
+    ],
+)
+def test_correlation_rules(
+    sent: dict[str, str], request_id: str | None, legacy: str | None, client: str
+) -> None:
+    ids, refusal = headers.correlate(request(headers=sent))
+    assert refusal is None
+    if request_id is not None:
+        assert ids.request_id == request_id
+    assert ids.legacy_client_request_id == (legacy or ids.request_id)
+    assert ids.client_request_id == client
+
+
+def test_correlation_refuses_long_ids_with_431() -> None:
+    _, refusal = headers.correlate(request(headers={"x-request-id": "a" * 101}))
+    assert refusal is not None and refusal.status == 431
+    response = Response(200, [])
+    ids, _ = headers.correlate(request(headers={"TraceId": "t"}))
+    headers.decorate(response, ids, "azmlinfsrv/x")
+    assert response.header("TraceId") == "t" and response.header("x-ms-server-version") == "azmlinfsrv/x"
+
+
+def test_result_serialisation() -> None:
+    assert result_response(None).body == b"{}"
+    assert result_response('{"a": 1}').body == b'"{\\"a\\": 1}"'
+    with pytest.raises(TypeError):
+        result_response({1, 2})
+    passthrough = result_response(AMLResponse(b"\x00\x01", 503, {"X-A": "1, 2"}))
+    assert passthrough.status == 503 and passthrough.body == b"\x00\x01"
+    assert passthrough.header("x-ms-run-function-failed") == "True"
+    assert [v for k, v in passthrough.headers if k == "X-A"] == ["1", "2"]
+
+
+def test_swagger_versions_and_user_files(tmp_path: Path) -> None:
+    def run(data: str) -> str:
+        return data
+
+    service = Service("svc", "2.0", "/prefix/")
+    generated = SwaggerDocuments(tmp_path, run, service)
+    document = json.loads(generated.get(None))
+    assert document["swagger"] == "2.0" and "/prefix/score" in document["paths"]
+    assert json.loads(generated.get("3.1"))["openapi"] == "3.1.0"
+    with pytest.raises(SwaggerError, match=r"\[5\] is not valid"):
+        generated.get("5")
+    (tmp_path / "swagger3.json").write_text('{"mine": true}')
+    shipped = SwaggerDocuments(tmp_path, run, service)
+    assert json.loads(shipped.get("3.0")) == {"mine": True}
+
+
+def test_invoker_times_out_without_blocking_the_loop() -> None:
+    release = threading.Event()
+
+    async def scenario() -> None:
+        invoker = Invoker(concurrency=1, timeout_ms=50)
+        try:
+            with pytest.raises(ScoringTimeout, match="after 50 ms"):
+                await invoker.invoke(lambda: release.wait(10))
+            release.set()
+            result, elapsed = await invoker.invoke(lambda: 42)
+            assert result == 42 and elapsed >= 0
+            with pytest.raises(RunFailed) as failed:
+                await invoker.invoke(lambda: 1 / 0)
+            assert isinstance(failed.value.__cause__, ZeroDivisionError)
+        finally:
+            invoker.shutdown()
+
+    asyncio.run(scenario())
+
+
+def test_invoker_interrupts_a_python_loop_past_the_timeout() -> None:
+    finished: list[str] = []
+
+    def spin() -> None:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            pass
+        finished.append("ran to the end")
+
+    async def scenario() -> None:
+        invoker = Invoker(concurrency=1, timeout_ms=50)
+        try:
+            with pytest.raises(ScoringTimeout):
+                await invoker.invoke(spin)
+            # The slot comes back once the interrupted run() unwinds, long before its 10 s.
+            result, _elapsed = await invoker.invoke(lambda: "next")
+            assert result == "next"
+        finally:
+            invoker.shutdown()
+
+    asyncio.run(scenario())
+    assert finished == []
+
+
+@pytest.fixture
+def clean_aliases() -> Iterator[None]:
+    saved_path = list(sys.meta_path)
+    names = [name for name in sys.modules if name == "azureml" or name.startswith("azureml.")]
+    saved = {name: sys.modules.pop(name) for name in names}
+    yield
+    sys.meta_path[:] = saved_path
+    for name in [n for n in sys.modules if n == "azureml" or n.startswith("azureml.")]:
+        del sys.modules[name]
+    sys.modules.update(saved)
+
+
+@pytest.mark.usefixtures("clean_aliases")
+def test_alias_modules_resolve_to_the_shims() -> None:
+    compat.install("shim")
+    request_module = importlib.import_module("azureml.contrib.services.aml_request")
+    response_module = importlib.import_module("azureml.contrib.services.aml_response")
+    from endpointctl.serving.scoring.compat import aml_request, aml_response
+
+    assert request_module is aml_request and response_module is aml_response
+    assert hasattr(request_module, "rawhttp") and hasattr(response_module, "AMLResponse")
+
+
+def test_flags_win_over_environment() -> None:
+    env = {
+        "SERVER_PORT": "6000",
+        "WORKER_COUNT": "3",
+        "SCORING_TIMEOUT_MS": "250",
+        "AZUREML_LOG_LEVEL": "debug",
+    }
+    settings = config.load(["--port", "7000"], env)
+    assert (settings.port, settings.worker_count, settings.scoring_timeout_ms) == (7000, 3, 250)
+    assert settings.log_level == "DEBUG"
+    assert config.load([], {"SERVER_PORT": "6000"}).port == 6000
+    assert config.load([], {}).port == 5001 and config.load([], {}).worker_count == 1
+    with pytest.raises(config.ConfigError):
+        config.load([], {"WORKER_COUNT": "many"})
