@@ -125,24 +125,13 @@ def _construct(node: yaml.Node, path: FieldPath, located: Located, problems: lis
         for key_node, value_node in node.value:
             key = _scalar(key_node)
             if not isinstance(key, str | int | float | bool) or key is None:
-                mark = key_node.start_mark
-                problems.append(
-                    Diagnostic(
-                        located.source,
-                        mark.line + 1,
-                        mark.column + 1,
-                        _dotted_or_root(path),
-                        "keys must be plain scalars",
-                    )
-                )
+                problems.append(_at(located, key_node, _dotted_or_root(path), "keys must be plain scalars"))
                 continue
             key = str(key) if not isinstance(key, str) else key
             child = (*path, key)
             mark = key_node.start_mark
             if key in out:
-                problems.append(
-                    Diagnostic(located.source, mark.line + 1, mark.column + 1, dotted(child), "duplicate key")
-                )
+                problems.append(_at(located, key_node, dotted(child), "duplicate key"))
                 continue
             located.positions[child] = (mark.line + 1, mark.column + 1)
             out[key] = _construct(value_node, child, located, problems)
@@ -157,18 +146,14 @@ def _construct(node: yaml.Node, path: FieldPath, located: Located, problems: lis
         return items
     value = _scalar(node)
     if isinstance(value, _BadTag):
-        mark = node.start_mark
-        problems.append(
-            Diagnostic(
-                located.source,
-                mark.line + 1,
-                mark.column + 1,
-                _dotted_or_root(path),
-                f"unsupported YAML tag {value.tag}",
-            )
-        )
+        problems.append(_at(located, node, _dotted_or_root(path), f"unsupported YAML tag {value.tag}"))
         return None
     return value
+
+
+def _at(located: Located, node: yaml.Node, field: str, message: str) -> Diagnostic:
+    mark = node.start_mark
+    return Diagnostic(located.source, mark.line + 1, mark.column + 1, field, message)
 
 
 def _dotted_or_root(path: FieldPath) -> str:
