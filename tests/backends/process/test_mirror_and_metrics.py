@@ -19,9 +19,13 @@ async def test_mirror_copies_a_share_and_metrics_count_it(process_home: Home) ->
     try:
         await service.create_endpoint(load_endpoint(SAMPLE / "endpoint.yml"), backend="process")
         for file, all_traffic in (("blue-deployment.yml", True), ("green-deployment.yml", False)):
-            await service.apply_deployment(load_deployment(SAMPLE / file), backend="process", all_traffic=all_traffic)
+            await service.apply_deployment(
+                load_deployment(SAMPLE / file), backend="process", all_traffic=all_traffic
+            )
         with pytest.raises(InvalidInput):
-            await service.set_traffic("my-endpoint", mirror={"blue": 10}, backend="process")  # blue has live traffic
+            await service.set_traffic(
+                "my-endpoint", mirror={"blue": 10}, backend="process"
+            )  # blue has live traffic
         await service.set_traffic("my-endpoint", mirror={"green": 20}, backend="process")
         shown = await service.get_endpoint("my-endpoint", backend="process")
         assert dict(shown.mirror_traffic) == {"green": 20}
