@@ -1,0 +1,45 @@
+#!/bin/sh
+# Runs inside the build container (see images.py): a venv with the user's packages and the scoring host.
+# $1 is the Python minor version the conda file asks for, or empty. The context folder is a read-only bind
+# mount; pip's settings and the CA bundle reach pip through it and are never written into the image.
+set -eu
+ctx=/run/endpointctl-build/ctx
+venv=/opt/endpointctl/venv
+wanted=${1:-}
+export PIP_CONFIG_FILE="$ctx/pip.conf" PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
+
+py=
+if [ -n "$wanted" ] && command -v "python$wanted" >/dev/null 2>&1; then
+  py="python$wanted"
+fi
+if [ -z "$py" ]; then
+  for candidate in python3 python; do
+    if command -v "$candidate" >/dev/null 2>&1; then
+      py=$candidate
+      break
+    fi
+  done
+fi
+if [ -z "$py" ]; then
+  echo "endpointctl: the base image has no python3 on PATH; use an image with Python 3 and its venv module" >&2
+  exit 3
+fi
+actual=$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+if [ -n "$wanted" ] && [ "$wanted" != "$actual" ]; then
+  echo "endpointctl: WARNING: the conda file asks for Python $wanted; the base image has $actual, which is used (the packages must support it)"
+fi
+echo "endpointctl: creating $venv with $("$py" --version 2>&1)"
+if ! "$py" -m venv "$venv"; then
+  echo "endpointctl: '$py -m venv' failed; the base image needs the venv module (Debian: python3-venv)" >&2
+  exit 4
+fi
+echo "endpointctl: installing requirements:"
+sed 's/^/  /' "$ctx/requirements.txt"
+"$venv/bin/python" -m pip install --progress-bar off -r "$ctx/requirements.txt"
+site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+rm -rf "$site/endpointctl"
+cp -R "$ctx/host/endpointctl" "$site/endpointctl"
+"$venv/bin/python" -m compileall -q "$site/endpointctl"
+# A scoring host that cannot even be imported must fail the build, not every instance later.
+"$venv/bin/python" -c 'import endpointctl.serving.scoring.app, uvicorn'
+echo "endpointctl: scoring host installed in $site/endpointctl"

@@ -1,0 +1,183 @@
+"""Instance containers: start one from an environment image, find it again by label, stop and remove it.
+
+An instance mounts its revision's app volume read-only at /var/azureml-app, runs the scoring host on 5001
+and publishes that port on 127.0.0.1 only, at a host port the engine picks; the address is read back from
+the container. Nothing about instances is stored outside the engine: labels are the index, so a restarted
+endpointctl finds the same containers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import docker.errors
+from docker import DockerClient
+from docker.types import DeviceRequest, Mount
+
+from endpointctl.backends.docker import labels
+from endpointctl.backends.docker.images import SCORING_PORT, VENV
+from endpointctl.backends.docker.resources import Limits
+from endpointctl.backends.docker.storage import APP_ROOT
+
+LOOPBACK = "127.0.0.1"
+_PORT_KEY = f"{SCORING_PORT}/tcp"
+
+
+class InstanceError(Exception):
+    """The engine would not start the container, or it exited before publishing its port."""
+
+
+@dataclass(frozen=True)
+class InstanceSpec:
+    endpoint: str
+    deployment: str
+    revision: int
+    instance: str
+    image: str
+    volume: str
+    env: Mapping[str, str]
+    limits: Limits
+
+
+@dataclass(frozen=True)
+class Instance:
+    id: str
+    name: str
+    endpoint: str
+    deployment: str
+    revision: int
+    instance: str
+    status: str  # the engine's: created, running, exited, …
+    host: str
+    port: int | None  # None while not running
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        return (self.host, self.port) if self.port is not None else None
+
+
+def container_name(endpoint: str, deployment: str, revision: int, instance: str) -> str:
+    return f"endpointctl-{endpoint}-{deployment}-r{revision}-{instance}"
+
+
+def start_instance(client: DockerClient, spec: InstanceSpec, *, port_timeout_s: float = 10.0) -> Instance:
+    """Create and start the container; returns once the engine has published its port."""
+    name = container_name(spec.endpoint, spec.deployment, spec.revision, spec.instance)
+    owner = labels.ours(
+        endpoint=spec.endpoint,
+        deployment=spec.deployment,
+        revision=str(spec.revision),
+        instance=spec.instance,
+    )
+    device_requests = (
+        [DeviceRequest(count=spec.limits.gpus, capabilities=[["gpu"]])] if spec.limits.gpus else None
+    )
+    try:
+        container = client.containers.run(
+            spec.image,
+            name=name,
+            detach=True,
+            # The venv's interpreter by path: a base image's own entrypoint must not wrap the server.
+            entrypoint=[f"{VENV}/bin/python", "-m", "endpointctl.serving.scoring"],
+            command=["--host", "0.0.0.0", "--port", str(SCORING_PORT)],
+            environment=dict(spec.env),
+            mounts=[Mount(APP_ROOT, spec.volume, type="volume", read_only=True)],
+            ports={_PORT_KEY: (LOOPBACK, None)},
+            labels={**owner, labels.ROLE: labels.ROLE_INSTANCE},
+            nano_cpus=spec.limits.nano_cpus,
+            mem_limit=spec.limits.memory_bytes,
+            device_requests=device_requests,
+            init=True,  # signals reach the server and zombies of its workers are reaped
+        )
+    except docker.errors.APIError as exc:
+        raise InstanceError(
+            f"instance {name}: the engine refused to start it: {exc.explanation or exc}"
+        ) from exc
+    deadline = time.monotonic() + port_timeout_s
+    while True:
+        container.reload()
+        instance = _instance(container)
+        if instance.port is not None or container.status not in {"created", "running"}:
+            break
+        if time.monotonic() > deadline:
+            raise InstanceError(f"instance {name}: no host port was published within {port_timeout_s:g}s")
+        time.sleep(0.05)
+    if instance.port is None:
+        raise InstanceError(f"instance {name} exited at once ({container.status}); see its logs")
+    return instance
+
+
+def find_instances(client: DockerClient, **wanted: str) -> list[Instance]:
+    """Our instance containers (running or not) whose labels match `wanted` (endpoint=…, revision=…)."""
+    selector = {**labels.ours(**wanted), labels.ROLE: labels.ROLE_INSTANCE}
+    found = client.containers.list(all=True, filters=labels.selector(selector))
+    return sorted((_instance(c) for c in found), key=lambda i: i.name)
+
+
+def get_instance(client: DockerClient, container_id: str) -> Instance | None:
+    try:
+        return _instance(client.containers.get(container_id))
+    except docker.errors.NotFound:
+        return None
+
+
+def is_running(client: DockerClient, container_id: str) -> bool:
+    found = get_instance(client, container_id)
+    return found is not None and found.status == "running"
+
+
+def exit_code(client: DockerClient, container_id: str) -> int | None:
+    """The exit status of a stopped instance, None while it runs or if it is gone."""
+    try:
+        state = client.containers.get(container_id).attrs.get("State") or {}
+    except docker.errors.NotFound:
+        return None
+    return None if state.get("Running") else int(state.get("ExitCode", -1))
+
+
+def stop_instance(client: DockerClient, container_id: str, *, grace_s: int = 10) -> None:
+    """SIGTERM, then SIGKILL after `grace_s`; a container already gone is not an error."""
+    with contextlib.suppress(docker.errors.NotFound):
+        client.containers.get(container_id).stop(timeout=grace_s)
+
+
+def remove_instance(client: DockerClient, container_id: str) -> None:
+    with contextlib.suppress(docker.errors.NotFound):
+        client.containers.get(container_id).remove(force=True)
+
+
+def instance_logs(
+    client: DockerClient, container_id: str, *, follow: bool = False, tail: int | None = None
+) -> Iterator[str]:
+    """The instance's stdout and stderr as lines; with `follow`, until the container stops."""
+    container = client.containers.get(container_id)
+    pending = b""
+    for chunk in container.logs(stream=True, follow=follow, tail="all" if tail is None else tail):
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        for line in complete:
+            yield line.decode("utf-8", "replace")
+    if pending:
+        yield pending.decode("utf-8", "replace")
+
+
+def _instance(container: Any) -> Instance:
+    tags = container.labels
+    bindings = (container.attrs.get("NetworkSettings") or {}).get("Ports") or {}
+    published = [b for b in bindings.get(_PORT_KEY) or [] if b.get("HostIp") in {LOOPBACK, ""}]
+    port = int(published[0]["HostPort"]) if published and container.status == "running" else None
+    return Instance(
+        id=str(container.id),
+        name=str(container.name),
+        endpoint=tags.get(labels.ENDPOINT, ""),
+        deployment=tags.get(labels.DEPLOYMENT, ""),
+        revision=int(tags.get(labels.REVISION, "0")),
+        instance=tags.get(labels.INSTANCE, ""),
+        status=str(container.status),
+        host=LOOPBACK,
+        port=port,
+    )

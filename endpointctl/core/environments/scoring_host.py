@@ -1,0 +1,72 @@
+"""What every environment gets besides the user's packages: the scoring host and its runtime libraries.
+
+The host is `endpointctl/serving/__init__.py` plus the `scoring` package, copied into the environment's
+site-packages under a stub `endpointctl/__init__.py`, so `python -m endpointctl.serving.scoring` works
+without the control plane. Its marker digests the host's requirements and source, so editing the host
+changes every environment key that includes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import endpointctl
+import endpointctl.serving
+from endpointctl.core.environments.conda import normalise
+
+# What the scoring host itself imports; kept in step with the data-plane pins in pyproject.toml.
+HOST_REQUIREMENTS: tuple[str, ...] = (
+    "uvicorn>=0.34,<1",
+    "httptools>=0.6.4,<1",
+    "uvloop>=0.21,<1; sys_platform != 'win32'",
+)
+# Servers the scoring host replaces: installing them would only drag in a second, conflicting stack.
+REPLACED_BY_HOST: frozenset[str] = frozenset({normalise("azureml-inference-server-http")})
+REPLACED_REASON = "endpointctl's scoring host serves the deployment in its place"
+
+
+def host_dir() -> Path:
+    return Path(endpointctl.serving.__file__).parent
+
+
+def host_files(root: Path | None = None) -> list[Path]:
+    """`endpointctl/serving/__init__.py` and the `scoring` package: all an instance imports."""
+    root = host_dir() if root is None else root
+    files = [root / "__init__.py"]
+    files += (
+        p
+        for p in (root / "scoring").rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+    )
+    return sorted(files, key=lambda p: p.relative_to(root).as_posix())
+
+
+def host_marker(root: Path | None = None) -> str:
+    """Digest of the scoring host's requirements and source, ignoring bytecode caches."""
+    root = host_dir() if root is None else root
+    h = hashlib.sha256("\n".join(HOST_REQUIREMENTS).encode())
+    h.update(endpointctl.__version__.encode())
+    for path in host_files(root):
+        h.update(path.relative_to(root).as_posix().encode() + b"\0")
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def stub_package_init() -> str:
+    """The `endpointctl/__init__.py` an environment gets: only the version, none of the control plane's imports."""
+    return (
+        '"""The scoring host only; the control plane is not installed here."""\n\n'
+        f"__version__ = {endpointctl.__version__!r}\n"
+    )
+
+
+def copy_host(package: Path, root: Path | None = None) -> None:
+    """Write the host as an `endpointctl` package at `package` (which must not exist yet)."""
+    root = host_dir() if root is None else root
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(stub_package_init(), encoding="utf-8")
+    for source in host_files(root):
+        target = package / "serving" / source.relative_to(root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(source.read_bytes())
