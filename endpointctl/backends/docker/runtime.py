@@ -16,7 +16,8 @@ from endpointctl.backends.docker import cleanup, containers, storage
 from endpointctl.backends.docker.containers import Instance, InstanceSpec
 from endpointctl.backends.docker.engine import connect
 from endpointctl.backends.docker.images import EnvironmentImage, ImageBuilder, Progress
-from endpointctl.backends.docker.storage import CodeSource, ModelSource, StagedVolume
+from endpointctl.backends.docker.storage import StagedVolume
+from endpointctl.core.assets.sources import CodeSource, ModelSource
 from endpointctl.core.environments.conda import PythonRequirements
 
 _END = object()

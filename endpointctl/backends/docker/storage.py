@@ -25,6 +25,7 @@ from docker import DockerClient
 from docker.types import Mount
 
 from endpointctl.backends.docker import labels
+from endpointctl.core.assets.sources import CodeSource, ModelSource
 from endpointctl.core.digest import PREFIX, tree_digest
 from endpointctl.core.errors import EndpointctlError
 
@@ -36,22 +37,6 @@ _SCRIPT = Path(__file__).with_name("stage_script.py")
 
 class StagingError(EndpointctlError):
     """The model or code could not be staged; the storage-initializer log says why."""
-
-
-@dataclass(frozen=True)
-class ModelSource:
-    """A resolved model: a registered blob (name, version, digest) or an inline path (name optional)."""
-
-    path: Path
-    name: str | None = None
-    version: str | None = None
-    digest: str | None = None
-
-
-@dataclass(frozen=True)
-class CodeSource:
-    path: Path
-    scoring_script: str
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ builds of one key run once. The build log is the caller's and is kept whatever h
 from __future__ import annotations
 
 import asyncio
-import configparser
 import fcntl
 import functools
 import hashlib
@@ -32,18 +31,16 @@ from pathlib import Path
 
 import endpointctl
 import endpointctl.serving
-from endpointctl.core.environments.conda import PythonRequirements, normalise, requirements_digest
-from endpointctl.core.errors import OperationFailed
-
-# What the scoring host itself imports; kept in step with the data-plane pins in pyproject.toml.
-HOST_REQUIREMENTS: tuple[str, ...] = (
-    "uvicorn>=0.34,<1",
-    "httptools>=0.6.4,<1",
-    "uvloop>=0.21,<1; sys_platform != 'win32'",
+from endpointctl.core.environments.conda import PythonRequirements, requirements_digest
+from endpointctl.core.environments.pip_settings import pip_settings
+from endpointctl.core.environments.scoring_host import (
+    HOST_REQUIREMENTS,
+    REPLACED_BY_HOST,
+    REPLACED_REASON,
+    copy_host,
+    host_marker,
 )
-# Servers the scoring host replaces: installing them would only drag in a second, conflicting stack.
-REPLACED_BY_HOST: frozenset[str] = frozenset({normalise("azureml-inference-server-http")})
-_REPLACED_REASON = "endpointctl's scoring host serves the deployment in its place"
+from endpointctl.core.errors import OperationFailed
 
 _MARKER = "endpointctl-env.json"
 _REQUIREMENTS_FILE = "endpointctl-requirements.txt"
@@ -89,11 +86,11 @@ class EnvironmentBuilder:
         return await asyncio.to_thread(self.ensure_sync, requirements, log=log)
 
     def ensure_sync(self, requirements: PythonRequirements, *, log: Path) -> BuiltEnvironment:
-        wanted = requirements.without(REPLACED_BY_HOST, _REPLACED_REASON)
+        wanted = requirements.without(REPLACED_BY_HOST, REPLACED_REASON)
         interpreter = _choose_interpreter(wanted.python)
         host_dir = Path(endpointctl.serving.__file__).parent
-        host_marker = _host_marker(host_dir)
-        key = _cache_key(requirements_digest(wanted, host_marker=host_marker), interpreter.version)
+        marker = host_marker(host_dir)
+        key = _cache_key(requirements_digest(wanted, host_marker=marker), interpreter.version)
         warnings = (interpreter.warning,) if interpreter.warning else ()
         root = self.cache_root / key
 
@@ -157,7 +154,7 @@ def _build(
         install += ["-r", str(requirements_file)]
         _run([*install, *_index_arguments(uv_env)], uv_env, log)
         site_packages = _site_packages(staging)
-        _copy_host(host_dir, site_packages / "endpointctl")
+        copy_host(site_packages / "endpointctl", host_dir)
         _log_line(log, f"scoring host copied into {site_packages / 'endpointctl'}")
         marker = {"python": interpreter.version, "requirements": lines, "built_at": time.time()}
         (staging / _MARKER).write_text(json.dumps(marker, indent=2), encoding="utf-8")
@@ -246,7 +243,7 @@ def _index_arguments(env: Mapping[str, str]) -> list[str]:
     """
     if any(env.get(name) for name in _UV_INDEX_ENV) or _uv_config_exists(env):
         return []
-    settings = _pip_settings(env)
+    settings = pip_settings(env)
     args: list[str] = []
     if settings.get("no-index", "").lower() in {"1", "true", "yes", "on"}:
         args.append("--no-index")
@@ -277,79 +274,6 @@ def _uv_config_exists(env: Mapping[str, str]) -> bool:
         Path("/etc/uv/uv.toml"),
     ]
     return any(path.is_file() for path in candidates)
-
-
-def _pip_settings(env: Mapping[str, str]) -> dict[str, str]:
-    """pip's effective index settings: config files in pip's order, `[install]` over `[global]`, then PIP_*."""
-    files: list[Path]
-    if "PIP_CONFIG_FILE" in env:
-        files = [] if env["PIP_CONFIG_FILE"] == os.devnull else [Path(env["PIP_CONFIG_FILE"])]
-    else:
-        config_home = Path(env.get("XDG_CONFIG_HOME") or Path.home() / ".config")
-        system_dirs = [Path(d) for d in env.get("XDG_CONFIG_DIRS", "/etc/xdg").split(":") if d]
-        files = [
-            *(d / "pip" / "pip.conf" for d in system_dirs),
-            Path("/etc/pip.conf"),
-            Path.home() / ".pip" / "pip.conf",
-            config_home / "pip" / "pip.conf",
-            Path(sys.prefix) / "pip.conf",
-        ]
-    keys = ("index-url", "extra-index-url", "find-links", "constraint", "no-index")
-    settings: dict[str, str] = {}
-    for path in files:
-        parser = configparser.RawConfigParser()
-        try:
-            parser.read(path, encoding="utf-8")
-        except (OSError, configparser.Error):
-            continue
-        for section in ("global", "install"):
-            if parser.has_section(section):
-                for key in keys:
-                    value = parser.get(section, key, fallback=None)
-                    if value is None:
-                        value = parser.get(section, key.replace("-", "_"), fallback=None)
-                    if value is not None:
-                        settings[key] = value
-    for key in keys:
-        value = env.get("PIP_" + key.upper().replace("-", "_"))
-        if value is not None:
-            settings[key] = value
-    return settings
-
-
-def _host_marker(host_dir: Path) -> str:
-    """Digest of the scoring host's requirements and source, ignoring bytecode caches."""
-    h = hashlib.sha256("\n".join(HOST_REQUIREMENTS).encode())
-    h.update(endpointctl.__version__.encode())
-    for path in _host_files(host_dir):
-        h.update(path.relative_to(host_dir).as_posix().encode() + b"\0")
-        h.update(path.read_bytes())
-    return h.hexdigest()
-
-
-def _host_files(host_dir: Path) -> list[Path]:
-    """`endpointctl/serving/__init__.py` and the `scoring` package: all an instance imports."""
-    files = [host_dir / "__init__.py"]
-    files += (
-        p
-        for p in (host_dir / "scoring").rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
-    )
-    return sorted(files, key=lambda p: p.relative_to(host_dir).as_posix())
-
-
-def _copy_host(host_dir: Path, package: Path) -> None:
-    package.mkdir(parents=True)
-    # Only the version: the real `endpointctl/__init__.py` may grow imports of the control plane.
-    (package / "__init__.py").write_text(
-        '"""The scoring host only; the control plane is not installed here."""\n\n'
-        f"__version__ = {endpointctl.__version__!r}\n",
-        encoding="utf-8",
-    )
-    for source in _host_files(host_dir):
-        target = package / "serving" / source.relative_to(host_dir)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
 
 
 def _cache_key(requirements_key: str, python_version: str) -> str:

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from endpointctl.core.assets.sources import CodeSource, ModelSource
 from endpointctl.core.digest import PREFIX, tree_digest
 from endpointctl.core.errors import EndpointctlError
 
@@ -33,22 +34,6 @@ _FICLONE = 0x40049409
 
 class StagingError(EndpointctlError):
     """The model or code could not be staged; the storage-initializer log says why."""
-
-
-@dataclass(frozen=True)
-class ModelSource:
-    """A resolved model: a registered blob (name, version, digest) or an inline path (name optional)."""
-
-    path: Path
-    name: str | None = None
-    version: str | None = None
-    digest: str | None = None
-
-
-@dataclass(frozen=True)
-class CodeSource:
-    path: Path
-    scoring_script: str
 
 
 @dataclass(frozen=True)

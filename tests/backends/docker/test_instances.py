@@ -15,7 +15,7 @@ from endpointctl.backends.docker.containers import InstanceError, InstanceSpec
 from endpointctl.backends.docker.images import EnvironmentImage
 from endpointctl.backends.docker.resources import Limits
 from endpointctl.backends.docker.runtime import DockerRuntime
-from endpointctl.backends.docker.storage import CodeSource, ModelSource
+from endpointctl.core.assets.sources import CodeSource, ModelSource
 from tests.backends.docker.conftest import MODEL_1
 
 pytestmark = pytest.mark.slow

@@ -12,13 +12,12 @@ from endpointctl.backends.docker import labels
 from endpointctl.backends.docker.images import EnvironmentImage
 from endpointctl.backends.docker.storage import (
     APP_ROOT,
-    CodeSource,
-    ModelSource,
     StagingError,
     remove_revisions,
     stage_volume,
     storage_log,
 )
+from endpointctl.core.assets.sources import CodeSource, ModelSource
 from tests.backends.docker.conftest import MODEL_1
 
 pytestmark = pytest.mark.slow

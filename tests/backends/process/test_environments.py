@@ -22,9 +22,11 @@ from endpointctl.backends.process.environments import (
     EnvironmentBuilder,
     EnvironmentBuildError,
 )
-from endpointctl.backends.process.storage import CodeSource, ModelSource, stage_app
+from endpointctl.backends.process.storage import stage_app
+from endpointctl.core.assets.sources import CodeSource, ModelSource
 from endpointctl.core.digest import tree_digest
 from endpointctl.core.environments.conda import PythonRequirements, parse_conda_file
+from endpointctl.core.environments.scoring_host import host_marker
 from tests.conftest import SAMPLES
 
 pytestmark = pytest.mark.slow
@@ -133,11 +135,11 @@ def test_editing_the_scoring_host_changes_the_cache_key(tmp_path: Path) -> None:
     (host / "scoring" / "__pycache__").mkdir(parents=True)
     (host / "__init__.py").write_text("")
     (host / "scoring" / "__init__.py").write_text("A = 1\n")
-    before = environments._host_marker(host)
+    before = host_marker(host)
     (host / "scoring" / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"bytecode")
-    assert environments._host_marker(host) == before
+    assert host_marker(host) == before
     (host / "scoring" / "__init__.py").write_text("A = 2\n")
-    assert environments._host_marker(host) != before
+    assert host_marker(host) != before
 
 
 # --- the documented sample, end to end ------------------------------------------------------------

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from endpointctl.backends.process.storage import CodeSource, ModelSource, StagingError, stage_app
+from endpointctl.backends.process.storage import StagingError, stage_app
+from endpointctl.core.assets.sources import CodeSource, ModelSource
 from endpointctl.core.digest import tree_digest
 from tests.conftest import SAMPLES
 

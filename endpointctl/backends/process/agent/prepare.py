@@ -8,8 +8,9 @@ from pathlib import Path
 
 from endpointctl.backends.process.environments import BuiltEnvironment, EnvironmentBuilder
 from endpointctl.backends.process.layout import Layout
-from endpointctl.backends.process.storage import CodeSource, ModelSource, stage_app
+from endpointctl.backends.process.storage import stage_app
 from endpointctl.core.assets import AssetRegistry
+from endpointctl.core.assets.sources import CodeSource, ModelSource
 from endpointctl.core.environments.conda import PythonRequirements, parse_conda_file
 from endpointctl.core.errors import InvalidInput
 from endpointctl.core.spec import AssetRef, DeploymentSpec, InlineEnvironment, InlineModel
