@@ -20,6 +20,7 @@ from endpointctl.cli import (
     deployment_cmds,
     endpoint_cmds,
     quickstart_cmd,
+    web_cmd,
 )
 from endpointctl.cli.common import CliContext
 from endpointctl.cli.output import apply_query, render
@@ -35,6 +36,7 @@ GROUPS: tuple[ModuleType, ...] = (
     configure_cmd,
     agent_cmds,
     quickstart_cmd,
+    web_cmd,
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2

@@ -1,0 +1,89 @@
+"""Endpoint operations reachable from the palette and `:`: delete (typed confirmation), keys, credentials."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from textual import work
+from textual.screen import Screen
+
+from endpointctl.tui.context import tui_context
+from endpointctl.tui.screens.confirm import ConfirmScreen
+from endpointctl.tui.target import Target
+
+
+class EndpointActions(Screen[None]):
+    """Mixed into the main screen; every call runs in a worker and reports through notifications."""
+
+    def delete(self, target: Target) -> None:
+        if target.endpoint is None:
+            return
+        word = target.deployment or target.endpoint
+        what = (
+            f"deployment {target.endpoint}/{target.deployment}"
+            if target.deployment
+            else f"endpoint {target.endpoint}"
+        )
+        body = (
+            f"This deletes {what} on {target.backend}"
+            + ("" if target.deployment else " and all its deployments")
+            + "."
+        )
+
+        def confirmed(ok: bool | None) -> None:
+            if ok:
+                self._delete(target)
+
+        self.app.push_screen(ConfirmScreen(f"Delete {what}?", body, typed=word), confirmed)
+
+    @work(exit_on_error=False, group="mutations")
+    async def _delete(self, target: Target) -> None:
+        svc = tui_context(self).service
+        assert target.endpoint is not None
+        try:
+            if target.deployment:
+                await svc.delete_deployment(target.endpoint, target.deployment, backend=target.backend)
+            else:
+                await svc.delete_endpoint(target.endpoint, backend=target.backend)
+        except Exception as exc:
+            self.notify(f"delete: {exc}", severity="error", timeout=8)
+            return
+        self.notify(f"deleted {target.describe()}")
+
+    def regenerate(self, target: Target, key_type: Literal["primary", "secondary"]) -> None:
+        if target.endpoint is None:
+            return
+
+        def confirmed(ok: bool | None) -> None:
+            if ok:
+                self._regenerate(target, key_type)
+
+        self.app.push_screen(
+            ConfirmScreen(
+                f"Regenerate the {key_type} key of {target.endpoint}?", "Clients using it will get 401."
+            ),
+            confirmed,
+        )
+
+    @work(exit_on_error=False, group="mutations")
+    async def _regenerate(self, target: Target, key_type: Literal["primary", "secondary"]) -> None:
+        assert target.endpoint is not None
+        try:
+            await tui_context(self).service.regenerate_keys(target.endpoint, key_type, backend=target.backend)
+        except Exception as exc:
+            self.notify(f"regenerate keys: {exc}", severity="error", timeout=8)
+            return
+        self.notify(f"{key_type} key of {target.endpoint} regenerated")
+
+    @work(exit_on_error=False, group="credentials")
+    async def credentials(self, target: Target) -> None:
+        if target.endpoint is None:
+            return
+        try:
+            creds = await tui_context(self).service.get_credentials(target.endpoint, backend=target.backend)
+            value = creds.bearer()
+        except Exception as exc:
+            self.notify(f"credentials: {exc}", severity="error", timeout=8)
+            return
+        self.app.copy_to_clipboard(value)
+        self.notify(f"{creds.auth_mode} credential of {target.endpoint} copied to the clipboard")

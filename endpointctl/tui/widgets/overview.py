@@ -1,0 +1,284 @@
+"""What `show` returns, made readable: state, URI, keys, traffic bars, instances, events and live metrics."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import DataTable, Label, Sparkline, Static
+
+from endpointctl.core.capabilities import Capability
+from endpointctl.core.views import Credentials, DeploymentView, EndpointView, EventView, MetricsSnapshot
+from endpointctl.tui.format import INSTANCE_GLYPH, age, bar, clock_time, mask, state_label
+from endpointctl.tui.widgets.metrics_history import MetricsHistory
+from endpointctl.tui.widgets.pane import Pane
+
+MAX_EVENTS = 50
+BAD_EVENT_WORDS = ("fail", "rollback", "error", "unhealthy")
+
+
+def event_line(event: EventView) -> Text:
+    bad = any(word in event.kind.lower() for word in BAD_EVENT_WORDS)
+    who = f"{event.deployment}: " if event.deployment else ""
+    return Text.assemble(
+        (clock_time(event.ts) + " ", "dim"),
+        (f"{event.kind:<18} ", "bold red" if bad else "bold"),
+        who + event.message,
+    )
+
+
+class MetricsRow(Horizontal):
+    """One deployment's sparklines: requests/s, p50, p99 and error rate."""
+
+    DEFAULT_CSS = """
+    MetricsRow { height: 1; }
+    MetricsRow > Label { width: 28; }
+    MetricsRow > Sparkline { width: 1fr; margin-right: 1; }
+    """
+
+    def __init__(self, deployment: str) -> None:
+        super().__init__(id=f"metrics-{deployment}")
+        self.deployment = deployment
+
+    def compose(self) -> ComposeResult:
+        yield Label(self.deployment, classes="metrics-label")
+        yield Sparkline([], id="rps")
+        yield Sparkline([], id="p99")
+        yield Sparkline([], id="err")
+
+    def show(self, history: MetricsHistory) -> None:
+        point = history.latest(self.deployment)
+        label = self.query_one(".metrics-label", Label)
+        if point is None:
+            label.update(f"{self.deployment[:10]:<10} waiting…")
+            return
+        label.update(
+            f"{self.deployment[:10]:<10} {point.rps:5.1f}/s {point.p99:4.0f}ms {point.error_rate * 100:3.0f}%"
+        )
+        self.query_one("#rps", Sparkline).data = history.series(self.deployment, "rps")
+        self.query_one("#p99", Sparkline).data = history.series(self.deployment, "p99")
+        self.query_one("#err", Sparkline).data = history.series(self.deployment, "errors")
+
+
+class OverviewPane(Pane):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("c", "copy_uri", "Copy URI"),
+        Binding("k", "toggle_keys", "Keys"),
+    ]
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._events_after = 0
+        self._events: list[EventView] = []
+        self._history = MetricsHistory()
+        self._endpoint: EndpointView | None = None
+        self._credentials: Credentials | None = None
+        self._reveal = False
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="blocked")
+        with VerticalScroll(id="overview-scroll"):
+            yield Static("", id="ov-header")
+            yield Static("", id="ov-traffic")
+            yield Label("Instances", classes="section")
+            yield DataTable(id="ov-instances", cursor_type="row", zebra_stripes=False)
+            yield Label("Metrics  (req/s · p99 · errors)", classes="section")
+            yield Static("", id="ov-metrics-empty")
+            yield Label("Events", classes="section")
+            yield Static("", id="ov-events")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#ov-instances", DataTable)
+        for key, label in (
+            ("dep", "deployment"),
+            ("id", "instance"),
+            ("state", "state"),
+            ("rev", "rev"),
+            ("restarts", "restarts"),
+            ("age", "age"),
+        ):
+            table.add_column(label, key=key)
+
+    def load(self, blocked: str | None) -> None:
+        self._events_after = 0
+        self._events = []
+        self._history = MetricsHistory()
+        self._credentials = None
+        self._reveal = False
+        self.query_one("#ov-events", Static).update("")
+        self.query_one("#ov-instances", DataTable).clear()
+        for row in self.query(MetricsRow):
+            row.remove()
+        if blocked is None:
+            self.poll()
+        else:
+            self.query_one("#ov-header", Static).update("")
+            self.query_one("#ov-traffic", Static).update("")
+
+    def poll(self) -> None:
+        self._refresh()
+
+    @work(exit_on_error=False, exclusive=True, group="overview")
+    async def _refresh(self) -> None:
+        target = self.target
+        if target is None or target.endpoint is None:
+            return
+        try:
+            endpoint = await self.service.get_endpoint(target.endpoint, backend=target.backend)
+            deployments = await self.service.list_deployments(target.endpoint, backend=target.backend)
+            events = await self.service.events(
+                target.endpoint, after_id=self._events_after, backend=target.backend
+            )
+            metrics: MetricsSnapshot | None = None
+            if self.caps is not None and Capability.METRICS in self.caps:
+                metrics = await self.service.metrics(target.endpoint, backend=target.backend)
+        except Exception as exc:  # shown, then retried at the next poll
+            self.notify(f"overview: {exc}", severity="error", timeout=4)
+            self.poll_later()
+            return
+        if target != self.target:
+            return
+        self._endpoint = endpoint
+        self._show_header(endpoint)
+        self._show_traffic(endpoint, deployments)
+        self._show_instances(deployments)
+        self._show_events(events)
+        if metrics is not None:
+            self._history.add(metrics)
+            await self._show_metrics(list(metrics.deployments) or [d.name for d in deployments])
+        self.poll_later()
+
+    def _show_header(self, view: EndpointView) -> None:
+        lines = Text()
+        lines.append(f"{view.name}", style="bold")
+        lines.append(
+            f"  {state_label(view.provisioning_state)}  auth: {view.spec.auth_mode}  @{view.backend}\n"
+        )
+        lines.append("scoring: ", style="dim")
+        lines.append(f"{view.scoring_uri or '-'}  (c copy)\n")
+        lines.append("keys:    ", style="dim")
+        creds = self._credentials
+        if creds is None:
+            lines.append("•••••••• (k to reveal)" if view.spec.auth_mode == "key" else "token (k to fetch)")
+        elif creds.auth_mode == "key":
+            show = (lambda s: s or "-") if self._reveal else mask
+            lines.append(f"primary {show(creds.primary_key)}  secondary {show(creds.secondary_key)}")
+        else:
+            lines.append(f"token {creds.access_token if self._reveal else mask(creds.access_token)}")
+        self.query_one("#ov-header", Static).update(lines)
+
+    def _show_traffic(self, view: EndpointView, deployments: list[DeploymentView]) -> None:
+        text = Text()
+        for dep in deployments:
+            pct = view.traffic.get(dep.name, 0)
+            text.append(f"{dep.name[:12]:<12} {bar(pct, 10)} {pct:>3}%")
+            mirror = view.mirror_traffic.get(dep.name, 0)
+            if mirror:
+                text.append(f"  mirror {mirror}%", style="italic")
+            text.append(f" {state_label(dep.provisioning_state)}")
+            if dep.rollout is not None:
+                r = dep.rollout
+                text.append(
+                    f"  rollout batch {r.batch}/{r.batches} {r.updated}/{r.desired} {r.phase}", style="yellow"
+                )
+            if dep.reason:
+                text.append(f"  {dep.reason}", style="red")
+            text.append("\n")
+        self.query_one("#ov-traffic", Static).update(
+            text if deployments else Text("no deployments yet", style="dim")
+        )
+
+    def _show_instances(self, deployments: list[DeploymentView]) -> None:
+        table = self.query_one("#ov-instances", DataTable)
+        now = self.ctx.clock()
+        wanted: dict[str, tuple[str, ...]] = {}
+        for dep in deployments:
+            for inst in dep.instances:
+                state = f"{INSTANCE_GLYPH.get(inst.state, '?')} {inst.state}"
+                if inst.reason:
+                    state += f" ({inst.reason})"
+                wanted[f"{dep.name}/{inst.id}"] = (
+                    dep.name,
+                    inst.id,
+                    state,
+                    str(inst.revision),
+                    str(inst.restarts),
+                    age(inst.started_at, now),
+                )
+        existing = {str(key.value) for key in table.rows}
+        # Update by key: the cursor and scroll position survive every refresh.
+        for key in existing - set(wanted):
+            table.remove_row(key)
+        columns = ("dep", "id", "state", "rev", "restarts", "age")
+        for key, cells in wanted.items():
+            if key in existing:
+                for column, value in zip(columns, cells, strict=True):
+                    if table.get_cell(key, column) != value:
+                        table.update_cell(key, column, value)
+            else:
+                table.add_row(*cells, key=key)
+        # The table's height is `auto`: re-measure it when rows come and go.
+        table.refresh(layout=True)
+
+    def _show_events(self, events: list[EventView]) -> None:
+        if events:
+            self._events_after = max(e.id for e in events)
+            self._events = (self._events + events)[-MAX_EVENTS:]
+        text = Text()
+        for event in reversed(self._events):
+            text.append_text(event_line(event))
+            text.append("\n")
+        self.query_one("#ov-events", Static).update(text if self._events else Text("no events", style="dim"))
+
+    async def _show_metrics(self, deployments: list[str]) -> None:
+        container = self.query_one("#overview-scroll", VerticalScroll)
+        anchor = self.query_one("#ov-metrics-empty", Static)
+        anchor.display = not deployments
+        anchor.update("no metrics yet")
+        rows = {row.deployment: row for row in self.query(MetricsRow)}
+        for name in deployments:
+            if name not in rows:
+                rows[name] = MetricsRow(name)
+                await container.mount(rows[name], after=anchor)
+        for name, row in rows.items():
+            if name in deployments:
+                row.show(self._history)
+            else:
+                await row.remove()
+
+    # --- actions ------------------------------------------------------------------------------
+    def action_copy_uri(self) -> None:
+        if self._endpoint is not None and self._endpoint.scoring_uri:
+            self.app.copy_to_clipboard(self._endpoint.scoring_uri)
+            self.notify(f"copied {self._endpoint.scoring_uri}")
+
+    def action_toggle_keys(self) -> None:
+        if self._reveal:
+            self._reveal = False
+            if self._endpoint is not None:
+                self._show_header(self._endpoint)
+            return
+        self._fetch_credentials()
+
+    @work(exit_on_error=False, exclusive=True, group="credentials")
+    async def _fetch_credentials(self) -> None:
+        target = self.target
+        if target is None or target.endpoint is None:
+            return
+        try:
+            self._credentials = await self.service.get_credentials(target.endpoint, backend=target.backend)
+        except Exception as exc:
+            self.notify(f"credentials: {exc}", severity="error")
+            return
+        self._reveal = True
+        if self._endpoint is not None:
+            self._show_header(self._endpoint)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "toggle_keys" and self.caps is not None and Capability.KEYS not in self.caps:
+            return None
+        return True

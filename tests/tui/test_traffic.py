@@ -1,0 +1,93 @@
+"""The traffic panel: sliders rebalance to 100, rules shown inline before sending, apply with confirm, capabilities."""
+
+from __future__ import annotations
+
+from textual.pilot import Pilot
+
+from endpointctl.core.capabilities import Capability
+from endpointctl.core.home import Home
+from endpointctl.tui.screens.confirm import ConfirmScreen
+from endpointctl.tui.target import Target
+from endpointctl.tui.widgets.traffic_pane import TrafficPane
+from endpointctl.tui.widgets.traffic_slider import TrafficSlider
+from tests.fakes.backend import FakeBackend
+from tests.tui.conftest import BACKEND, ENDPOINT, make_app, open_service
+from tests.tui.helpers import select, static_text, wait_for
+
+
+def sliders(pane: TrafficPane) -> dict[str, int]:
+    return {s.deployment: s.value for s in pane.query(TrafficSlider) if s.id != "slider-mirror"}
+
+
+async def open_traffic(pilot: Pilot[None], main_target: Target) -> TrafficPane:
+    await select(pilot, main_target)
+    await pilot.press("t")
+    pane = pilot.app.screen.query_one(TrafficPane)
+    await wait_for(pilot, lambda: sliders(pane) == {"blue": 100, "green": 0}, "the sliders")
+    return pane
+
+
+async def test_keys_move_a_slider_and_the_others_rebalance_then_apply(seeded: Home) -> None:
+    async with make_app(seeded).run_test(size=(120, 40)) as pilot:
+        pane = await open_traffic(pilot, Target(BACKEND, ENDPOINT))
+        assert isinstance(pilot.app.focused, TrafficSlider) and pilot.app.focused.deployment == "blue"
+        await pilot.press("left", "shift+left", "shift+left")  # -1, -5, -5
+        assert sliders(pane) == {"blue": 89, "green": 11}
+        await pilot.press("down", "right")
+        assert sliders(pane) == {"blue": 88, "green": 12}
+        await pilot.press("2", "0", "enter")  # typed value for green
+        assert sliders(pane) == {"blue": 80, "green": 20}
+        assert "blue: 100% → 80%" in static_text(pilot, "#traffic-preview")
+        before = len(FakeBackend.mutations())
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen), "the confirmation")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: "set_traffic" in FakeBackend.mutations()[before:], "set_traffic")
+    service = open_service(seeded)
+    endpoint = await service.get_endpoint(ENDPOINT, backend=BACKEND)
+    await service.close()
+    assert dict(endpoint.traffic) == {"blue": 80, "green": 20}
+
+
+async def test_rule_errors_show_inline_and_block_apply(seeded: Home) -> None:
+    async with make_app(seeded).run_test(size=(120, 40)) as pilot:
+        pane = await open_traffic(pilot, Target(BACKEND, ENDPOINT))
+        before = len(FakeBackend.mutations())
+        await pilot.press("m")  # mirror target → green (the only deployment without live traffic)
+        pane.query_one("#slider-mirror", TrafficSlider).focus()
+        await pilot.press("end")  # 50%, the most a mirror may take
+        assert pane.proposed_mirror() == {"green": 50}
+        assert pane.problems == []
+        pane.query_one("#slider-green", TrafficSlider).focus()
+        await pilot.press("right")  # green gets live traffic while mirrored: a rule error
+        assert any("live traffic" in p for p in pane.problems)
+        assert "cannot receive mirrored traffic" in static_text(pilot, "#traffic-preview")
+        await pilot.press("a")
+        await pilot.pause()
+        assert not isinstance(pilot.app.screen, ConfirmScreen)
+        assert "set_traffic" not in FakeBackend.mutations()[before:]
+
+
+async def test_all_zero_is_allowed(seeded: Home) -> None:
+    async with make_app(seeded).run_test(size=(120, 40)) as pilot:
+        pane = await open_traffic(pilot, Target(BACKEND, ENDPOINT))
+        await pilot.press("z")
+        assert sliders(pane) == {"blue": 0, "green": 0}
+        assert pane.problems == []
+
+
+async def test_a_backend_without_traffic_greys_out_the_tab_and_says_why(seeded: Home) -> None:
+    FakeBackend.supported = frozenset(Capability) - {Capability.TRAFFIC}
+    async with make_app(seeded).run_test(size=(120, 40)) as pilot:
+        main = await select(pilot, Target(BACKEND, ENDPOINT))
+        assert main.check_action("tab", ("traffic",)) is None
+        assert main.check_action("tab", ("logs",)) is True
+        await pilot.press("t")
+        assert main.query_one("#tabs").active == "overview"  # type: ignore[attr-defined]
+        main.action_tab("traffic")
+        await wait_for(
+            pilot,
+            lambda: "does not support traffic" in static_text(pilot, "#pane-traffic #blocked"),
+            "the reason",
+        )
+        assert "does not support traffic" in static_text(pilot, "#capbar")
