@@ -9,7 +9,7 @@ import sys
 import time
 from typing import Any
 
-from endpointctl.backends.process import control
+from endpointctl.backends.process import control, procs
 from endpointctl.backends.process.agent.agent import lock_holder
 from endpointctl.backends.process.layout import Layout
 from endpointctl.core.errors import BackendUnavailable
@@ -23,10 +23,15 @@ async def ensure_agent(layout: Layout) -> dict[str, Any]:
         return dict(await control.call(layout.socket, "ping", timeout_s=5))
     except control.AgentUnreachable:
         pass
-    if lock_holder(layout) is None:
-        _spawn(layout)
+    spawned_at: float | None = None
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
+        # Spawn when no live process holds the lock; again if the last spawn has had a second to answer.
+        # (A killed agent's lock can outlive it for a moment; a spawned agent that finds the lock held
+        # exits at once, so a spare spawn costs nothing.)
+        if (spawned_at is None or time.monotonic() - spawned_at > 1.0) and not _held_by_live_agent(layout):
+            _spawn(layout)
+            spawned_at = time.monotonic()
         try:
             return dict(await control.call(layout.socket, "ping", timeout_s=5))
         except control.AgentUnreachable:
@@ -34,6 +39,14 @@ async def ensure_agent(layout: Layout) -> dict[str, Any]:
     raise BackendUnavailable(
         f"the process-backend agent did not start within {START_TIMEOUT_S:.0f} s; see {layout.agent_log}"
     )
+
+
+def _held_by_live_agent(layout: Layout) -> bool:
+    holder = lock_holder(layout)
+    if holder is None:
+        return False
+    # -1: held, but the pid was not written yet (an agent is starting right now).
+    return holder == -1 or procs.start_time(holder) is not None
 
 
 def _spawn(layout: Layout) -> None:
