@@ -161,6 +161,9 @@ class LogView(ScrollView, can_focus=True):
 
     def on_resize(self) -> None:
         self._relayout()
+        if self.follow:
+            # Lines loaded while the pane was hidden were wrapped for another width: follow the new bottom.
+            self._stick_to_bottom()
 
     # --- rendering ----------------------------------------------------------------------------
     def render_line(self, y: int) -> Strip:
