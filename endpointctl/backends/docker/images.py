@@ -14,14 +14,13 @@ deployments share one. Builds of one digest are serialised by a lock file and re
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,7 @@ from endpointctl.core.environments.scoring_host import (
     host_marker,
 )
 from endpointctl.core.errors import OperationFailed
+from endpointctl.core.filelock import exclusive
 
 REPOSITORY = "endpointctl/env"
 VENV = "/opt/endpointctl/venv"
@@ -115,7 +115,7 @@ class ImageBuilder:
             emit(f"environment image {tag} ({existing.short_id}) is ready; nothing to build")
             return EnvironmentImage(existing.id, tag, digest, True, wanted.notes)
         self.work_dir.mkdir(parents=True, exist_ok=True)
-        with _exclusive(self.work_dir / f"image-{digest[:16]}.lock"):
+        with exclusive(self.work_dir / f"image-{digest[:16]}.lock"):
             existing = self.find(digest)
             if existing is not None:
                 emit(f"environment image {tag} was built meanwhile by another deployment; reusing it")
@@ -271,13 +271,3 @@ class _Emitter:
             out.write(line + "\n")
         if self.progress is not None:
             self.progress(message)
-
-
-@contextmanager
-def _exclusive(lock_path: Path) -> Iterator[None]:
-    with lock_path.open("a") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

@@ -14,7 +14,6 @@ builds of one key run once. The build log is the caller's and is kept whatever h
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import functools
 import hashlib
 import json
@@ -24,8 +23,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +39,7 @@ from endpointctl.core.environments.scoring_host import (
     host_marker,
 )
 from endpointctl.core.errors import OperationFailed
+from endpointctl.core.filelock import exclusive
 
 _MARKER = "endpointctl-env.json"
 _REQUIREMENTS_FILE = "endpointctl-requirements.txt"
@@ -104,7 +103,7 @@ class EnvironmentBuilder:
             _log_line(log, f"environment {key} is ready at {root}; nothing to build")
             return result(True)
         self.cache_root.mkdir(parents=True, exist_ok=True)
-        with _exclusive(self.cache_root / f"{key}.lock"):
+        with exclusive(self.cache_root / f"{key}.lock"):
             if _is_complete(root):
                 _log_line(log, f"environment {key} was built meanwhile by another deployment; reusing {root}")
                 return result(True)
@@ -295,16 +294,6 @@ def _site_packages(root: Path) -> Path:
 def _is_complete(root: Path) -> bool:
     # The interpreter link dangles if the base Python was removed; such a venv must be rebuilt.
     return (root / _MARKER).is_file() and _venv_python(root).resolve().is_file()
-
-
-@contextmanager
-def _exclusive(lock_path: Path) -> Iterator[None]:
-    with lock_path.open("a") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def _log_line(log: Path, message: str) -> None:
