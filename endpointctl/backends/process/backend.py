@@ -7,6 +7,7 @@ before it answers, and runs rollouts in the background, which the façade follow
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
@@ -351,8 +352,9 @@ class ProcessBackend:
         instance: str | None = None,
     ) -> list[LogLine]:
         await self.get_deployment(endpoint, deployment)
-        return read_logs(
-            self._layout, endpoint, deployment, container=container, lines=lines, instance=instance
+        # Logs can be large and the TUI's workers share its event loop: read them in a thread.
+        return await asyncio.to_thread(
+            read_logs, self._layout, endpoint, deployment, container=container, lines=lines, instance=instance
         )
 
     def follow_logs(

@@ -8,7 +8,26 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-class MultiDict:
+class _TypedGet:
+    """werkzeug's ``get(key, default, type)``: a failed conversion gives the default, not an error."""
+
+    def __getitem__(self, key: str) -> Any:
+        raise NotImplementedError
+
+    def get(self, key: str, default: Any = None, type: Callable[[Any], T] | None = None) -> Any:
+        try:
+            value = self[key]
+        except KeyError:
+            return default
+        if type is None:
+            return value
+        try:
+            return type(value)
+        except (ValueError, TypeError):
+            return default
+
+
+class MultiDict(_TypedGet):
     """Ordered multi-valued mapping with werkzeug's reading API (``get``, ``getlist``, ``to_dict``)."""
 
     def __init__(self, pairs: Iterable[tuple[str, Any]] = ()) -> None:
@@ -31,18 +50,6 @@ class MultiDict:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._pairs!r})"
-
-    def get(self, key: str, default: Any = None, type: Callable[[Any], T] | None = None) -> Any:
-        try:
-            value = self[key]
-        except KeyError:
-            return default
-        if type is None:
-            return value
-        try:
-            return type(value)
-        except (ValueError, TypeError):
-            return default
 
     def getlist(self, key: str) -> list[Any]:
         return [value for name, value in self._pairs if name == key]
@@ -67,7 +74,7 @@ class MultiDict:
         return dict(self.lists())
 
 
-class Headers:
+class Headers(_TypedGet):
     """Case-insensitive, multi-valued headers; iterating yields ``(name, value)`` pairs like werkzeug."""
 
     def __init__(self, pairs: Iterable[tuple[str, Any]] = ()) -> None:
@@ -100,18 +107,6 @@ class Headers:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._pairs!r})"
-
-    def get(self, key: str, default: Any = None, type: Callable[[str], T] | None = None) -> Any:
-        try:
-            value = self[key]
-        except KeyError:
-            return default
-        if type is None:
-            return value
-        try:
-            return type(value)
-        except (ValueError, TypeError):
-            return default
 
     def getlist(self, key: str) -> list[str]:
         lowered = key.lower()
