@@ -22,6 +22,7 @@ from endpointctl.core.views import (
     Container,
     Credentials,
     DeploymentView,
+    DryRunPlan,
     EndpointView,
     EventView,
     InvokeResult,
@@ -115,6 +116,15 @@ class Backend(Protocol):
 
     async def metrics(self, endpoint: str) -> MetricsSnapshot:
         """The router's counters for the endpoint's deployments (Capability.METRICS)."""
+        ...
+
+    # --- review without applying ---
+    async def plan_endpoint(self, spec: EndpointSpec) -> DryRunPlan:
+        """Capability.DRY_RUN: what applying `spec` would send, without contacting the backend's service."""
+        ...
+
+    async def plan_deployment(self, spec: DeploymentSpec) -> DryRunPlan:
+        """Capability.DRY_RUN: as plan_endpoint, for a deployment (local assets appear as the ids they would get)."""
         ...
 
 

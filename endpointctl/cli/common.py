@@ -12,9 +12,10 @@ from typing import Any
 
 from rich.console import Console
 
+from endpointctl.cli.output import DocumentStream
 from endpointctl.core.errors import InvalidInput
 from endpointctl.core.service import EndpointService
-from endpointctl.core.views import DeploymentView
+from endpointctl.core.views import DeploymentView, DryRunPlan
 
 Handler = Callable[[argparse.Namespace, "CliContext"], Awaitable[Any]]
 
@@ -60,6 +61,21 @@ class CliContext:
                 status.update(text)
 
             yield update
+
+
+def add_dry_run_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print what would be sent (Kubernetes manifests, ARM requests) and change nothing",
+    )
+
+
+async def dry_run(ctx: CliContext, plan: Awaitable[DryRunPlan]) -> DocumentStream:
+    result = await plan
+    if ctx.output is None:
+        ctx.output = result.output
+    return DocumentStream(dict(d) for d in result.documents)
 
 
 def add_output_args(parser: argparse.ArgumentParser, default: str = "json") -> None:

@@ -10,10 +10,12 @@ from typing import Any
 from endpointctl.cli.common import (
     CliContext,
     add_backend_arg,
+    add_dry_run_arg,
     add_output_args,
     add_set_arg,
     backend_of,
     confirm,
+    dry_run,
     existing_file,
 )
 from endpointctl.core.errors import InvalidInput
@@ -50,6 +52,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], *, backen
                 "--all-traffic", action="store_true", help="send 100%% of the traffic here once it succeeds"
             )
         p.add_argument("--no-wait", action="store_true", help="return once the change is accepted")
+        add_dry_run_arg(p)
         add_backend_arg(p)
         add_output_args(p)
         p.set_defaults(handler=_apply)
@@ -101,6 +104,10 @@ async def _show(args: argparse.Namespace, ctx: CliContext) -> Any:
 
 async def _apply(args: argparse.Namespace, ctx: CliContext) -> Any:
     backend = backend_of(args)
+    if args.dry_run:
+        if not args.file:
+            raise InvalidInput("--dry-run shows what a file would apply: give -f/--file")
+        return await dry_run(ctx, ctx.service.plan_deployment(_load(args), backend=backend))
     if args.file:
         spec = _load(args)
     else:

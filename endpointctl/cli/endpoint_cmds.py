@@ -9,10 +9,12 @@ from typing import Any
 from endpointctl.cli.common import (
     CliContext,
     add_backend_arg,
+    add_dry_run_arg,
     add_output_args,
     add_set_arg,
     backend_of,
     confirm,
+    dry_run,
     existing_file,
 )
 from endpointctl.core.errors import InvalidInput
@@ -44,6 +46,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], *, backen
     add_set_arg(create)
     add_backend_arg(create)
     create.add_argument("--no-wait", action="store_true")
+    add_dry_run_arg(create)
     add_output_args(create)
     create.set_defaults(handler=_create)
 
@@ -55,6 +58,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], *, backen
     add_set_arg(update)
     add_backend_arg(update)
     update.add_argument("--no-wait", action="store_true")
+    add_dry_run_arg(update)
     add_output_args(update)
     update.set_defaults(handler=_update)
 
@@ -115,6 +119,8 @@ async def _show(args: argparse.Namespace, ctx: CliContext) -> Any:
 
 async def _create(args: argparse.Namespace, ctx: CliContext) -> Any:
     spec = _load(args)
+    if args.dry_run:
+        return await dry_run(ctx, ctx.service.plan_endpoint(spec, backend=backend_of(args)))
     view = await ctx.service.create_endpoint(spec, backend=backend_of(args))
     return view.to_show()
 
@@ -129,6 +135,10 @@ async def _update(args: argparse.Namespace, ctx: CliContext) -> Any:
         )
     except TrafficError as exc:
         raise InvalidInput(str(exc)) from None
+    if args.dry_run:
+        if not args.file or traffic is not None or mirror is not None:
+            raise InvalidInput("--dry-run shows what a file would apply: give -f/--file (without --traffic)")
+        return await dry_run(ctx, service.plan_endpoint(_load(args), backend=backend))
     if args.file or args.sets:
         if args.file:
             spec = _load(args)

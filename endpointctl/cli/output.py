@@ -18,6 +18,10 @@ from endpointctl.core.errors import InvalidInput
 FORMATS = ("json", "yaml", "table", "tsv", "none")
 
 
+class DocumentStream(list[Any]):
+    """Documents that `-o yaml` prints as one multi-document stream — what `kubectl apply -f -` reads."""
+
+
 def apply_query(value: Any, query: str | None) -> Any:
     if not query:
         return value
@@ -35,6 +39,12 @@ def render(
         return
     if fmt == "json":
         out.write(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
+    elif fmt == "yaml" and isinstance(value, DocumentStream):
+        out.write(
+            yaml.safe_dump_all(
+                [_plain(v) for v in value], sort_keys=False, allow_unicode=True, default_flow_style=False
+            )
+        )
     elif fmt == "yaml":
         out.write(
             yaml.safe_dump(_plain(value), sort_keys=False, allow_unicode=True, default_flow_style=False)

@@ -31,6 +31,7 @@ from endpointctl.core.views import (
     Container,
     Credentials,
     DeploymentView,
+    DryRunPlan,
     EndpointView,
     EventView,
     InvokeResult,
@@ -353,6 +354,19 @@ class EndpointService:
         target = self.backend(backend)
         self._require(target, Capability.METRICS)
         return await target.metrics(endpoint)
+
+    # --- review without applying ----------------------------------------------------------------
+    async def plan_endpoint(self, spec: EndpointSpec, *, backend: str | None = None) -> DryRunPlan:
+        """`create|update --dry-run`: the rules still hold, but nothing is contacted or changed."""
+        target = self.backend(backend)
+        self._require(target, Capability.DRY_RUN)
+        self._check_split(_split_of(spec), known=tuple(spec.traffic) + tuple(spec.mirror_traffic))
+        return await target.plan_endpoint(spec)
+
+    async def plan_deployment(self, spec: DeploymentSpec, *, backend: str | None = None) -> DryRunPlan:
+        target = self.backend(backend)
+        self._require(target, Capability.DRY_RUN)
+        return await target.plan_deployment(spec)
 
 
 def _split_of(spec: EndpointSpec) -> TrafficSplit:

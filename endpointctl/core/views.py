@@ -202,6 +202,19 @@ class EventView:
 
 
 @dataclass(frozen=True)
+class DryRunPlan:
+    """What a create/update would send, computed without contacting anything (Capability.DRY_RUN).
+
+    Kubernetes: the manifests (`-o yaml` prints them as a multi-document stream for `kubectl apply -f -`).
+    Azure: the ARM requests as `{method, url, body}`. `output` is the format the CLI prints by default.
+    """
+
+    backend: str
+    documents: tuple[Mapping[str, Any], ...]
+    output: str = "yaml"
+
+
+@dataclass(frozen=True)
 class DeploymentMetrics:
     """Cumulative counters of one deployment at one moment, as the endpoint's router saw them.
 

@@ -29,6 +29,7 @@ from endpointctl.core.views import (
     Credentials,
     DeploymentMetrics,
     DeploymentView,
+    DryRunPlan,
     EndpointView,
     EventView,
     InstanceState,
@@ -298,3 +299,9 @@ class FakeBackend:
 
     async def stop_agent(self) -> bool:
         raise NotSupported("the fake has no agent")
+
+    async def plan_endpoint(self, spec: EndpointSpec) -> DryRunPlan:
+        raise NotSupported(self.capabilities().why_not(Capability.DRY_RUN) or "no dry run")
+
+    async def plan_deployment(self, spec: DeploymentSpec) -> DryRunPlan:
+        raise NotSupported(self.capabilities().why_not(Capability.DRY_RUN) or "no dry run")

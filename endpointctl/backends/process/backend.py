@@ -26,7 +26,7 @@ from endpointctl.backends.process.logs import follow_logs, read_logs
 from endpointctl.core import keys
 from endpointctl.core.capabilities import Capabilities, Capability
 from endpointctl.core.context import BackendContext
-from endpointctl.core.errors import InvalidInput, NotFound
+from endpointctl.core.errors import InvalidInput, NotFound, NotSupported
 from endpointctl.core.spec import DeploymentSpec, EndpointSpec, restore, spec_to_dict
 from endpointctl.core.store import DeploymentRecord, EndpointRecord
 from endpointctl.core.traffic import TrafficSplit
@@ -36,6 +36,7 @@ from endpointctl.core.views import (
     Credentials,
     DeploymentMetrics,
     DeploymentView,
+    DryRunPlan,
     EndpointView,
     EventView,
     InstanceState,
@@ -385,6 +386,12 @@ class ProcessBackend:
                 mirror_failures=int(mirror.get("error", 0)),
             )
         return MetricsSnapshot(endpoint, time.time(), deployments)
+
+    async def plan_endpoint(self, spec: EndpointSpec) -> DryRunPlan:
+        raise NotSupported(self.capabilities().why_not(Capability.DRY_RUN) or "no dry run")
+
+    async def plan_deployment(self, spec: DeploymentSpec) -> DryRunPlan:
+        raise NotSupported(self.capabilities().why_not(Capability.DRY_RUN) or "no dry run")
 
 
 def _pick_port(used: set[int]) -> int:
