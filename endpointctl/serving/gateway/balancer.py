@@ -18,7 +18,7 @@ from collections.abc import Collection
 from endpointctl.serving.gateway.config import Address, DeploymentConfig
 from endpointctl.serving.gateway.upstream import ConnectionPool
 
-# After a refused connection an instance is skipped for this long, unless no other instance is left to try.
+# After a refused connection (or one closed without an answer) an instance is skipped for this long, unless no other instance is left to try.
 DOWN_FOR_S = 1.0
 
 

@@ -9,7 +9,8 @@ The answers the gateway gives itself (the managed-endpoint codes, on every backe
   ``ms-azureml-model-error-reason``; its body and headers are passed through unchanged, so a client still reads
   the scoring script's own error message (the scoring server's ``{"message": ...}`` or whatever run() returned);
 * 429 the deployment is saturated (queue wait exceeded, or more than 2 x max_concurrent x instances pending);
-* 502 an instance broke the exchange (closed mid-response, malformed HTTP);
+* 502 an instance broke the exchange (closed mid-response, malformed HTTP); one that closed without
+  answering at all is skipped for a moment, like one that refused the connection;
 * 503 the deployment has no instance, or none accepted a connection.
 
 Every answer carries the gateway's ``x-request-id``; once a deployment is chosen, ``azureml-model-deployment``
@@ -190,6 +191,12 @@ class EndpointRuntime:
                     message = f"The model did not answer within request_timeout_ms ({balancer.settings.request_timeout_ms} ms)."
                     return error_response(408, message, tags)
                 except UpstreamError as exc:
+                    if exc.silent:
+                        # A fresh connection closed before one response byte: the instance is gone but
+                        # something still accepts on its port (Docker's userland proxy does exactly this).
+                        # The request may have reached the model, so it is not retried, but the next ones
+                        # go elsewhere until the control plane catches up.
+                        balancer.mark_down(inst)
                     return error_response(502, f"Bad response from the model: {exc}", tags)
                 finally:
                     balancer.release(inst)

@@ -150,3 +150,25 @@ async def test_upstream_connections_are_pooled_and_in_flight_is_reported(
     assert series["in_flight"] == 1
     assert (await slow).status_code == 200
     assert gateway.metrics_snapshot()["endpoints"]["ep1"]["deployments"]["blue"]["in_flight"] == 0
+
+
+async def test_an_instance_that_accepts_and_hangs_up_is_skipped_after_one_failure(
+    gateway: Gateway, upstreams: UpstreamFactory, client: httpx.AsyncClient
+) -> None:
+    # What Docker's userland proxy does for a dead container: accept, then close without a byte.
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    proxy = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    port = proxy.sockets[0].getsockname()[1]
+    try:
+        live = upstreams("blue-live")
+        await apply(gateway, ep1=endpoint({"blue": deployment(f"127.0.0.1:{port}", live)}, {"blue": 100}))
+        url = gateway.scoring_uri("ep1")
+        statuses = [(await client.post(url, json={}, headers=auth())).status_code for _ in range(20)]
+    finally:
+        proxy.close()
+        await proxy.wait_closed()
+    # It may have reached a model, so the one request is not retried; the rest avoid the instance.
+    assert statuses.count(502) == 1
+    assert statuses.count(200) == 19
