@@ -3,6 +3,8 @@ and environment images no container uses any more."""
 
 from __future__ import annotations
 
+import contextlib
+
 import docker.errors
 from docker import DockerClient
 
@@ -12,10 +14,13 @@ from endpointctl.backends.docker import labels
 def purge(client: DockerClient, **owner: str) -> None:
     """Remove every container (instances, init containers) and volume of ours matching `owner`."""
     selector = labels.selector(labels.ours(**owner))
+    # Something else (an agent retiring an instance) may remove an object between listing and removing.
     for container in client.containers.list(all=True, filters=selector):
-        container.remove(force=True)
+        with contextlib.suppress(docker.errors.NotFound):
+            container.remove(force=True)
     for volume in client.volumes.list(filters=selector):
-        volume.remove(force=True)
+        with contextlib.suppress(docker.errors.NotFound):
+            volume.remove(force=True)
 
 
 def remove_unused_images(client: DockerClient) -> list[str]:

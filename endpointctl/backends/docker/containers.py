@@ -111,6 +111,12 @@ def start_instance(client: DockerClient, spec: InstanceSpec, *, port_timeout_s: 
     return instance
 
 
+def death_filter() -> dict[str, list[str]]:
+    """Event-stream filters for our instance containers dying (crash, kill, OOM or stop)."""
+    selector = labels.selector({**labels.ours(), labels.ROLE: labels.ROLE_INSTANCE})
+    return {**selector, "type": ["container"], "event": ["die"]}
+
+
 def find_instances(client: DockerClient, **wanted: str) -> list[Instance]:
     """Our instance containers (running or not) whose labels match `wanted` (endpoint=…, revision=…)."""
     selector = {**labels.ours(**wanted), labels.ROLE: labels.ROLE_INSTANCE}
@@ -139,6 +145,15 @@ def exit_code(client: DockerClient, container_id: str) -> int | None:
     return None if state.get("Running") else int(state.get("ExitCode", -1))
 
 
+def exit_status(client: DockerClient, container_id: str) -> int | None:
+    """None while the instance runs; its exit code once it stopped; -1 when the container is gone."""
+    try:
+        state = client.containers.get(container_id).attrs.get("State") or {}
+    except docker.errors.NotFound:
+        return -1
+    return None if state.get("Running") else int(state.get("ExitCode", -1))
+
+
 def stop_instance(client: DockerClient, container_id: str, *, grace_s: int = 10) -> None:
     """SIGTERM, then SIGKILL after `grace_s`; a container already gone is not an error."""
     with contextlib.suppress(docker.errors.NotFound):
@@ -151,12 +166,20 @@ def remove_instance(client: DockerClient, container_id: str) -> None:
 
 
 def instance_logs(
-    client: DockerClient, container_id: str, *, follow: bool = False, tail: int | None = None
+    client: DockerClient,
+    container_id: str,
+    *,
+    follow: bool = False,
+    tail: int | None = None,
+    since: float | None = None,
 ) -> Iterator[str]:
     """The instance's stdout and stderr as lines; with `follow`, until the container stops."""
     container = client.containers.get(container_id)
     pending = b""
-    for chunk in container.logs(stream=True, follow=follow, tail="all" if tail is None else tail):
+    options: dict[str, Any] = {"tail": "all" if tail is None else tail}
+    if since is not None:
+        options["since"] = since
+    for chunk in container.logs(stream=True, follow=follow, **options):
         pending += chunk
         *complete, pending = pending.split(b"\n")
         for line in complete:

@@ -25,7 +25,7 @@ def engine_address(env: Mapping[str, str] | None = None) -> str:
     return env.get("DOCKER_HOST") or DEFAULT_HOST
 
 
-def connect(env: Mapping[str, str] | None = None, *, timeout: int = DEFAULT_TIMEOUT_S) -> DockerClient:
+def connect(env: Mapping[str, str] | None = None, *, timeout: int | None = DEFAULT_TIMEOUT_S) -> DockerClient:
     """A client for the engine at DOCKER_HOST (or the default socket) that has answered a ping."""
     env = os.environ if env is None else env
     address = engine_address(env)

@@ -87,10 +87,18 @@ class DockerRuntime:
     async def find(self, **wanted: str) -> list[Instance]:
         return await asyncio.to_thread(containers.find_instances, self.client, **wanted)
 
+    async def exit_status(self, instance_id: str) -> int | None:
+        return await asyncio.to_thread(containers.exit_status, self.client, instance_id)
+
     async def logs(
-        self, instance_id: str, *, follow: bool = False, tail: int | None = None
+        self,
+        instance_id: str,
+        *,
+        follow: bool = False,
+        tail: int | None = None,
+        since: float | None = None,
     ) -> AsyncIterator[str]:
-        lines = containers.instance_logs(self.client, instance_id, follow=follow, tail=tail)
+        lines = containers.instance_logs(self.client, instance_id, follow=follow, tail=tail, since=since)
         while (line := await asyncio.to_thread(next, lines, _END)) is not _END:
             assert isinstance(line, str)
             yield line
@@ -106,3 +114,6 @@ class DockerRuntime:
 
     async def remove_unused_images(self) -> list[str]:
         return await asyncio.to_thread(cleanup.remove_unused_images, self.client)
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self.client.close)

@@ -23,7 +23,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +40,9 @@ from endpointctl.core.environments.scoring_host import (
 )
 from endpointctl.core.errors import OperationFailed
 from endpointctl.core.filelock import exclusive
+
+# Lines of what a build is doing, for callers that show it while they wait; called from the build thread.
+Progress = Callable[[str], None]
 
 _MARKER = "endpointctl-env.json"
 _REQUIREMENTS_FILE = "endpointctl-requirements.txt"
@@ -80,11 +83,15 @@ class EnvironmentBuilder:
     def __init__(self, cache_root: Path) -> None:
         self.cache_root = cache_root
 
-    async def ensure(self, requirements: PythonRequirements, *, log: Path) -> BuiltEnvironment:
+    async def ensure(
+        self, requirements: PythonRequirements, *, log: Path, progress: Progress | None = None
+    ) -> BuiltEnvironment:
         """The environment for `requirements`, built on first use; later calls only check it exists."""
-        return await asyncio.to_thread(self.ensure_sync, requirements, log=log)
+        return await asyncio.to_thread(self.ensure_sync, requirements, log=log, progress=progress)
 
-    def ensure_sync(self, requirements: PythonRequirements, *, log: Path) -> BuiltEnvironment:
+    def ensure_sync(
+        self, requirements: PythonRequirements, *, log: Path, progress: Progress | None = None
+    ) -> BuiltEnvironment:
         wanted = requirements.without(REPLACED_BY_HOST, REPLACED_REASON)
         interpreter = _choose_interpreter(wanted.python)
         host_dir = Path(endpointctl.serving.__file__).parent
@@ -110,7 +117,7 @@ class EnvironmentBuilder:
             if root.exists():
                 # A complete marker is the only proof of a good build; anything else is debris.
                 shutil.rmtree(root)
-            _build(self.cache_root / f".building-{key}", root, wanted, interpreter, host_dir, log)
+            _build(self.cache_root / f".building-{key}", root, wanted, interpreter, host_dir, log, progress)
         return result(False)
 
 
@@ -121,8 +128,14 @@ def _build(
     interpreter: _Interpreter,
     host_dir: Path,
     log: Path,
+    progress: Progress | None = None,
 ) -> None:
+    def step(message: str) -> None:
+        if progress is not None:
+            progress(f"environment: {message}")
+
     shutil.rmtree(staging, ignore_errors=True)
+    step(f"building {root.name} with Python {interpreter.version} (uv venv)")
     started = time.monotonic()
     for warning in (interpreter.warning, *requirements.notes):
         if warning:
@@ -148,6 +161,7 @@ def _build(
         lines = [*requirements.pip_options, *requirements.packages, *HOST_REQUIREMENTS]
         requirements_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
         _log_line(log, "requirements: " + ", ".join(lines))
+        step(f"installing {len(lines)} requirement(s): {', '.join(lines)}")
         # Bytecode is compiled once here, not by every instance's first start in a shared venv.
         install = [*uv, "pip", "install", "--compile-bytecode", "--python", str(_venv_python(staging))]
         install += ["-r", str(requirements_file)]
@@ -169,6 +183,7 @@ def _build(
         if not done:
             shutil.rmtree(staging, ignore_errors=True)
     _log_line(log, f"environment {root.name} ready at {root} in {time.monotonic() - started:.1f}s")
+    step(f"{root.name} built in {time.monotonic() - started:.1f}s")
 
 
 def _run(command: list[str], env: Mapping[str, str], log: Path) -> None:

@@ -2,69 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
-import os
-import tempfile
-from dataclasses import dataclass
-from pathlib import Path
-
+from endpointctl.backends.local.layout import ENV_CACHE_VARIABLE
+from endpointctl.backends.local.layout import Layout as LocalLayout
 from endpointctl.core.home import Home
 
 BACKEND = "process"
-ENV_CACHE_VARIABLE = "ENDPOINTCTL_ENV_CACHE"
-_MAX_SOCKET_PATH = 100
+AGENT_MODULE = "endpointctl.backends.process.agent"
+
+__all__ = ["AGENT_MODULE", "BACKEND", "ENV_CACHE_VARIABLE", "Layout"]
 
 
-@dataclass(frozen=True)
-class Layout:
-    home: Home
-
-    @property
-    def root(self) -> Path:
-        return self.home.runtime / BACKEND
-
-    @property
-    def socket(self) -> Path:
-        path = self.root / "agent.sock"
-        if len(str(path)) <= _MAX_SOCKET_PATH:
-            return path
-        # sockaddr_un holds ~107 bytes: a deep data directory gets a short, private, per-directory name.
-        digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:16]
-        return Path(tempfile.gettempdir()) / f"endpointctl-{os.getuid()}" / f"{digest}.sock"
-
-    @property
-    def lock(self) -> Path:
-        return self.root / "agent.lock"
-
-    @property
-    def agent_log(self) -> Path:
-        return self.home.logs / BACKEND / "agent.log"
-
-    @property
-    def instances(self) -> Path:
-        """One JSON file per running instance: what a restarted agent adopts."""
-        return self.root / "instances"
-
-    @property
-    def environments(self) -> Path:
-        # Shared between data directories when set: environments are pure functions of their requirements.
-        shared = os.environ.get(ENV_CACHE_VARIABLE)
-        return Path(shared) if shared else self.home.root / "envs"
-
-    def deployment_dir(self, endpoint: str, deployment: str) -> Path:
-        return self.root / "deployments" / endpoint / deployment
-
-    def app_dir(self, endpoint: str, deployment: str, revision: int) -> Path:
-        return self.deployment_dir(endpoint, deployment) / f"rev-{revision}"
-
-    def log_dir(self, endpoint: str, deployment: str) -> Path:
-        return self.home.logs / BACKEND / endpoint / deployment
-
-    def storage_log(self, endpoint: str, deployment: str) -> Path:
-        return self.log_dir(endpoint, deployment) / "storage-initializer.log"
-
-    def build_log(self, endpoint: str, deployment: str) -> Path:
-        return self.log_dir(endpoint, deployment) / "environment-build.log"
-
-    def instance_log(self, endpoint: str, deployment: str, instance: str) -> Path:
-        return self.log_dir(endpoint, deployment) / f"inference-server.{instance}.log"
+class Layout(LocalLayout):
+    def __init__(self, home: Home) -> None:
+        super().__init__(home, BACKEND, AGENT_MODULE)

@@ -7,7 +7,7 @@ import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from endpointctl.backends.process.layout import Layout
+from endpointctl.backends.local.layout import Layout
 from endpointctl.core.views import Container, LogLine
 
 FOLLOW_POLL_S = 0.2

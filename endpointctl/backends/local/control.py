@@ -64,17 +64,17 @@ async def call(
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(str(path), limit=_LIMIT), 5)
     except (FileNotFoundError, ConnectionError, TimeoutError) as exc:
-        raise AgentUnreachable(f"the process-backend agent is not running ({path})") from exc
+        raise AgentUnreachable(f"the agent is not running ({path})") from exc
     try:
         writer.write(json.dumps({"method": method, "params": dict(params or {})}).encode() + b"\n")
         await writer.drain()
         line = await asyncio.wait_for(reader.readline(), timeout_s)
     except ConnectionError as exc:  # the agent died mid-call (e.g. SIGKILL): same as not running
-        raise AgentUnreachable(f"the process-backend agent went away during {method!r}") from exc
+        raise AgentUnreachable(f"the agent went away during {method!r}") from exc
     finally:
         writer.close()
     if not line:
-        raise AgentUnreachable("the process-backend agent closed the connection")
+        raise AgentUnreachable("the agent closed the connection")
     reply = json.loads(line)
     if reply.get("ok"):
         return reply.get("result")

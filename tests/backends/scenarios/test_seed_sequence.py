@@ -1,4 +1,4 @@
-"""The seed's `az ml` command sequence, with `endpointctl` in its place, against real processes."""
+"""The seed's `az ml` command sequence, with `endpointctl` in its place, against processes and containers."""
 
 from __future__ import annotations
 
@@ -8,9 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from endpointctl.backends.process.layout import Layout
-from endpointctl.core.home import Home
-from tests.backends.process.conftest import scoring_processes
+from tests.backends.scenarios.conftest import LocalTarget
 from tests.conftest import SAMPLES, Result, Run
 
 SAMPLE = SAMPLES / "managed" / "sample"
@@ -21,7 +19,8 @@ def _ok(result: Result) -> None:
     assert result.code == 0, result.err
 
 
-def test_seed_sequence(cli: Run, process_home: Home) -> None:
+def test_seed_sequence(cli: Run, target: LocalTarget) -> None:
+    _ok(cli("configure", "--defaults", f"backend={target.name}"))
     _ok(cli("online-endpoint", "create", "-f", str(SAMPLE / "endpoint.yml")))
     _ok(cli("online-deployment", "create", "-f", str(SAMPLE / "blue-deployment.yml"), "--all-traffic"))
 
@@ -105,6 +104,13 @@ def test_seed_sequence(cli: Run, process_home: Home) -> None:
     # green with 10%, then 100%
     _ok(cli("online-deployment", "create", "-f", str(SAMPLE / "green-deployment.yml")))
     _ok(cli("online-endpoint", "update", "-n", "my-endpoint", "--traffic", "blue=90 green=10"))
+    with httpx.Client(headers={"Authorization": f"Bearer {key}"}, timeout=30) as client:
+        served = [
+            client.post(scoring_uri, content=Path(REQUEST).read_bytes()).headers["azureml-model-deployment"]
+            for _ in range(200)
+        ]
+    # Weighted round robin: 20 of 200 exactly when nothing else routes in between; allow for slack.
+    assert 10 <= served.count("green") <= 30 and served.count("blue") + served.count("green") == 200
     green = cli("online-endpoint", "invoke", "-n", "my-endpoint", "-d", "green", "--request-file", REQUEST)
     assert json.loads(json.loads(green.out)) != blue_answer
     _ok(cli("online-endpoint", "update", "-n", "my-endpoint", "--traffic", "blue=0 green=100"))
@@ -117,9 +123,6 @@ def test_seed_sequence(cli: Run, process_home: Home) -> None:
 
     _ok(cli("online-endpoint", "delete", "-n", "my-endpoint", "-y"))
     assert cli("online-endpoint", "show", "-n", "my-endpoint").code == 1
-    layout = Layout(process_home)
-    assert scoring_processes(process_home) == []
-    assert not (layout.root / "deployments" / "my-endpoint").exists()
-    assert not (process_home.logs / "process" / "my-endpoint").exists()
+    assert target.leftovers() == []
     with pytest.raises(httpx.ConnectError):
         httpx.get(scoring_uri.removesuffix("/score") + "/")

@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
+import dataclasses
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from endpointctl.backends.process.agent.instance import Instance, InstanceRecord
-from endpointctl.backends.process.agent.ports import free_port
-from endpointctl.backends.process.agent.prepare import Prepared, prepare
-from endpointctl.backends.process.environments import EnvironmentBuilder
-from endpointctl.backends.process.layout import BACKEND, Layout
-from endpointctl.core.assets import AssetRegistry
+from endpointctl.backends.local.instance import Instance
+from endpointctl.backends.local.layout import Layout
+from endpointctl.backends.local.records import InstanceRecord
+from endpointctl.backends.local.runtime import Prepared, Runtime
 from endpointctl.core.errors import EndpointctlError
 from endpointctl.core.rollout import plan_rollout
 from endpointctl.core.spec import DeploymentSpec, restore, spec_to_dict
@@ -38,8 +36,7 @@ class Services(Protocol):
 
     store: Store
     layout: Layout
-    registry: AssetRegistry
-    builder: EnvironmentBuilder
+    runtime: Runtime
 
     def changed(self) -> None: ...
 
@@ -99,8 +96,7 @@ class DeploymentController:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
         await self._retire(list(self.instances))
-        await asyncio.to_thread(shutil.rmtree, self.s.layout.deployment_dir(self.endpoint, self.name), True)
-        await asyncio.to_thread(shutil.rmtree, self.s.layout.log_dir(self.endpoint, self.name), True)
+        await self.s.runtime.remove_deployment(self.endpoint, self.name)
 
     async def stop_instances(self) -> None:
         await self._retire(list(self.instances))
@@ -146,15 +142,30 @@ class DeploymentController:
 
     async def _prepare(self, spec: DeploymentSpec, revision: int) -> Prepared:
         if revision not in self._prepared:
-            prepared = await prepare(
-                spec, revision, layout=self.s.layout, registry=self.s.registry, builder=self.s.builder
-            )
+            before = self.rollout
+            loop = asyncio.get_running_loop()
+            preparing = RolloutView(revision, 0, 0, 0, spec.instance_count, "preparing")
+            self.rollout = preparing
+
+            def show(line: str) -> None:
+                # Builds report from worker threads; the controller's state belongs to the loop.
+                loop.call_soon_threadsafe(self._show_preparing, preparing, line)
+
+            try:
+                prepared = await self.s.runtime.prepare(spec, revision, show)
+            finally:
+                if self.rollout is not None and self.rollout.phase == "preparing":
+                    self.rollout = before
             for warning in prepared.warnings:
                 self.s.event(self.endpoint, self.name, "warning", warning)
             for note in prepared.notes:
                 self.s.event(self.endpoint, self.name, "note", note)
             self._prepared[revision] = prepared
         return self._prepared[revision]
+
+    def _show_preparing(self, preparing: RolloutView, line: str) -> None:
+        if self.rollout is not None and self.rollout.phase == "preparing":
+            self.rollout = dataclasses.replace(preparing, message=line.strip()[:200])
 
     async def _create(self, record: DeploymentRecord, spec: DeploymentSpec) -> None:
         revision = record.revision
@@ -247,11 +258,13 @@ class DeploymentController:
                 revision, 0, plan.total_batches, len(new), spec.instance_count, "rolling back"
             )
             await self._roll_back(live_revision, live_spec, new, replace=len(retired))
+            await self._forget_revisions_but(live_revision)
             self.rollout = None
             self._fail(revision, failed, rolled_back=True, live_revision=live_revision)
             return
         self.rollout = None
         self._go_live(revision, spec)
+        await self._forget_revisions_but(revision)
         self.s.event(self.endpoint, self.name, "succeeded", f"revision {revision}: rollout complete")
 
     async def _roll_back(
@@ -340,7 +353,7 @@ class DeploymentController:
             self.s.changed()
             return batch
         failed = next(i for i, ok in zip(batch, results, strict=True) if not ok)
-        detail = _tail(Path(failed.record.log), LOG_TAIL_LINES)
+        detail = await asyncio.to_thread(_tail, Path(failed.record.log), LOG_TAIL_LINES)
         await self._retire(batch)
         raise RolloutFailed(f"instance {failed.id}: {failed.reason}", detail)
 
@@ -351,9 +364,6 @@ class DeploymentController:
             endpoint=self.endpoint,
             deployment=self.name,
             revision=revision,
-            port=free_port(),
-            python=str(prepared.python),
-            app_dir=str(prepared.app_dir),
             log=str(self.s.layout.instance_log(self.endpoint, self.name, instance_id)),
             env={
                 **prepared.env,
@@ -362,9 +372,11 @@ class DeploymentController:
                     spec.request_settings.max_concurrent_requests_per_instance
                 ),
             },
+            runtime=self.s.runtime.instance_data(prepared, spec),
         )
         return Instance(
             record,
+            runtime=self.s.runtime,
             records_dir=self.s.layout.instances,
             readiness=spec.readiness_probe,
             liveness=spec.liveness_probe,
@@ -383,20 +395,33 @@ class DeploymentController:
         self.instances = [i for i in self.instances if i not in batch]
         self.s.changed()
 
+    async def _forget_revisions_but(self, keep: int) -> None:
+        """Once one revision alone runs, the others' staged files (or volumes) can go."""
+        for revision in [r for r in self._prepared if r != keep]:
+            del self._prepared[revision]
+        try:
+            await self.s.runtime.forget_revisions(
+                self.endpoint, self.name, [i.record for i in self.instances]
+            )
+        except EndpointctlError as exc:
+            self.s.event(self.endpoint, self.name, "warning", f"could not remove old revisions: {exc}")
+
     # --- state ------------------------------------------------------------------------------------
     def _set_state(self, state: ProvisioningState, reason: str = "") -> None:
         with self.s.store.transaction() as tx:
-            tx.set_deployment_state(BACKEND, self.endpoint, self.name, str(state), reason)
+            tx.set_deployment_state(self.s.layout.backend, self.endpoint, self.name, str(state), reason)
 
     def _go_live(self, revision: int, spec: DeploymentSpec) -> None:
         with self.s.store.transaction() as tx:
-            current = tx.get_deployment(BACKEND, self.endpoint, self.name)
+            current = tx.get_deployment(self.s.layout.backend, self.endpoint, self.name)
             tx.set_deployment_live(
-                BACKEND, self.endpoint, self.name, revision=revision, spec=spec_to_dict(spec)
+                self.s.layout.backend, self.endpoint, self.name, revision=revision, spec=spec_to_dict(spec)
             )
             # A newer revision may have been accepted meanwhile: leave its Updating state for the next pass.
             if current is not None and current.revision == revision:
-                tx.set_deployment_state(BACKEND, self.endpoint, self.name, str(ProvisioningState.SUCCEEDED))
+                tx.set_deployment_state(
+                    self.s.layout.backend, self.endpoint, self.name, str(ProvisioningState.SUCCEEDED)
+                )
 
     def _fail(
         self, revision: int, failed: RolloutFailed, *, rolled_back: bool, live_revision: int | None = None
@@ -406,10 +431,10 @@ class DeploymentController:
         else:
             reason = f"revision {revision} failed: {failed.reason}"
         with self.s.store.transaction() as tx:
-            current = tx.get_deployment(BACKEND, self.endpoint, self.name)
+            current = tx.get_deployment(self.s.layout.backend, self.endpoint, self.name)
             if current is not None and current.revision == revision:
                 tx.set_deployment_state(
-                    BACKEND, self.endpoint, self.name, str(ProvisioningState.FAILED), reason
+                    self.s.layout.backend, self.endpoint, self.name, str(ProvisioningState.FAILED), reason
                 )
         self.s.event(
             self.endpoint, self.name, "failed", reason, {"log_tail": failed.detail} if failed.detail else None

@@ -1,59 +1,26 @@
-"""One scoring-host process: started or adopted, probed, restarted with backoff, stopped gracefully."""
+"""One instance (a process or a container): started or adopted, probed, restarted with backoff, stopped."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import os
-import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import httpx
 
-from endpointctl.backends.process import procs
+from endpointctl.backends.local.records import InstanceRecord
+from endpointctl.backends.local.runtime import Runtime
+from endpointctl.core.errors import EndpointctlError
 from endpointctl.core.spec import ProbeSettings
 from endpointctl.core.views import InstanceState, InstanceView
 
-# Readiness is polled this often until the first success: a local process has nothing to wait for, so an
-# instance enters rotation as soon as it answers; `initial_delay` only delays when failures start to count.
+# Readiness is polled this often until the first success: a local instance has nothing to wait for, so it
+# enters rotation as soon as it answers; `initial_delay` only delays when failures start to count.
 FAST_PROBE_S = 0.05
 BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
 STOP_GRACE_S = 10.0
-
-
-@dataclass
-class InstanceRecord:
-    """What the agent writes next to a running instance, so a restarted agent can adopt it."""
-
-    id: str
-    endpoint: str
-    deployment: str
-    revision: int
-    port: int
-    python: str
-    app_dir: str
-    log: str
-    env: dict[str, str]
-    pid: int = 0
-    started: int = 0
-    restarts: int = 0
-    created_at: float = field(default_factory=time.time)
-
-    def save(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        tmp = directory / f".{self.id}.json.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            json.dump(asdict(self), out)
-        tmp.replace(directory / f"{self.id}.json")
-
-    @classmethod
-    def load(cls, path: Path) -> InstanceRecord:
-        return cls(**json.loads(path.read_text()))
 
 
 class Instance:
@@ -63,12 +30,14 @@ class Instance:
         self,
         record: InstanceRecord,
         *,
+        runtime: Runtime,
         records_dir: Path,
         readiness: ProbeSettings,
         liveness: ProbeSettings,
         on_change: Callable[[], None],
     ) -> None:
         self.record = record
+        self._runtime = runtime
         self._records_dir = records_dir
         self._readiness = readiness
         self._liveness = liveness
@@ -77,7 +46,6 @@ class Instance:
         self.reason = ""
         self.ever_ready = False
         self.exit_code: int | None = None
-        self._popen: subprocess.Popen[bytes] | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         # Out of rotation ahead of a stop, so the router has moved away before SIGTERM arrives.
@@ -101,71 +69,54 @@ class Instance:
         return self.state is InstanceState.READY and not (self._stopping or self.draining or self.held)
 
     def view(self) -> InstanceView:
-        started = self.record.created_at if self.record.pid else None
         return InstanceView(
             self.id,
             self.state,
             self.record.revision,
             self.record.restarts,
-            started,
+            self.record.started_at,
             self.address,
             self.reason,
         )
 
     # --- lifecycle ---------------------------------------------------------------------------------
     def start(self) -> None:
-        self._spawn()
-        self._task = asyncio.create_task(self._supervise(), name=f"instance {self.id}")
+        self.state = InstanceState.STARTING
+        self._task = asyncio.create_task(self._first_start(), name=f"instance {self.id}")
 
-    def adopt(self) -> bool:
-        """Take over a process a previous agent started; False if it is gone (then the caller starts one)."""
-        if not self.record.pid or not procs.is_running(self.record.pid, self.record.started):
+    async def _first_start(self) -> None:
+        try:
+            await self._spawn()
+        except EndpointctlError as exc:
+            self.reason = str(exc)
+            self.state = InstanceState.FAILED
+            self._failed_event.set()
+            self._on_change()
+            return
+        await self._supervise()
+
+    async def adopt(self) -> bool:
+        """Take over an instance a previous agent started; False if it is gone (then the caller starts one)."""
+        if not self.record.port or not await self._runtime.adoptable(self.record):
             return False
         self.state = InstanceState.STARTING
         self.ever_ready = True  # it served before the agent restarted: failures now mean restart, not fail
         self._task = asyncio.create_task(self._supervise(), name=f"instance {self.id}")
         return True
 
-    def _spawn(self) -> None:
-        record = self.record
-        log = Path(record.log)
-        log.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        try:
-            self._popen = subprocess.Popen(
-                [
-                    record.python,
-                    "-m",
-                    "endpointctl.serving.scoring",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(record.port),
-                ],
-                cwd=record.app_dir,
-                env={**_base_env(), **record.env},
-                stdin=subprocess.DEVNULL,
-                stdout=fd,
-                stderr=fd,
-                start_new_session=True,  # instances outlive the agent; a restarted agent adopts them
-                close_fds=True,
-            )
-        finally:
-            os.close(fd)
-        record.pid = self._popen.pid
-        record.started = procs.start_time(record.pid) or 0
-        record.save(self._records_dir)
+    async def _spawn(self) -> None:
         self.exit_code = None
         self.state = InstanceState.STARTING
+        await self._runtime.spawn(self.record)
+        self.record.started_at = time.time()
+        self.record.save(self._records_dir)
 
-    def _alive(self) -> bool:
-        if self._popen is not None:
-            code = self._popen.poll()
-            if code is not None:
-                self.exit_code = code
-                return False
+    async def _alive(self) -> bool:
+        code = await self._runtime.exit_code(self.record)
+        if code is None:
             return True
-        return procs.is_running(self.record.pid, self.record.started)
+        self.exit_code = code
+        return False
 
     async def wait_ready(self) -> bool:
         """True once ready; False as soon as the first start fails (exit or probe deadline)."""
@@ -184,15 +135,8 @@ class Instance:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self.record.pid:
-            await asyncio.to_thread(
-                procs.terminate, self.record.pid, self.record.started, grace_s=STOP_GRACE_S
-            )
-        if self._popen is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self._popen.wait(timeout=1)
-        with contextlib.suppress(FileNotFoundError):
-            (self._records_dir / f"{self.id}.json").unlink()
+        await self._runtime.terminate(self.record, grace_s=STOP_GRACE_S)
+        self.record.forget(self._records_dir)
 
     def _is_stopping(self) -> bool:
         # A method, not the attribute: the flag flips while this task awaits, which type narrowing can't see.
@@ -221,7 +165,7 @@ class Instance:
         deadline = started + probe.initial_delay + probe.period * probe.failure_threshold
         successes = 0
         while time.monotonic() < deadline:
-            if not self._alive():
+            if not await self._alive():
                 self.reason = f"the scoring host exited with code {self.exit_code} before it was ready"
                 return False
             if await _probe(client, self.address, probe.timeout):
@@ -251,7 +195,7 @@ class Instance:
         next_ready = next_live = time.monotonic()
         next_live += liveness.period
         while not self._stopping:
-            if not self._alive():
+            if not await self._alive():
                 self.reason = f"the scoring host exited with code {self.exit_code}"
                 self._set_state(InstanceState.RESTARTING)
                 return
@@ -276,12 +220,10 @@ class Instance:
                     if live_failures >= liveness.failure_threshold:
                         self.reason = f"liveness probe failed {live_failures} times; restarting"
                         self._set_state(InstanceState.RESTARTING)
-                        await asyncio.to_thread(
-                            procs.terminate, self.record.pid, self.record.started, grace_s=2
-                        )
+                        await self._runtime.terminate(self.record, grace_s=2)
                         return
-            # Exits are noticed within 100 ms so the router stops sending to a dead instance at once.
-            await asyncio.sleep(0.1)
+            # Exits are noticed within `poll_s` so the router stops sending to a dead instance at once.
+            await asyncio.sleep(self._runtime.poll_s)
 
     async def _restart_after_backoff(self) -> None:
         delay = BACKOFF_S[min(self.record.restarts, len(BACKOFF_S) - 1)]
@@ -290,7 +232,11 @@ class Instance:
         if self._is_stopping():
             return
         self.record.restarts += 1
-        self._spawn()
+        try:
+            await self._spawn()
+        except EndpointctlError as exc:
+            # The next pass of the supervision loop sees it not running and backs off again.
+            self.reason = f"restart failed: {exc}"
         self._on_change()
 
     def _set_state(self, state: InstanceState) -> None:
@@ -305,9 +251,3 @@ async def _probe(client: httpx.AsyncClient, address: str, timeout_s: float) -> b
     except httpx.HTTPError:
         return False
     return response.status_code == 200
-
-
-def _base_env() -> dict[str, str]:
-    # The instance sees a clean environment: nothing of the agent's (keys, tokens) leaks into user code.
-    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "SSL_CERT_FILE", "PIP_CERT")
-    return {k: v for k, v in os.environ.items() if k in keep}

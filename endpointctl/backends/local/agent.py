@@ -1,0 +1,322 @@
+"""The agent process: owns the gateway and every instance of one local backend in one data directory.
+
+It is a reconciler. The state store holds what should run; the agent converges to it on start, every few
+seconds, and whenever a client nudges it over the control socket. Instances run in their own sessions and
+are recorded on disk, so a restarted agent (even after SIGKILL) adopts them instead of starting duplicates,
+and endpoints come back on the ports the store gave them. The runtime (processes or containers) is
+the only thing that differs between the local backends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from endpointctl.backends.local import control, lock
+from endpointctl.backends.local.controller import DeploymentController
+from endpointctl.backends.local.instance import Instance
+from endpointctl.backends.local.layout import Layout
+from endpointctl.backends.local.logrotate import rotate_logs
+from endpointctl.backends.local.records import InstanceRecord
+from endpointctl.backends.local.runtime import Runtime
+from endpointctl.core.context import BackendContext
+from endpointctl.core.errors import NotFound
+from endpointctl.core.spec import DeploymentSpec, restore
+from endpointctl.core.store import DeploymentRecord, EndpointRecord
+from endpointctl.core.views import ProvisioningState
+from endpointctl.serving.gateway.config import GatewayConfig
+from endpointctl.serving.gateway.gateway import Gateway, GatewayBindError
+
+log = logging.getLogger("endpointctl.agent")
+RECONCILE_EVERY_S = 2.0
+ROTATE_EVERY_S = 10.0
+
+
+RuntimeFactory = Callable[[Layout, BackendContext], Runtime]
+
+
+class Agent:
+    def __init__(self, layout: Layout, runtime: RuntimeFactory) -> None:
+        context = BackendContext.open(layout.home)
+        self.home = layout.home
+        self.layout = layout
+        self.backend = layout.backend
+        self.store = context.store
+        self.registry = context.registry
+        self.runtime = runtime(layout, context)
+        self.gateway = Gateway()
+        self.controllers: dict[tuple[str, str], DeploymentController] = {}
+        self.failed_endpoints: dict[str, str] = {}
+        self._wake = asyncio.Event()
+        self._gateway_dirty = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._reconcile_lock = asyncio.Lock()
+        self._gateway_lock = asyncio.Lock()
+        self._lock_fd: int | None = None
+
+    # --- Services for controllers ---------------------------------------------------------------
+    def changed(self) -> None:
+        """Routability changed: the gateway must catch up (debounced in its own task)."""
+        self._gateway_dirty.set()
+
+    def wake(self) -> None:
+        """A controller finished a step: a newer revision may be waiting for the next reconcile."""
+        self._wake.set()
+
+    def event(
+        self, endpoint: str, deployment: str, kind: str, message: str, data: dict[str, Any] | None = None
+    ) -> None:
+        log.info("%s/%s %s: %s", endpoint, deployment, kind, message)
+        with self.store.transaction() as tx:
+            tx.add_event(
+                backend=self.backend,
+                endpoint=endpoint,
+                deployment=deployment,
+                kind=kind,
+                message=message,
+                data=data or {},
+            )
+
+    # --- lifecycle --------------------------------------------------------------------------------
+    def acquire_lock(self) -> None:
+        self._lock_fd = lock.acquire(self.layout)
+
+    async def run(self) -> None:
+        self.acquire_lock()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stopping.set)
+        await self.gateway.start()
+        await self._adopt_instances()
+        server = await control.serve(self.layout.socket, self.handle)
+        log.info("agent %d serving %s", os.getpid(), self.layout.socket)
+        background = [
+            asyncio.create_task(self._reconcile_loop(), name="reconcile"),
+            asyncio.create_task(self._gateway_loop(), name="gateway"),
+            asyncio.create_task(self._rotate_loop(), name="log rotation"),
+        ]
+        await self._stopping.wait()
+        log.info("agent stopping: instances are stopped, the store keeps the desired state")
+        server.close()
+        for task in background:
+            task.cancel()
+        for controller in self.controllers.values():
+            await controller.shutdown()
+            await controller.stop_instances()
+        await self.gateway.stop()
+        await self.runtime.close()
+        with contextlib.suppress(FileNotFoundError):
+            self.layout.socket.unlink()
+
+    async def _adopt_instances(self) -> None:
+        """Instances a previous agent left running: adopt the live ones, forget the dead ones' records."""
+        directory = self.layout.instances
+        if not directory.is_dir():
+            return
+        with self.store.read() as tx:
+            records: dict[tuple[str, str], DeploymentRecord] = {}
+            for endpoint in tx.list_endpoints(self.backend):
+                for row in tx.list_deployments(self.backend, endpoint.name):
+                    records[(endpoint.name, row.name)] = row
+        for path in sorted(directory.glob("*.json")):
+            try:
+                record = InstanceRecord.load(path)
+            except (OSError, ValueError, TypeError):
+                path.unlink(missing_ok=True)
+                continue
+            deployment = records.get((record.endpoint, record.deployment))
+            if deployment is None:
+                # Its deployment was deleted while no agent ran: nothing may be left behind.
+                await self.runtime.terminate(record, grace_s=5)
+                await self.runtime.remove_deployment(record.endpoint, record.deployment)
+                path.unlink(missing_ok=True)
+                continue
+            spec_doc = (
+                deployment.live_spec if record.revision == deployment.live_revision else deployment.spec
+            )
+            spec = restore(DeploymentSpec, spec_doc or deployment.spec)
+            controller = self._controller(record.endpoint, record.deployment)
+            instance = Instance(
+                record,
+                runtime=self.runtime,
+                records_dir=directory,
+                readiness=spec.readiness_probe,
+                liveness=spec.liveness_probe,
+                on_change=self.changed,
+            )
+            if await instance.adopt():
+                controller.adopt(instance)
+                log.info("adopted instance %s (%s)", record.id, record.runtime)
+            else:
+                await self.runtime.terminate(record, grace_s=1)
+                path.unlink(missing_ok=True)
+
+    def _controller(self, endpoint: str, name: str) -> DeploymentController:
+        key = (endpoint, name)
+        if key not in self.controllers:
+            self.controllers[key] = DeploymentController(self, endpoint, name)
+        return self.controllers[key]
+
+    # --- reconciling ------------------------------------------------------------------------------
+    async def _reconcile_loop(self) -> None:
+        while True:
+            try:
+                await self.reconcile()
+            except Exception:
+                log.exception("reconcile failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), RECONCILE_EVERY_S)
+            self._wake.clear()
+
+    async def reconcile(self) -> None:
+        async with self._reconcile_lock:
+            with self.store.read() as tx:
+                endpoints = tx.list_endpoints(self.backend)
+                desired = {
+                    (ep.name, d.name): d
+                    for ep in endpoints
+                    for d in tx.list_deployments(self.backend, ep.name)
+                }
+            gone = [key for key in self.controllers if key not in desired]
+            if gone:
+                await asyncio.gather(*(self.controllers[key].remove() for key in gone))
+                for key in gone:
+                    del self.controllers[key]
+            for key, record in desired.items():
+                self._controller(*key).kick(record)
+            await self.refresh_gateway(endpoints)
+            if gone:
+                await asyncio.to_thread(self._sweep, {ep.name for ep in endpoints})
+
+    def _sweep(self, endpoints: set[str]) -> None:
+        """Folders of endpoints that no longer exist: a delete leaves nothing behind."""
+        for parent in (self.layout.root / "deployments", self.layout.logs):
+            if not parent.is_dir():
+                continue
+            for folder in parent.iterdir():
+                if folder.is_dir() and folder.name not in endpoints:
+                    shutil.rmtree(folder, ignore_errors=True)
+
+    async def _gateway_loop(self) -> None:
+        while True:
+            await self._gateway_dirty.wait()
+            self._gateway_dirty.clear()
+            try:
+                await self.refresh_gateway()
+            except Exception:
+                log.exception("gateway refresh failed")
+
+    async def refresh_gateway(self, endpoints: list[EndpointRecord] | None = None) -> None:
+        """Apply the routing the store and the instances call for; returns once the gateway runs it."""
+        async with self._gateway_lock:
+            if endpoints is None:
+                with self.store.read() as tx:
+                    endpoints = tx.list_endpoints(self.backend)
+            documents = self._gateway_documents(endpoints)
+            try:
+                await self.gateway.apply(GatewayConfig.from_dict({"endpoints": documents}))
+                failed: dict[str, str] = {}
+            except GatewayBindError:
+                failed = await self._apply_one_by_one(documents)
+            self._record_endpoint_states(endpoints, failed)
+
+    async def _apply_one_by_one(self, documents: dict[str, Any]) -> dict[str, str]:
+        """A port someone else took must not keep the other endpoints from serving."""
+        good: dict[str, Any] = {}
+        failed: dict[str, str] = {}
+        for name, document in documents.items():
+            try:
+                await self.gateway.apply(GatewayConfig.from_dict({"endpoints": {**good, name: document}}))
+                good[name] = document
+            except GatewayBindError as exc:
+                failed[name] = str(exc)
+        await self.gateway.apply(GatewayConfig.from_dict({"endpoints": good}))
+        return failed
+
+    def _gateway_documents(self, endpoints: list[EndpointRecord]) -> dict[str, Any]:
+        documents: dict[str, Any] = {}
+        with self.store.read() as tx:
+            for endpoint in endpoints:
+                keys = tx.get_keys(self.backend, endpoint.name)
+                if keys is None or endpoint.scoring_port is None:
+                    continue
+                spec = endpoint.spec
+                deployments: dict[str, Any] = {}
+                for record in tx.list_deployments(self.backend, endpoint.name):
+                    dspec = restore(DeploymentSpec, record.live_spec or record.spec)
+                    controller = self.controllers.get((endpoint.name, record.name))
+                    deployments[record.name] = {
+                        "instances": controller.routable() if controller else [],
+                        "request_timeout_ms": dspec.request_settings.request_timeout_ms,
+                        "max_concurrent_requests_per_instance": dspec.request_settings.max_concurrent_requests_per_instance,
+                        "max_queue_wait_ms": dspec.request_settings.max_queue_wait_ms,
+                    }
+                traffic = {k: v for k, v in (spec.get("traffic") or {}).items() if k in deployments}
+                if sum(traffic.values()) not in (0, 100):
+                    traffic = {k: 0 for k in traffic}
+                mirror = {k: v for k, v in (spec.get("mirror_traffic") or {}).items() if k in deployments}
+                documents[endpoint.name] = {
+                    "host": "127.0.0.1",
+                    "port": endpoint.scoring_port,
+                    "auth_mode": spec.get("auth_mode", "key"),
+                    "keys": [keys.primary_key, keys.secondary_key],
+                    "token_secret": keys.token_secret,
+                    "traffic": traffic,
+                    "mirror_traffic": mirror,
+                    "deployments": deployments,
+                }
+        return documents
+
+    def _record_endpoint_states(self, endpoints: list[EndpointRecord], failed: Mapping[str, str]) -> None:
+        changes: list[tuple[str, str, str]] = []
+        for endpoint in endpoints:
+            want = ProvisioningState.FAILED if endpoint.name in failed else ProvisioningState.SUCCEEDED
+            if endpoint.provisioning_state != want:
+                changes.append((endpoint.name, str(want), failed.get(endpoint.name, "")))
+        if not changes:
+            return
+        with self.store.transaction() as tx:
+            for name, state, reason in changes:
+                tx.set_endpoint_state(self.backend, name, state)
+                if reason:
+                    tx.add_event(backend=self.backend, endpoint=name, kind="failed", message=reason)
+        self.failed_endpoints = dict(failed)
+
+    async def _rotate_loop(self) -> None:
+        while True:
+            await asyncio.sleep(ROTATE_EVERY_S)
+            await asyncio.to_thread(rotate_logs, self.layout.logs)
+
+    # --- control API ------------------------------------------------------------------------------
+    async def handle(self, method: str, params: Mapping[str, Any]) -> Any:
+        if method == "ping":
+            return {"pid": os.getpid(), "time": time.time()}
+        if method == "reconcile":
+            await self.reconcile()
+            return {"failed_endpoints": self.failed_endpoints}
+        if method == "status":
+            return self._status(params.get("endpoint"))
+        if method == "metrics":
+            endpoint = str(params["endpoint"])
+            snapshot = self.gateway.metrics_snapshot()
+            if endpoint not in snapshot.get("endpoints", {}):
+                raise NotFound(f"endpoint {endpoint} is not served by the gateway")
+            return snapshot["endpoints"][endpoint]
+        if method == "stop":
+            self._stopping.set()
+            return {"stopping": True}
+        raise NotFound(f"unknown agent method {method!r}")
+
+    def _status(self, endpoint: object) -> dict[str, Any]:
+        out: dict[str, Any] = {"pid": os.getpid(), "deployments": {}}
+        for (ep, name), controller in self.controllers.items():
+            if endpoint is None or endpoint == ep:
+                out["deployments"][f"{ep}/{name}"] = controller.status()
+        return out

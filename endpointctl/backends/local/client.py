@@ -1,0 +1,401 @@
+"""A local backend as the façade sees it: writes desired state to the store, nudges the agent, reads back.
+
+Nothing here runs a model: the backend's agent (started on demand) does. Each mutating call commits one store
+transaction, then asks the agent to reconcile; the agent applies routing changes (traffic, keys, endpoints)
+before it answers, and runs rollouts in the background, which the façade follows through `get_deployment`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
+from typing import Any
+
+import httpx
+
+from endpointctl.backends.base import KeyType
+from endpointctl.backends.local import control
+from endpointctl.backends.local.launcher import ensure_agent, stop_agent
+from endpointctl.backends.local.layout import Layout
+from endpointctl.backends.local.lock import lock_holder
+from endpointctl.backends.local.logs import follow_logs, read_logs
+from endpointctl.backends.local.ports import free_port, is_free
+from endpointctl.backends.local.sources import check_resolvable
+from endpointctl.core import keys
+from endpointctl.core.capabilities import Capabilities, Capability
+from endpointctl.core.context import BackendContext
+from endpointctl.core.errors import InvalidInput, NotFound, NotSupported
+from endpointctl.core.spec import DeploymentSpec, EndpointSpec, restore, spec_to_dict
+from endpointctl.core.store import DeploymentRecord, EndpointRecord
+from endpointctl.core.traffic import TrafficSplit
+from endpointctl.core.views import (
+    BackendStatus,
+    Container,
+    Credentials,
+    DeploymentMetrics,
+    DeploymentView,
+    DryRunPlan,
+    EndpointView,
+    EventView,
+    InstanceState,
+    InstanceView,
+    InvokeResult,
+    LogLine,
+    MetricsSnapshot,
+    ProvisioningState,
+    RolloutView,
+)
+
+# Above Azure's 180 s request timeout, so the router's own 408 is what a slow model produces.
+INVOKE_TIMEOUT_S = 200.0
+
+
+class LocalBackend:
+    """The client half shared by the local backends; subclasses name themselves and their layout."""
+
+    name: str
+    CAPABILITIES: Capabilities
+
+    def __init__(self, context: BackendContext, layout: Layout) -> None:
+        self._ctx = context
+        self._store = context.store
+        self._layout = layout
+
+    def capabilities(self) -> Capabilities:
+        return self.CAPABILITIES
+
+    async def status(self) -> BackendStatus:
+        pid = lock_holder(self._layout)
+        context = f"agent pid {pid}" if pid else "agent starts on first use"
+        return BackendStatus(self.name, True, self.CAPABILITIES, context=f"{context} · {self._ctx.home.root}")
+
+    async def close(self) -> None:
+        return None
+
+    async def start_agent(self) -> BackendStatus:
+        await ensure_agent(self._layout)
+        return await self.status()
+
+    async def stop_agent(self) -> bool:
+        return await stop_agent(self._layout)
+
+    async def _agent(self, method: str, timeout_s: float = 120, **params: Any) -> Any:
+        await ensure_agent(self._layout)
+        return await control.call(self._layout.socket, method, params, timeout_s=timeout_s)
+
+    # --- endpoints --------------------------------------------------------------------------------
+    def _endpoint_view(self, record: EndpointRecord, deployments: list[str]) -> EndpointView:
+        spec = restore(EndpointSpec, record.spec)
+        traffic = {**dict.fromkeys(deployments, 0), **spec.traffic}
+        port = record.scoring_port
+        return EndpointView(
+            self.name,
+            spec,
+            ProvisioningState(record.provisioning_state),
+            scoring_uri=f"http://127.0.0.1:{port}/score" if port else None,
+            openapi_uri=f"http://127.0.0.1:{port}/swagger.json" if port else None,
+            location="local",
+            traffic=traffic,
+            mirror_traffic=dict(spec.mirror_traffic),
+        )
+
+    def _endpoint_record(self, name: str) -> tuple[EndpointRecord, list[str]]:
+        with self._store.read() as tx:
+            record = tx.get_endpoint(self.name, name)
+            if record is None:
+                raise NotFound(f"endpoint {name} does not exist on the {self.name} backend")
+            return record, [d.name for d in tx.list_deployments(self.name, name)]
+
+    async def list_endpoints(self) -> list[EndpointView]:
+        with self._store.read() as tx:
+            pairs = [
+                (r, [d.name for d in tx.list_deployments(self.name, r.name)])
+                for r in tx.list_endpoints(self.name)
+            ]
+        return [self._endpoint_view(r, d) for r, d in pairs]
+
+    async def get_endpoint(self, name: str) -> EndpointView:
+        return self._endpoint_view(*self._endpoint_record(name))
+
+    async def apply_endpoint(self, spec: EndpointSpec) -> EndpointView:
+        now = time.time()
+        with self._store.transaction() as tx:
+            existing = tx.get_endpoint(self.name, spec.name)
+            if existing is None:
+                port = _pick_port(tx.used_ports())
+                tx.put_endpoint(
+                    EndpointRecord(
+                        self.name,
+                        spec.name,
+                        spec_to_dict(spec),
+                        str(ProvisioningState.CREATING),
+                        port,
+                        now,
+                        now,
+                    )
+                )
+                tx.put_keys(keys.new_keys(self.name, spec.name))
+                message = f"endpoint created; scoring_uri http://127.0.0.1:{port}/score"
+            else:
+                tx.put_endpoint(
+                    replace(
+                        existing,
+                        spec=spec_to_dict(spec),
+                        provisioning_state=str(ProvisioningState.UPDATING),
+                        updated_at=now,
+                    )
+                )
+                message = "endpoint updated"
+            tx.add_event(backend=self.name, endpoint=spec.name, kind="endpoint", message=message)
+        await self._agent("reconcile")
+        return await self.get_endpoint(spec.name)
+
+    async def delete_endpoint(self, name: str) -> None:
+        with self._store.transaction() as tx:
+            if not tx.delete_endpoint(self.name, name):
+                raise NotFound(f"endpoint {name} does not exist on the {self.name} backend")
+        await self._agent("reconcile")
+
+    # --- deployments ------------------------------------------------------------------------------
+    async def _statuses(self, endpoint: str) -> dict[str, Any]:
+        status = await self._agent("status", endpoint=endpoint)
+        return dict(status.get("deployments", {}))
+
+    def _deployment_view(self, record: DeploymentRecord, status: Mapping[str, Any] | None) -> DeploymentView:
+        spec = restore(DeploymentSpec, record.spec)
+        instances: tuple[InstanceView, ...] = ()
+        rollout: RolloutView | None = None
+        if status:
+            instances = tuple(
+                InstanceView(
+                    i["id"],
+                    InstanceState(i["state"]),
+                    int(i["revision"]),
+                    int(i["restarts"]),
+                    i.get("started_at"),
+                    i.get("address"),
+                    i.get("reason", ""),
+                )
+                for i in status.get("instances", [])
+            )
+            if status.get("rollout"):
+                rollout = RolloutView(**status["rollout"])
+        return DeploymentView(
+            self.name,
+            spec,
+            ProvisioningState(record.provisioning_state),
+            revision=record.revision,
+            instances=instances,
+            rollout=rollout,
+            reason=record.reason,
+        )
+
+    async def list_deployments(self, endpoint: str) -> list[DeploymentView]:
+        self._endpoint_record(endpoint)
+        statuses = await self._statuses(endpoint)
+        with self._store.read() as tx:
+            records = tx.list_deployments(self.name, endpoint)
+        return [self._deployment_view(r, statuses.get(f"{endpoint}/{r.name}")) for r in records]
+
+    async def get_deployment(self, endpoint: str, name: str) -> DeploymentView:
+        with self._store.read() as tx:
+            record = tx.get_deployment(self.name, endpoint, name)
+        if record is None:
+            raise NotFound(f"deployment {endpoint}/{name} does not exist on the {self.name} backend")
+        statuses = await self._statuses(endpoint)
+        return self._deployment_view(record, statuses.get(f"{endpoint}/{name}"))
+
+    async def apply_deployment(self, spec: DeploymentSpec) -> DeploymentView:
+        # Registered assets and the conda file are checked before anything is written.
+        check_resolvable(spec, self._ctx.registry)
+        now = time.time()
+        with self._store.transaction() as tx:
+            endpoint = tx.get_endpoint(self.name, spec.endpoint_name)
+            if endpoint is None:
+                raise NotFound(f"endpoint {spec.endpoint_name} does not exist on the {self.name} backend")
+            old = tx.get_deployment(self.name, spec.endpoint_name, spec.name)
+            revision = old.revision + 1 if old else 1
+            live = old.live_revision if old else None
+            state = ProvisioningState.CREATING if live is None else ProvisioningState.UPDATING
+            tx.put_deployment(
+                DeploymentRecord(
+                    self.name,
+                    spec.endpoint_name,
+                    spec.name,
+                    spec_to_dict(spec),
+                    str(state),
+                    revision,
+                    old.created_at if old else now,
+                    now,
+                    live_revision=live,
+                    live_spec=old.live_spec if old else None,
+                    reason="",
+                )
+            )
+            if old is None:
+                endpoint_spec = dict(endpoint.spec)
+                endpoint_spec["traffic"] = {**(endpoint_spec.get("traffic") or {}), spec.name: 0}
+                endpoint_spec["traffic"][spec.name] = (endpoint.spec.get("traffic") or {}).get(spec.name, 0)
+                tx.put_endpoint(replace(endpoint, spec=endpoint_spec, updated_at=now))
+            tx.add_event(
+                backend=self.name,
+                endpoint=spec.endpoint_name,
+                deployment=spec.name,
+                kind="accepted",
+                message=f"revision {revision} accepted ({'create' if old is None else 'update'})",
+            )
+        await self._agent("reconcile")
+        return await self.get_deployment(spec.endpoint_name, spec.name)
+
+    async def delete_deployment(self, endpoint: str, name: str) -> None:
+        with self._store.transaction() as tx:
+            record = tx.get_endpoint(self.name, endpoint)
+            if record is None or not tx.delete_deployment(self.name, endpoint, name):
+                raise NotFound(f"deployment {endpoint}/{name} does not exist on the {self.name} backend")
+            endpoint_spec = dict(record.spec)
+            endpoint_spec["traffic"] = {
+                k: v for k, v in (endpoint_spec.get("traffic") or {}).items() if k != name
+            }
+            endpoint_spec["mirror_traffic"] = {
+                k: v for k, v in (endpoint_spec.get("mirror_traffic") or {}).items() if k != name
+            }
+            tx.put_endpoint(replace(record, spec=endpoint_spec, updated_at=time.time()))
+            tx.add_event(
+                backend=self.name,
+                endpoint=endpoint,
+                deployment=name,
+                kind="deleted",
+                message="deployment deleted",
+            )
+        await self._agent("reconcile")
+
+    # --- traffic and credentials ------------------------------------------------------------------
+    async def set_traffic(self, endpoint: str, split: TrafficSplit) -> EndpointView:
+        with self._store.transaction() as tx:
+            record = tx.get_endpoint(self.name, endpoint)
+            if record is None:
+                raise NotFound(f"endpoint {endpoint} does not exist on the {self.name} backend")
+            spec = dict(record.spec)
+            spec["traffic"] = dict(split.weights)
+            spec["mirror_traffic"] = dict(split.mirror)
+            tx.put_endpoint(replace(record, spec=spec, updated_at=time.time()))
+            shown = " ".join(f"{k}={v}" for k, v in split.weights.items()) or "none"
+            mirror = " ".join(f"{k}={v}" for k, v in split.mirror.items())
+            tx.add_event(
+                backend=self.name,
+                endpoint=endpoint,
+                kind="traffic",
+                message=f"traffic {shown}" + (f"; mirror {mirror}" if mirror else ""),
+            )
+        await self._agent("reconcile")
+        return await self.get_endpoint(endpoint)
+
+    async def get_credentials(self, endpoint: str) -> Credentials:
+        record, _ = self._endpoint_record(endpoint)
+        with self._store.read() as tx:
+            key_record = tx.get_keys(self.name, endpoint)
+        if key_record is None:
+            raise NotFound(f"endpoint {endpoint} has no keys")
+        return keys.credentials_for(key_record, str(record.spec.get("auth_mode", "key")))
+
+    async def regenerate_keys(self, endpoint: str, key_type: KeyType) -> None:
+        with self._store.transaction() as tx:
+            record = tx.get_keys(self.name, endpoint)
+            if record is None:
+                raise NotFound(f"endpoint {endpoint} does not exist on the {self.name} backend")
+            tx.put_keys(keys.rotate(record, key_type))
+            tx.add_event(
+                backend=self.name, endpoint=endpoint, kind="keys", message=f"{key_type} key regenerated"
+            )
+        # The gateway has the new key when this returns; the other key never stopped working.
+        await self._agent("reconcile")
+
+    # --- data plane and observability -------------------------------------------------------------
+    async def invoke(
+        self,
+        endpoint: str,
+        body: bytes,
+        *,
+        deployment: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> InvokeResult:
+        view = await self.get_endpoint(endpoint)
+        if view.scoring_uri is None:
+            raise InvalidInput(f"endpoint {endpoint} has no scoring_uri yet")
+        await ensure_agent(self._layout)
+        credentials = await self.get_credentials(endpoint)
+        sent = {"Content-Type": "application/json", **(headers or {})}
+        sent["Authorization"] = f"Bearer {credentials.bearer()}"
+        if deployment is not None:
+            sent["azureml-model-deployment"] = deployment
+        async with httpx.AsyncClient(timeout=INVOKE_TIMEOUT_S) as client:
+            started = time.perf_counter()
+            response = await client.post(view.scoring_uri, content=body, headers=sent)
+            latency_ms = (time.perf_counter() - started) * 1000
+        return InvokeResult(
+            response.status_code,
+            dict(response.headers),
+            response.content,
+            latency_ms,
+            response.headers.get("azureml-model-deployment"),
+        )
+
+    async def get_logs(
+        self,
+        endpoint: str,
+        deployment: str,
+        *,
+        container: Container,
+        lines: int | None,
+        instance: str | None = None,
+    ) -> list[LogLine]:
+        await self.get_deployment(endpoint, deployment)
+        # Logs can be large and the TUI's workers share its event loop: read them in a thread.
+        return await asyncio.to_thread(
+            read_logs, self._layout, endpoint, deployment, container=container, lines=lines, instance=instance
+        )
+
+    def follow_logs(
+        self, endpoint: str, deployment: str, *, container: Container, instance: str | None = None
+    ) -> AsyncIterator[LogLine]:
+        return follow_logs(self._layout, endpoint, deployment, container=container, instance=instance)
+
+    async def events(self, endpoint: str, *, after_id: int = 0) -> list[EventView]:
+        with self._store.read() as tx:
+            records = tx.events(self.name, endpoint, after_id=after_id)
+        return [EventView(e.id, e.ts, e.kind, e.message, e.deployment, e.data) for e in records]
+
+    async def metrics(self, endpoint: str) -> MetricsSnapshot:
+        self._endpoint_record(endpoint)
+        raw = await self._agent("metrics", endpoint=endpoint)
+        deployments: dict[str, DeploymentMetrics] = {}
+        for name, m in dict(raw.get("deployments", {})).items():
+            latency = m.get("latency", {})
+            mirror = m.get("mirror", {})
+            deployments[name] = DeploymentMetrics(
+                name,
+                int(m.get("requests", 0)),
+                {k: int(v) for k, v in m.get("by_class", {}).items()},
+                int(m.get("in_flight", 0)),
+                latency.get("p50_ms"),
+                latency.get("p99_ms"),
+                mirrored=sum(int(v) for v in mirror.values()),
+                mirror_failures=int(mirror.get("error", 0)),
+            )
+        return MetricsSnapshot(endpoint, time.time(), deployments)
+
+    async def plan_endpoint(self, spec: EndpointSpec) -> DryRunPlan:
+        raise NotSupported(self.capabilities().why_not(Capability.DRY_RUN) or "no dry run")
+
+    async def plan_deployment(self, spec: DeploymentSpec) -> DryRunPlan:
+        raise NotSupported(self.capabilities().why_not(Capability.DRY_RUN) or "no dry run")
+
+
+def _pick_port(used: set[int]) -> int:
+    for _ in range(50):
+        port = free_port()
+        if port not in used and is_free(port):
+            return port
+    raise InvalidInput("no free loopback port for the endpoint")

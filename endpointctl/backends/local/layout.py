@@ -1,0 +1,79 @@
+"""Where a local backend keeps its files inside the data directory."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+from endpointctl.core.home import Home
+
+ENV_CACHE_VARIABLE = "ENDPOINTCTL_ENV_CACHE"
+_MAX_SOCKET_PATH = 100
+
+
+class Layout:
+    """Paths of one local backend (`backend`) in one data directory; `agent_module` runs its agent."""
+
+    def __init__(self, home: Home, backend: str, agent_module: str) -> None:
+        self.home = home
+        self.backend = backend
+        self.agent_module = agent_module
+
+    def __repr__(self) -> str:
+        return f"Layout({self.home.root}, {self.backend})"
+
+    @property
+    def root(self) -> Path:
+        return self.home.runtime / self.backend
+
+    @property
+    def socket(self) -> Path:
+        path = self.root / "agent.sock"
+        if len(str(path)) <= _MAX_SOCKET_PATH:
+            return path
+        # sockaddr_un holds ~107 bytes: a deep data directory gets a short, private, per-directory name.
+        digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:16]
+        return Path(tempfile.gettempdir()) / f"endpointctl-{os.getuid()}" / f"{digest}.sock"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / "agent.lock"
+
+    @property
+    def logs(self) -> Path:
+        return self.home.logs / self.backend
+
+    @property
+    def agent_log(self) -> Path:
+        return self.logs / "agent.log"
+
+    @property
+    def instances(self) -> Path:
+        """One JSON file per running instance: what a restarted agent adopts."""
+        return self.root / "instances"
+
+    @property
+    def environments(self) -> Path:
+        # Shared between data directories when set: environments are pure functions of their requirements.
+        shared = os.environ.get(ENV_CACHE_VARIABLE)
+        return Path(shared) if shared else self.home.root / "envs"
+
+    def deployment_dir(self, endpoint: str, deployment: str) -> Path:
+        return self.root / "deployments" / endpoint / deployment
+
+    def app_dir(self, endpoint: str, deployment: str, revision: int) -> Path:
+        return self.deployment_dir(endpoint, deployment) / f"rev-{revision}"
+
+    def log_dir(self, endpoint: str, deployment: str) -> Path:
+        return self.logs / endpoint / deployment
+
+    def storage_log(self, endpoint: str, deployment: str) -> Path:
+        return self.log_dir(endpoint, deployment) / "storage-initializer.log"
+
+    def build_log(self, endpoint: str, deployment: str) -> Path:
+        return self.log_dir(endpoint, deployment) / "environment-build.log"
+
+    def instance_log(self, endpoint: str, deployment: str, instance: str) -> Path:
+        return self.log_dir(endpoint, deployment) / f"inference-server.{instance}.log"

@@ -1,0 +1,55 @@
+"""What a deployment spec points at, resolved to local files: the model, the code and the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from endpointctl.core.assets import AssetRegistry
+from endpointctl.core.assets.sources import CodeSource, ModelSource
+from endpointctl.core.environments.conda import PythonRequirements, parse_conda_file
+from endpointctl.core.errors import InvalidInput
+from endpointctl.core.spec import AssetRef, DeploymentSpec, InlineEnvironment, InlineModel
+
+ENVIRONMENT = "environment"
+MODEL = "model"
+
+
+def model_source(spec: DeploymentSpec, registry: AssetRegistry) -> ModelSource | None:
+    model = spec.model
+    if model is None:
+        return None
+    if isinstance(model, AssetRef):
+        asset = registry.resolve(MODEL, model)
+        if asset.blob_path is None:
+            raise InvalidInput(f"model {asset.reference} has no stored files")
+        return ModelSource(asset.blob_path, asset.name, asset.version, asset.digest)
+    assert isinstance(model, InlineModel)
+    return ModelSource(Path(model.path), model.name, model.version, None)
+
+
+def code_source(spec: DeploymentSpec) -> CodeSource | None:
+    if spec.code_configuration is None:
+        return None
+    return CodeSource(Path(spec.code_configuration.code), spec.code_configuration.scoring_script)
+
+
+def requirements(spec: DeploymentSpec, registry: AssetRegistry) -> tuple[PythonRequirements, str | None]:
+    """The environment's Python requirements, and its base image."""
+    environment = spec.environment
+    conda: str | None = None
+    image: str | None = None
+    if isinstance(environment, AssetRef):
+        asset = registry.resolve(ENVIRONMENT, environment)
+        conda = asset.spec.get("conda_file")
+        image = asset.spec.get("image")
+    elif isinstance(environment, InlineEnvironment):
+        conda, image = environment.conda_file, environment.image
+    if conda is None:
+        return PythonRequirements(source="(no conda_file)", python=None, packages=()), image
+    return parse_conda_file(Path(conda)), image
+
+
+def check_resolvable(spec: DeploymentSpec, registry: AssetRegistry) -> None:
+    """Fail before anything is written when a referenced asset or the conda file is unusable."""
+    model_source(spec, registry)
+    requirements(spec, registry)
