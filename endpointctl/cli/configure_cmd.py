@@ -17,6 +17,10 @@ KNOWN_DEFAULTS = {
     "arm_endpoint": "ARM base URL (sovereign clouds)",
     "kube_context": "kubeconfig context",
     "kube_namespace": "Kubernetes namespace",
+    "kube_computes": "what `compute: azureml:NAME` means: NAME=CONTEXT[/NAMESPACE],…",
+    "kube_gateway_image": "image the Kubernetes gateway runs in (any Python 3.11+ image)",
+    "kube_service_type": "gateway Service type on Kubernetes: LoadBalancer or NodePort",
+    "kube_pip_index_url": "package index the Kubernetes storage-initializer installs from",
     "docker_host": "Docker engine URL (else DOCKER_HOST or the default socket)",
 }
 

@@ -1,9 +1,16 @@
-"""Local paths in specs: resolved against the YAML file's folder and checked before anything uses them."""
+"""Local paths in specs: resolved against the YAML file's folder and checked before anything uses them.
+
+A deployment's `model.path` and `code_configuration.code` may instead name a source the cluster fetches
+(`pvc://CLAIM/PATH`, `https://…`) when the deployment is `type: kubernetes`: those pass through unresolved for
+the kubernetes backend's storage initializer. Any other `scheme://` value is an error here, so it never reaches
+a backend.
+"""
 
 from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,19 +20,22 @@ from endpointctl.core.spec.refs import is_reference
 from endpointctl.core.spec.source import FieldPath
 
 Expect = Literal["file", "dir", "any"]
+REMOTE_SCHEMES = ("pvc", "https")
+_SCHEME = re.compile(r"^(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*)://")
 
 
 @dataclass(frozen=True)
 class PathField:
     path: FieldPath
     expect: Expect
+    remote: bool = False  # may be a pvc:// or https:// source on a kubernetes deployment
 
 
 MODEL_PATHS = (PathField(("path",), "any"),)
 ENVIRONMENT_PATHS = (PathField(("conda_file",), "file"), PathField(("build", "path"), "dir"))
 DEPLOYMENT_PATHS = (
-    PathField(("model", "path"), "any"),
-    PathField(("code_configuration", "code"), "dir"),
+    PathField(("model", "path"), "any", remote=True),
+    PathField(("code_configuration", "code"), "dir", remote=True),
     PathField(("environment", "conda_file"), "file"),
     PathField(("environment", "build", "path"), "dir"),
 )
@@ -47,6 +57,12 @@ def resolve_paths(
         if not value.strip():
             problems.append((spec_field.path, "must not be empty"))
             continue
+        scheme = remote_scheme(value)
+        if scheme is not None:
+            problem = _remote_problem(data, spec_field, scheme)
+            if problem is not None:
+                problems.append((spec_field.path, problem))
+            continue
         absolute = Path(os.path.normpath(base_dir / Path(value).expanduser()))
         problem = check_path(absolute, spec_field.expect)
         if problem is not None:
@@ -55,6 +71,29 @@ def resolve_paths(
         parent[key] = str(absolute)
     problems += _scoring_script(data)
     return problems
+
+
+def remote_scheme(value: str) -> str | None:
+    """`pvc` for `pvc://claim/path`, `s3` for `s3://…`; None for a local path."""
+    match = _SCHEME.match(value)
+    return match["scheme"].lower() if match else None
+
+
+def _remote_problem(data: dict[str, Any], spec_field: PathField, scheme: str) -> str | None:
+    if not spec_field.remote:
+        return f"{scheme}:// is not a local path; give a file or folder (relative to the YAML file)"
+    if scheme not in REMOTE_SCHEMES:
+        return (
+            f"{scheme}:// sources are not supported: give a local path, or pvc://CLAIM/PATH or https://… "
+            "on a `type: kubernetes` deployment"
+        )
+    kind = data.get("type", "managed")
+    if not isinstance(kind, str) or kind.lower() != "kubernetes":
+        return (
+            f"{scheme}:// sources are fetched inside a cluster: they need `type: kubernetes` and the "
+            "kubernetes backend; other deployments take a local path"
+        )
+    return None
 
 
 def check_path(path: Path, expect: Expect) -> str | None:

@@ -1,5 +1,13 @@
 """``python -m endpointctl.serving.gateway --admin-host 127.0.0.1 --admin-port N [--config FILE]``.
 
+Or, driven by mounted files (Kubernetes: a ConfigMap and a Secret)::
+
+    python -m endpointctl.serving.gateway --admin-host 0.0.0.0 --admin-port 9090 \
+        --config-file /etc/endpointctl/routing/routing.json --keys-file /etc/endpointctl/keys/keys.json
+
+The files are re-read every ``--reload-interval`` seconds and applied when they change (see :mod:`.files`);
+the admin API is then read-only, since the files are the desired state.
+
 Prints one JSON line to stdout once the admin API and the initial configuration are up
 (``{"admin_port": N, "endpoints": {name: port}}``), so a caller that asked for port 0 learns the real one.
 Stops on SIGTERM or SIGINT, draining in-flight requests first.
@@ -18,6 +26,7 @@ from pathlib import Path
 
 from endpointctl.serving.gateway.admin import AdminApi
 from endpointctl.serving.gateway.config import ConfigError, GatewayConfig
+from endpointctl.serving.gateway.files import DEFAULT_RELOAD_INTERVAL_S, FileSource, FileWatcher
 from endpointctl.serving.gateway.gateway import Gateway
 
 
@@ -26,10 +35,23 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--admin-host", default="127.0.0.1")
     parser.add_argument("--admin-port", type=int, required=True, help="0 picks a free port")
     parser.add_argument("--config", type=Path, help="JSON gateway config applied at start")
+    parser.add_argument("--config-file", type=Path, help="JSON gateway config, re-read when it changes")
+    parser.add_argument("--keys-file", type=Path, help="JSON keys merged into --config-file, re-read too")
+    parser.add_argument(
+        "--reload-interval",
+        type=float,
+        default=DEFAULT_RELOAD_INTERVAL_S,
+        help="seconds between checks of --config-file/--keys-file",
+    )
     parser.add_argument(
         "--drain-timeout", type=float, default=30.0, help="seconds in-flight requests get on stop"
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.config_file is not None and args.config is not None:
+        parser.error("--config and --config-file exclude each other")
+    if args.keys_file is not None and args.config_file is None:
+        parser.error("--keys-file needs --config-file")
+    return args
 
 
 async def _run(args: argparse.Namespace) -> int:
@@ -41,7 +63,19 @@ async def _run(args: argparse.Namespace) -> int:
         except (OSError, ConfigError) as exc:  # GatewayBindError is an OSError
             print(f"gateway: cannot apply {args.config}: {exc}", file=sys.stderr)
             return 2
-    admin = AdminApi(gateway)
+    watcher: FileWatcher | None = None
+    if args.config_file is not None:
+        watcher = FileWatcher(
+            gateway, FileSource(args.config_file, args.keys_file), interval_s=args.reload_interval
+        )
+        try:
+            await watcher.apply_initial()
+        except (OSError, ConfigError) as exc:
+            print(f"gateway: cannot apply {args.config_file}: {exc}", file=sys.stderr)
+            await gateway.stop()
+            return 2
+    read_only = None if watcher is None else f"the configuration is read from {args.config_file}"
+    admin = AdminApi(gateway, read_only=read_only)
     try:
         admin_port = await admin.start(args.admin_host, args.admin_port)
     except OSError as exc:
@@ -55,7 +89,10 @@ async def _run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):  # Windows has no add_signal_handler
             loop.add_signal_handler(sig, stopping.set)
+    reloading = None if watcher is None else asyncio.create_task(watcher.run(stopping))
     await stopping.wait()
+    if reloading is not None:
+        await reloading
     await admin.close()
     await gateway.stop()
     return 0

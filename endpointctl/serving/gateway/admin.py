@@ -4,6 +4,7 @@ Routes:
 
 * ``PUT /v1/config`` — body: the JSON config of :mod:`config`; 200 with ``{"endpoints": {name: {"port",
   "scoring_uri"}}}``, 400 for an invalid document, 409 when a listener cannot be bound (nothing changed then);
+  403 when the gateway follows mounted files (``--config-file``);
 * ``GET /v1/config`` — the running config, keys and secrets redacted, ports as bound;
 * ``GET /v1/metrics`` — the JSON metrics snapshot; ``GET /metrics`` — the same in Prometheus text format;
 * ``GET /healthz`` — 200 ``{"status": "ok"}`` once the gateway runs.
@@ -23,8 +24,10 @@ PROMETHEUS_CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 
 
 class AdminApi:
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: Gateway, *, read_only: str | None = None) -> None:
+        """`read_only`: why configuration changes are refused (the gateway follows files instead)."""
         self._gateway = gateway
+        self._read_only = read_only
         self._listener = HttpListener(self.handle, MAX_CONFIG_BYTES, "admin")
         self.port = 0
 
@@ -40,6 +43,8 @@ class AdminApi:
         method = request.method
         if path == b"/v1/config":
             if method == b"PUT":
+                if self._read_only is not None:
+                    return error_response(403, self._read_only)
                 return await self._put_config(request.body)
             if method == b"GET":
                 return json_response(200, self._gateway.config.to_dict(redact=True))

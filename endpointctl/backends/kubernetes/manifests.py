@@ -1,0 +1,497 @@
+"""Specs to manifests: pure functions, no cluster, no clock, no randomness (keys are passed in).
+
+What a Kubernetes engineer would write by hand, per endpoint: a Secret (keys), a ConfigMap (the gateway's
+routing table and the endpoint spec), the gateway as a Deployment with a LoadBalancer/NodePort Service and a
+ClusterIP Service for its admin port (metrics, health), and a ConfigMap with the gateway's code. Per
+deployment: a ConfigMap with the package, a Deployment (init container `storage-initializer`, container
+`inference-server`, RollingUpdate maxSurge 20% maxUnavailable 0), a ClusterIP Service, and an
+autoscaling/v2 HPA for `scale_settings: target_utilization`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from endpointctl.backends.kubernetes import naming
+from endpointctl.backends.kubernetes.packaging import (
+    APP_ROOT,
+    HOST_PATH,
+    PACKAGE_KEY,
+    REQUIREMENTS_PATH,
+    SITE_PATH,
+    Package,
+)
+from endpointctl.backends.kubernetes.settings import KubeSettings
+from endpointctl.core.spec import DeploymentSpec, EndpointSpec, ProbeSettings, spec_to_dict
+from endpointctl.core.spec.deployment import ResourceAmounts, TargetUtilizationScaleSettings
+
+STAGE_SCRIPT = Path(__file__).with_name("stage_script.py")
+SCORING_PORT = 5001
+GATEWAY_PORT = 8080
+GATEWAY_ADMIN_PORT = 9090
+SERVICE_PORT = 80
+PACKAGE_MOUNT = "/etc/endpointctl/package"
+PVC_MOUNT = "/mnt/endpointctl"
+GATEWAY_TOOLS = "/opt/endpointctl"
+ROUTING_MOUNT = "/etc/endpointctl/routing"
+KEYS_MOUNT = "/etc/endpointctl/keys"
+ROUTING_KEY = "routing.json"
+ENDPOINT_KEY = "endpoint.json"
+KEYS_KEY = "keys.json"
+# Images differ in whether `python` or `python3` is the interpreter's name; both are tried, in that order.
+PYTHON = 'exec "$(command -v python3 || command -v python)"'
+
+
+@dataclass(frozen=True)
+class KeyMaterial:
+    primary: str
+    secondary: str
+    token_secret: str  # hex
+
+    def __repr__(self) -> str:
+        return "KeyMaterial(<redacted>)"
+
+
+def _meta(
+    name: str, namespace: str, labels: dict[str, str], annotations: dict[str, str] | None = None
+) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "namespace": namespace, "labels": dict(labels)}
+    if annotations:
+        meta["annotations"] = dict(annotations)
+    return meta
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _python(args: str) -> list[str]:
+    return ["/bin/sh", "-c", f"{PYTHON} {args}"]
+
+
+def _config_map(
+    name: str,
+    namespace: str,
+    labels: dict[str, str],
+    data: dict[str, str],
+    binary: dict[str, bytes] | None = None,
+) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _meta(name, namespace, labels),
+        "data": data,
+    }
+    if binary:
+        doc["binaryData"] = {k: base64.b64encode(v).decode() for k, v in binary.items()}
+    # The package never changes under the same name (the name carries its digest).
+    doc["immutable"] = binary is not None
+    return doc
+
+
+# --- deployments -------------------------------------------------------------------------------------------
+def stage_plan(package: Package, pvc_paths: Mapping[str, str]) -> dict[str, Any]:
+    remote = []
+    for kind, source, target in (
+        ("model", package.model_remote, package.model_target),
+        ("code", package.code_remote, package.code_target),
+    ):
+        if source is None or target is None:
+            continue
+        where = pvc_paths[kind] if source.scheme == "pvc" else source.uri
+        remote.append({"scheme": source.scheme, "uri": source.uri, "source": where, "target": target})
+    return {
+        "package": f"{PACKAGE_MOUNT}/{PACKAGE_KEY}",
+        "extract": {"app/": APP_ROOT, "host/": HOST_PATH, "requirements.txt": REQUIREMENTS_PATH},
+        "remote": remote,
+        "python": package.python,
+        "requirements": REQUIREMENTS_PATH,
+        "site": SITE_PATH,
+    }
+
+
+def _probe(settings: ProbeSettings, *, liveness: bool) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": "/", "port": "http"},
+        "initialDelaySeconds": settings.initial_delay,
+        "periodSeconds": settings.period,
+        "timeoutSeconds": settings.timeout,
+        # The API server rejects a liveness probe whose successThreshold is not 1.
+        "successThreshold": 1 if liveness else settings.success_threshold,
+        "failureThreshold": settings.failure_threshold,
+    }
+
+
+def _amounts(amounts: ResourceAmounts | None) -> dict[str, str]:
+    if amounts is None:
+        return {}
+    out = {"cpu": amounts.cpu, "memory": amounts.memory, "nvidia.com/gpu": amounts.gpu}
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _resources(spec: DeploymentSpec) -> dict[str, Any]:
+    if spec.resources is None:
+        return {}
+    out = {"requests": _amounts(spec.resources.requests), "limits": _amounts(spec.resources.limits)}
+    return {k: v for k, v in out.items() if v}
+
+
+def replicas(spec: DeploymentSpec) -> int:
+    scale = spec.scale_settings
+    if isinstance(scale, TargetUtilizationScaleSettings):
+        return max(1, scale.min_instances)
+    return spec.instance_count
+
+
+def deployment_manifests(
+    spec: DeploymentSpec, package: Package, namespace: str, settings: KubeSettings
+) -> list[dict[str, Any]]:
+    endpoint, name = spec.endpoint_name, spec.name
+    labels = naming.labels(endpoint, naming.INFERENCE, name)
+    object_name = naming.deployment_name(endpoint, name)
+    package_cm = naming.package_name(endpoint, name, package.digest)
+    spec_json = _json(spec_to_dict(spec))
+
+    pvc_paths: dict[str, str] = {}
+    volumes: list[dict[str, Any]] = [
+        {"name": "app", "emptyDir": {}},
+        {"name": "package", "configMap": {"name": package_cm}},
+    ]
+    init_mounts: list[dict[str, Any]] = [
+        {"name": "app", "mountPath": APP_ROOT},
+        {"name": "package", "mountPath": PACKAGE_MOUNT, "readOnly": True},
+    ]
+    for kind, source in (("model", package.model_remote), ("code", package.code_remote)):
+        if source is None or source.scheme != "pvc":
+            continue
+        volumes.append(
+            {"name": f"{kind}-source", "persistentVolumeClaim": {"claimName": source.claim, "readOnly": True}}
+        )
+        mount = f"{PVC_MOUNT}/{kind}"
+        init_mounts.append(
+            {"name": f"{kind}-source", "mountPath": mount, "subPath": source.sub_path, "readOnly": True}
+        )
+        pvc_paths[kind] = mount
+
+    init_env = [{"name": "ENDPOINTCTL_STAGE_PLAN", "value": _json(stage_plan(package, pvc_paths))}]
+    if settings.pip_index_url:
+        init_env.append({"name": "ENDPOINTCTL_PIP_INDEX_URL", "value": settings.pip_index_url})
+    env = {
+        "SERVER_PORT": str(SCORING_PORT),
+        "PYTHONPATH": f"{HOST_PATH}:{SITE_PATH}",
+        **package.env,
+        **spec.environment_variables,
+    }
+    server: dict[str, Any] = {
+        "name": "inference-server",
+        "image": package.image,
+        "command": _python("-m endpointctl.serving.scoring"),
+        "env": [{"name": k, "value": v} for k, v in env.items()],
+        "ports": [{"name": "http", "containerPort": SCORING_PORT, "protocol": "TCP"}],
+        "livenessProbe": _probe(spec.liveness_probe, liveness=True),
+        "readinessProbe": _probe(spec.readiness_probe, liveness=False),
+        "volumeMounts": [{"name": "app", "mountPath": APP_ROOT}],
+    }
+    resources = _resources(spec)
+    if resources:
+        server["resources"] = resources
+    initializer: dict[str, Any] = {
+        "name": "storage-initializer",
+        "image": package.image,
+        "command": _python(f"{PACKAGE_MOUNT}/stage.py"),
+        "env": init_env,
+        "volumeMounts": init_mounts,
+    }
+    if resources:
+        # The initializer installs packages: it gets the same budget as the server it prepares for.
+        initializer["resources"] = resources
+    template_annotations = {naming.SPEC_ANNOTATION: spec_json, naming.PACKAGE_ANNOTATION: package.digest}
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(object_name, namespace, labels, {naming.SPEC_ANNOTATION: spec_json}),
+        "spec": {
+            "replicas": replicas(spec),
+            "revisionHistoryLimit": 10,
+            "progressDeadlineSeconds": settings.progress_deadline_s,
+            "selector": {"matchLabels": labels},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "20%", "maxUnavailable": 0}},
+            "template": {
+                "metadata": {"labels": labels, "annotations": template_annotations},
+                "spec": {
+                    "initContainers": [initializer],
+                    "containers": [server],
+                    "volumes": volumes,
+                    "terminationGracePeriodSeconds": 30,
+                },
+            },
+        },
+    }
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(object_name, namespace, labels),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": labels,
+            "ports": [{"name": "http", "port": SCORING_PORT, "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
+    package_doc = _config_map(
+        package_cm,
+        namespace,
+        naming.labels(endpoint, naming.PACKAGE, name),
+        {"stage.py": STAGE_SCRIPT.read_text(encoding="utf-8")},
+        {PACKAGE_KEY: package.archive},
+    )
+    docs = [package_doc, deployment, service]
+    scale = spec.scale_settings
+    if isinstance(scale, TargetUtilizationScaleSettings):
+        docs.append(
+            {
+                "apiVersion": "autoscaling/v2",
+                "kind": "HorizontalPodAutoscaler",
+                "metadata": _meta(object_name, namespace, labels),
+                "spec": {
+                    "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": object_name},
+                    "minReplicas": max(1, scale.min_instances),
+                    "maxReplicas": max(1, scale.max_instances, scale.min_instances),
+                    "metrics": [
+                        {
+                            "type": "Resource",
+                            "resource": {
+                                "name": "cpu",
+                                "target": {
+                                    "type": "Utilization",
+                                    "averageUtilization": scale.target_utilization_percentage,
+                                },
+                            },
+                        }
+                    ],
+                },
+            }
+        )
+    return docs
+
+
+# --- endpoints ---------------------------------------------------------------------------------------------
+def routing_config(
+    spec: EndpointSpec,
+    deployments: Mapping[str, DeploymentSpec],
+    namespace: str,
+    *,
+    traffic: Mapping[str, int] | None = None,
+    mirror: Mapping[str, int] | None = None,
+) -> dict[str, Any]:
+    """The gateway's document without credentials (they are in the Secret)."""
+    entries: dict[str, Any] = {}
+    for name in sorted(deployments):
+        dep = deployments[name]
+        settings = dep.request_settings
+        entries[name] = {
+            "instances": [f"{naming.service_host(spec.name, name, namespace)}:{SCORING_PORT}"],
+            "request_timeout_ms": settings.request_timeout_ms,
+            # The Service spreads requests over the pods, so the gateway sees one address carrying all of
+            # them: its concurrency limit is the deployment's (per instance × instances).
+            "max_concurrent_requests_per_instance": settings.max_concurrent_requests_per_instance
+            * replicas_ceiling(dep),
+            "max_queue_wait_ms": settings.max_queue_wait_ms,
+        }
+    weights = dict(spec.traffic if traffic is None else traffic)
+    return {
+        "endpoints": {
+            spec.name: {
+                "host": "0.0.0.0",
+                "port": GATEWAY_PORT,
+                "auth_mode": spec.auth_mode,
+                "traffic": {k: weights.get(k, 0) for k in sorted(entries)},
+                "mirror_traffic": {
+                    k: v
+                    for k, v in sorted(dict(spec.mirror_traffic if mirror is None else mirror).items())
+                    if v
+                },
+                "deployments": entries,
+            }
+        }
+    }
+
+
+def replicas_ceiling(spec: DeploymentSpec) -> int:
+    scale = spec.scale_settings
+    if isinstance(scale, TargetUtilizationScaleSettings):
+        return max(1, scale.max_instances, scale.min_instances)
+    return spec.instance_count
+
+
+def routing_config_map(spec: EndpointSpec, routing: dict[str, Any], namespace: str) -> dict[str, Any]:
+    return _config_map(
+        naming.routing_name(spec.name),
+        namespace,
+        naming.labels(spec.name, naming.GATEWAY),
+        {
+            ROUTING_KEY: json.dumps(routing, sort_keys=True, indent=2) + "\n",
+            ENDPOINT_KEY: _json(spec_to_dict(spec)),
+        },
+    )
+
+
+def keys_document(endpoint: str, keys: KeyMaterial) -> dict[str, Any]:
+    return {
+        "endpoints": {endpoint: {"keys": [keys.primary, keys.secondary], "token_secret": keys.token_secret}}
+    }
+
+
+def keys_secret(endpoint: str, keys: KeyMaterial, namespace: str) -> dict[str, Any]:
+    payload = json.dumps(keys_document(endpoint, keys), sort_keys=True).encode()
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": _meta(
+            naming.keys_secret_name(endpoint), namespace, naming.labels(endpoint, naming.GATEWAY)
+        ),
+        "type": "Opaque",
+        "data": {KEYS_KEY: base64.b64encode(payload).decode()},
+    }
+
+
+def gateway_manifests(
+    spec: EndpointSpec, namespace: str, settings: KubeSettings, host_archive: bytes, host_digest: str
+) -> list[dict[str, Any]]:
+    endpoint = spec.name
+    labels = naming.labels(endpoint, naming.GATEWAY)
+    name = naming.gateway_name(endpoint)
+    host_cm = naming.gateway_host_name(endpoint, host_digest)
+    plan = {
+        "package": f"{PACKAGE_MOUNT}/{PACKAGE_KEY}",
+        "extract": {
+            "host/": f"{GATEWAY_TOOLS}/host",
+            "requirements.txt": f"{GATEWAY_TOOLS}/requirements.txt",
+        },
+        "requirements": f"{GATEWAY_TOOLS}/requirements.txt",
+        "site": f"{GATEWAY_TOOLS}/site",
+    }
+    init_env = [{"name": "ENDPOINTCTL_STAGE_PLAN", "value": _json(plan)}]
+    if settings.pip_index_url:
+        init_env.append({"name": "ENDPOINTCTL_PIP_INDEX_URL", "value": settings.pip_index_url})
+    args = (
+        f"-m endpointctl.serving.gateway --admin-host 0.0.0.0 --admin-port {GATEWAY_ADMIN_PORT} "
+        f"--config-file {ROUTING_MOUNT}/{ROUTING_KEY} --keys-file {KEYS_MOUNT}/{KEYS_KEY}"
+    )
+    health = {"httpGet": {"path": "/healthz", "port": "admin"}, "periodSeconds": 5, "timeoutSeconds": 2}
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(name, namespace, labels),
+        "spec": {
+            "replicas": 1,
+            "revisionHistoryLimit": 3,
+            "progressDeadlineSeconds": settings.progress_deadline_s,
+            "selector": {"matchLabels": labels},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+            "template": {
+                # Only the code's digest is here: routing and key changes reach the pod through its volumes.
+                "metadata": {"labels": labels, "annotations": {naming.PACKAGE_ANNOTATION: host_digest}},
+                "spec": {
+                    "initContainers": [
+                        {
+                            "name": "install-gateway",
+                            "image": settings.gateway_image,
+                            "command": _python(f"{PACKAGE_MOUNT}/stage.py"),
+                            "env": init_env,
+                            "volumeMounts": [
+                                {"name": "tools", "mountPath": GATEWAY_TOOLS},
+                                {"name": "package", "mountPath": PACKAGE_MOUNT, "readOnly": True},
+                            ],
+                        }
+                    ],
+                    "containers": [
+                        {
+                            "name": "gateway",
+                            "image": settings.gateway_image,
+                            "command": _python(args),
+                            "env": [
+                                {"name": "PYTHONPATH", "value": f"{GATEWAY_TOOLS}/host:{GATEWAY_TOOLS}/site"}
+                            ],
+                            "ports": [
+                                {"name": "http", "containerPort": GATEWAY_PORT, "protocol": "TCP"},
+                                {"name": "admin", "containerPort": GATEWAY_ADMIN_PORT, "protocol": "TCP"},
+                            ],
+                            "readinessProbe": health,
+                            "livenessProbe": {**health, "failureThreshold": 6},
+                            "volumeMounts": [
+                                {"name": "tools", "mountPath": GATEWAY_TOOLS},
+                                {"name": "routing", "mountPath": ROUTING_MOUNT, "readOnly": True},
+                                {"name": "keys", "mountPath": KEYS_MOUNT, "readOnly": True},
+                            ],
+                        }
+                    ],
+                    "volumes": [
+                        {"name": "tools", "emptyDir": {}},
+                        {"name": "package", "configMap": {"name": host_cm}},
+                        {"name": "routing", "configMap": {"name": naming.routing_name(endpoint)}},
+                        {"name": "keys", "secret": {"secretName": naming.keys_secret_name(endpoint)}},
+                    ],
+                },
+            },
+        },
+    }
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(name, namespace, labels),
+        "spec": {
+            "type": settings.service_type,
+            "selector": labels,
+            "ports": [{"name": "http", "port": SERVICE_PORT, "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
+    admin = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(naming.gateway_admin_name(endpoint), namespace, labels),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": labels,
+            "ports": [
+                {"name": "admin", "port": GATEWAY_ADMIN_PORT, "targetPort": "admin", "protocol": "TCP"}
+            ],
+        },
+    }
+    host_doc = _config_map(
+        host_cm,
+        namespace,
+        labels,
+        {"stage.py": STAGE_SCRIPT.read_text(encoding="utf-8")},
+        {PACKAGE_KEY: host_archive},
+    )
+    return [host_doc, deployment, service, admin]
+
+
+def endpoint_manifests(
+    spec: EndpointSpec,
+    namespace: str,
+    settings: KubeSettings,
+    *,
+    keys: KeyMaterial | None,
+    deployments: Mapping[str, DeploymentSpec],
+    host_archive: bytes,
+    host_digest: str,
+) -> list[dict[str, Any]]:
+    """Secret and routing first, so the gateway's volumes exist when its pod is scheduled.
+
+    `keys=None` (a dry run) leaves the Secret out: keys are generated when the endpoint is applied and are
+    never printed. The gateway's pod then waits for the Secret (the kubelet retries the mount), which
+    `endpointctl online-endpoint create|update` creates when it is missing.
+    """
+    routing = routing_config(spec, deployments, namespace)
+    secret = [] if keys is None else [keys_secret(spec.name, keys, namespace)]
+    return [
+        *secret,
+        routing_config_map(spec, routing, namespace),
+        *gateway_manifests(spec, namespace, settings, host_archive, host_digest),
+    ]

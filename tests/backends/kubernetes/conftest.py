@@ -1,0 +1,59 @@
+"""A kubeconfig pointing the official client at the API double, and a backend wired to it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from itertools import count
+from pathlib import Path
+
+import pytest
+import yaml
+
+from endpointctl.backends.kubernetes.backend import KubernetesBackend
+from endpointctl.core.context import BackendContext
+from endpointctl.core.home import Home
+from tests.backends.kubernetes.apiserver import ApiServer
+
+
+@pytest.fixture
+def apiserver() -> Iterator[ApiServer]:
+    server = ApiServer().start()
+    yield server
+    server.stop()
+
+
+def write_kubeconfig(path: Path, url: str, namespace: str = "team-a") -> Path:
+    doc = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "double", "cluster": {"server": url}}],
+        "users": [{"name": "tester", "user": {"token": "test-token"}}],
+        "contexts": [
+            {"name": "double", "context": {"cluster": "double", "user": "tester", "namespace": namespace}}
+        ],
+        "current-context": "double",
+    }
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+@pytest.fixture
+def kubeconfig(apiserver: ApiServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = write_kubeconfig(tmp_path / "kubeconfig", apiserver.url)
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    return path
+
+
+@pytest.fixture
+async def backend(kubeconfig: Path, tmp_path: Path) -> AsyncIterator[KubernetesBackend]:
+    context = BackendContext.open(Home(tmp_path / "home"))
+    # The sample endpoint says `compute: azureml:inferencecompute`; map it as `configure --defaults` would.
+    context = replace(context, defaults={"kube_computes": "inferencecompute=double/team-a"})
+    kube = KubernetesBackend(context)
+    numbers = count()
+    kube.new_key = lambda: f"key-{next(numbers):04d}-0123456789abcdef"
+    kube.new_secret = lambda: "ab" * 32
+    yield kube
+    await kube.close()
+    context.store.close()

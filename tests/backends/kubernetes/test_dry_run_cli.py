@@ -1,0 +1,132 @@
+"""`endpointctl … create --backend kubernetes --dry-run -o yaml` through the CLI entry, with no kubeconfig.
+
+The output must be a multi-document YAML stream `kubectl apply -f -` can read, equal to the golden files, and
+printing it must not open a single network connection.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from endpointctl.backends.kubernetes import client as kube_client
+from tests.backends.kubernetes import plans
+from tests.backends.kubernetes.test_manifests import GOLDEN
+from tests.conftest import Run
+
+
+@pytest.fixture
+def offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[object]]:
+    """No kubeconfig anywhere, no in-cluster service account, and any connection attempt recorded and refused."""
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-such-kubeconfig"))
+    monkeypatch.setenv("HOME", str(tmp_path / "user"))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    attempts: list[object] = []
+
+    def refuse(self: socket.socket, address: object) -> None:
+        attempts.append(address)
+        raise OSError(f"dry run tried to connect to {address!r}")
+
+    def no_client(*args: Any, **kwargs: Any) -> None:
+        attempts.append("KubeClient")
+        raise AssertionError("a dry run must not build an API client")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(kube_client, "KubeClient", no_client)
+    yield attempts
+    assert attempts == []
+
+
+def _stream(text: str) -> list[dict[str, Any]]:
+    assert text.startswith("apiVersion: ") or text.startswith("kind: ")
+    docs = list(yaml.safe_load_all(text))
+    assert len(docs) == text.count("\n---\n") + 1  # one document per `---`, none empty
+    for doc in docs:
+        assert isinstance(doc, dict)
+        assert isinstance(doc.get("apiVersion"), str) and doc["apiVersion"]
+        assert isinstance(doc.get("kind"), str) and doc["kind"]
+        assert doc["metadata"]["name"]
+    return docs
+
+
+def test_endpoint_and_deployment_dry_runs_print_kubectl_streams(cli: Run, offline: list[object]) -> None:
+    endpoint = cli(
+        "online-endpoint",
+        "create",
+        "-f",
+        str(plans.MANAGED / "endpoint.yml"),
+        "--backend",
+        "kubernetes",
+        "--dry-run",
+        "-o",
+        "yaml",
+    )
+    assert endpoint.code == 0, endpoint.err
+    docs = _stream(endpoint.out)
+    assert [(d["kind"], d["metadata"]["name"]) for d in docs] == [
+        ("ConfigMap", "my-endpoint-gw-routing"),
+        ("ConfigMap", docs[1]["metadata"]["name"]),
+        ("Deployment", "my-endpoint-gw"),
+        ("Service", "my-endpoint-gw"),
+        ("Service", "my-endpoint-gw-admin"),
+    ]
+    assert docs[1]["metadata"]["name"].startswith("my-endpoint-gw-host-")
+    # No kubeconfig: the namespace is Kubernetes' default one.
+    assert {d["metadata"]["namespace"] for d in docs} == {"default"}
+
+    deployment = cli(
+        "online-deployment",
+        "create",
+        "-f",
+        str(plans.MANAGED / "blue-deployment.yml"),
+        "--backend",
+        "kubernetes",
+        "--dry-run",
+        "-o",
+        "yaml",
+    )
+    assert deployment.code == 0, deployment.err
+    kinds = [d["kind"] for d in _stream(deployment.out)]
+    assert kinds == ["ConfigMap", "Deployment", "Service"]
+
+
+@pytest.mark.parametrize(
+    ("noun", "case"),
+    [
+        ("online-endpoint", plans.CASES[3]),  # kubernetes-endpoint
+        ("online-deployment", plans.CASES[4]),  # kubernetes-blue
+        ("online-deployment", plans.CASES[2]),  # sample-green
+    ],
+    ids=lambda value: value.name if isinstance(value, plans.Case) else value,
+)
+def test_the_cli_prints_the_golden_manifests(
+    cli: Run, offline: list[object], noun: str, case: plans.Case
+) -> None:
+    assert cli("configure", "--defaults", f"kube_namespace={plans.NAMESPACE}").code == 0
+    assert isinstance(case.source, Path)
+    result = cli(noun, "create", "-f", str(case.source), "--backend", "kubernetes", "--dry-run", "-o", "yaml")
+    assert result.code == 0, result.err
+    assert plans.golden_text(_stream(result.out)) == (GOLDEN / f"{case.name}.yaml").read_text(
+        encoding="utf-8"
+    )
+
+
+def test_a_dry_run_with_an_unsupported_source_fails_cleanly(
+    cli: Run, offline: list[object], tmp_path: Path
+) -> None:
+    spec = (plans.K8S / "kubernetes-blue-deployment.yml").read_text().replace("../model-1/model/", "s3://b/m")
+    path = plans.K8S / "kubernetes-blue-deployment.yml"
+    copy = tmp_path / "s3-deployment.yml"
+    copy.write_text(spec.replace("../model-1/", f"{path.parent.parent}/model-1/"))
+    result = cli(
+        "online-deployment", "create", "-f", str(copy), "--backend", "kubernetes", "--dry-run", "-o", "yaml"
+    )
+    assert result.code == 2
+    assert result.out == ""
+    assert "model.path: s3:// sources are not supported" in result.err

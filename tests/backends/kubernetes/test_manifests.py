@@ -1,0 +1,254 @@
+"""Every manifest the backend generates, checked against the official Kubernetes schemas and golden files.
+
+Schema validation: `kubernetes-validate` in strict mode (unknown fields are errors) for the newest Kubernetes
+version the installed package ships schemas for.
+
+Golden files: tests/backends/kubernetes/golden/<case>.yaml hold the `--dry-run -o yaml` stream of each plan
+in `plans.CASES` (normalised as `plans.golden_text` describes) and are compared exactly. After an intended
+change, regenerate them and review the diff:
+
+    ENDPOINTCTL_UPDATE_GOLDEN=1 .venv/bin/pytest -q tests/backends/kubernetes/test_manifests.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from endpointctl.backends.kubernetes import manifests, naming, packaging
+from endpointctl.backends.kubernetes.backend import KubernetesBackend
+from endpointctl.core.spec import load_deployment, load_endpoint
+from tests.backends.kubernetes import plans
+from tests.backends.kubernetes.apiserver import ApiServer
+from tests.backends.kubernetes.test_scenarios import _create
+
+GOLDEN = Path(__file__).with_name("golden")
+UPDATE = os.environ.get("ENDPOINTCTL_UPDATE_GOLDEN") == "1"
+KUBE_VERSION = kubernetes_validate.latest_version()  # the newest schemas installed (1.37 with 1.37.0)
+CASE_IDS = [c.name for c in plans.CASES]
+
+
+@pytest.fixture(autouse=True)
+def no_kubeconfig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+
+
+@pytest.fixture
+def planner(tmp_path: Path) -> KubernetesBackend:
+    """A backend with no kubeconfig at all: it can plan, and has nothing to contact."""
+    return plans.make_backend(tmp_path / "home")
+
+
+def validate(doc: dict[str, Any]) -> str:
+    return str(kubernetes_validate.validate(doc, KUBE_VERSION, strict=True))
+
+
+def plan_of(backend: KubernetesBackend, case: plans.Case) -> list[dict[str, Any]]:
+    return asyncio.run(plans.plan(backend, case))
+
+
+# --- schema validation -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("case", plans.CASES, ids=CASE_IDS)
+def test_every_dry_run_manifest_is_valid_for_the_newest_kubernetes(
+    planner: KubernetesBackend, case: plans.Case
+) -> None:
+    docs = plan_of(planner, case)
+    assert docs
+    for doc in docs:
+        validate(doc)
+        assert plans.is_ours(doc), f"{doc['kind']} {doc['metadata']['name']} lacks the managed-by label"
+        assert doc["metadata"]["namespace"] == plans.NAMESPACE
+
+
+def test_the_plans_cover_every_kind_the_backend_creates(planner: KubernetesBackend) -> None:
+    kinds = {doc["kind"] for case in plans.CASES for doc in plan_of(planner, case)}
+    # The Secret is the one object a dry run leaves out (keys are made at apply time): see the next test.
+    assert kinds == {"ConfigMap", "Deployment", "Service", "HorizontalPodAutoscaler"}
+
+
+def test_the_keys_secret_and_a_live_routing_update_are_valid() -> None:
+    secret = manifests.keys_secret("my-endpoint", plans.fixed_keys(), plans.NAMESPACE)
+    assert validate(secret)
+    spec = load_deployment(plans.K8S / "kubernetes-blue-deployment.yml")
+    endpoint = load_endpoint(plans.K8S / "kubernetes-endpoint.yml")
+    routing = manifests.routing_config(
+        endpoint, {"blue": spec}, plans.NAMESPACE, traffic={"blue": 100}, mirror={}
+    )
+    assert validate(manifests.routing_config_map(endpoint, routing, plans.NAMESPACE))
+
+
+async def test_every_object_sent_to_the_api_server_is_valid(
+    backend: KubernetesBackend, apiserver: ApiServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a real create writes through the client (the Secret included), as the double received it."""
+    sent: list[dict[str, Any]] = []
+    check = apiserver.cluster._validate  # the double's own strict check of every client write
+
+    def record(obj: dict[str, Any]) -> None:
+        sent.append(copy.deepcopy(obj))
+        check(obj)
+
+    monkeypatch.setattr(apiserver.cluster, "_validate", record)
+    await _create(backend)
+    assert {d["kind"] for d in sent} >= {"Secret", "ConfigMap", "Deployment", "Service"}
+    for doc in sent:
+        assert plans.is_ours(doc)
+        validate(doc)
+
+
+def test_strict_validation_rejects_a_broken_manifest(planner: KubernetesBackend) -> None:
+    """The check can fail: an unknown field, a wrong type and a missing required field are each rejected."""
+    docs = plan_of(planner, plans.CASES[4])
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    validate(deployment)
+
+    unknown = copy.deepcopy(deployment)
+    unknown["spec"]["template"]["spec"]["containers"][0]["imagePullPolicyy"] = "Always"
+    wrong_type = copy.deepcopy(deployment)
+    wrong_type["spec"]["replicas"] = "two"
+    missing = copy.deepcopy(deployment)
+    del missing["spec"]["selector"]
+    bad_hpa = next(d for d in plan_of(planner, plans.CASES[6]) if d["kind"] == "HorizontalPodAutoscaler")
+    bad_hpa["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"] = "60%"
+    for broken in (unknown, wrong_type, missing, bad_hpa):
+        with pytest.raises(kubernetes_validate.ValidationError):
+            validate(broken)
+
+
+# --- shapes the issue asks for -----------------------------------------------------------------------------
+def test_deployment_shape(planner: KubernetesBackend) -> None:
+    docs = plan_of(planner, plans.CASES[6])  # kubernetes-autoscaled
+    by_kind = {d["kind"]: d for d in docs}
+    assert [d["kind"] for d in docs] == ["ConfigMap", "Deployment", "Service", "HorizontalPodAutoscaler"]
+    dep = by_kind["Deployment"]
+    assert dep["metadata"]["labels"] == {
+        naming.MANAGED_BY: "endpointctl",
+        naming.ENDPOINT: "my-endpoint",
+        naming.DEPLOYMENT: "autoscaled",
+        naming.COMPONENT: naming.INFERENCE,
+    }
+    assert dep["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": "20%", "maxUnavailable": 0},
+    }
+    assert dep["spec"]["replicas"] == 2  # min_instances; the HPA owns the count from there
+    pod = dep["spec"]["template"]["spec"]
+    (init,) = pod["initContainers"]
+    (server,) = pod["containers"]
+    assert (init["name"], server["name"]) == ("storage-initializer", "inference-server")
+    assert {"name": "app", "mountPath": packaging.APP_ROOT} in init["volumeMounts"]
+    assert {"name": "app", "mountPath": packaging.APP_ROOT} in server["volumeMounts"]
+    assert {"name": "app", "emptyDir": {}} in pod["volumes"]
+    assert server["resources"] == {
+        "requests": {"cpu": "500m", "memory": "1Gi"},
+        "limits": {"cpu": "2", "memory": "4Gi", "nvidia.com/gpu": "1"},
+    }
+    assert server["livenessProbe"]["successThreshold"] == 1  # the API server allows nothing else
+    assert server["readinessProbe"] == {
+        "httpGet": {"path": "/", "port": "http"},
+        "initialDelaySeconds": 10,
+        "periodSeconds": 5,
+        "timeoutSeconds": 3,
+        "successThreshold": 2,
+        "failureThreshold": 6,
+    }
+    env = {e["name"]: e["value"] for e in server["env"]}
+    assert env["AZUREML_MODEL_DIR"] == f"{packaging.APP_ROOT}/azureml-models/sklearn-regression/3"
+    assert env["WORKER_COUNT"] == "2"
+    hpa = by_kind["HorizontalPodAutoscaler"]
+    assert hpa["apiVersion"] == "autoscaling/v2"
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "my-endpoint-autoscaled",
+    }
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 6)
+    assert hpa["spec"]["metrics"][0]["resource"]["target"] == {
+        "type": "Utilization",
+        "averageUtilization": 60,
+    }
+    service = by_kind["Service"]
+    assert service["spec"]["type"] == "ClusterIP"
+    assert service["spec"]["selector"] == dep["spec"]["selector"]["matchLabels"]
+
+
+def test_default_scale_settings_make_no_hpa(planner: KubernetesBackend) -> None:
+    docs = plan_of(planner, plans.CASES[4])  # kubernetes-blue: scale_settings type default
+    assert "HorizontalPodAutoscaler" not in {d["kind"] for d in docs}
+
+
+def test_remote_sources_are_fetched_by_the_storage_initializer(planner: KubernetesBackend) -> None:
+    docs = plan_of(planner, plans.CASES[7])  # kubernetes-remote-sources
+    dep = next(d for d in docs if d["kind"] == "Deployment")
+    pod = dep["spec"]["template"]["spec"]
+    assert {
+        "name": "model-source",
+        "persistentVolumeClaim": {"claimName": "models-claim", "readOnly": True},
+    } in pod["volumes"]
+    (init,) = pod["initContainers"]
+    assert {
+        "name": "model-source",
+        "mountPath": f"{manifests.PVC_MOUNT}/model",
+        "subPath": "sklearn/model",
+        "readOnly": True,
+    } in init["volumeMounts"]
+    plan = yaml.safe_load(next(e["value"] for e in init["env"] if e["name"] == "ENDPOINTCTL_STAGE_PLAN"))
+    assert plan["remote"] == [
+        {
+            "scheme": "pvc",
+            "uri": "pvc://models-claim/sklearn/model",
+            "source": f"{manifests.PVC_MOUNT}/model",
+            "target": f"{packaging.APP_ROOT}/azureml-models/big-model/1/model",
+        },
+        {
+            "scheme": "https",
+            "uri": "https://example.com/releases/onlinescoring.tar.gz",
+            "source": "https://example.com/releases/onlinescoring.tar.gz",
+            "target": f"{packaging.APP_ROOT}/onlinescoring",
+        },
+    ]
+    env = {e["name"]: e["value"] for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["AML_APP_ROOT"] == f"{packaging.APP_ROOT}/onlinescoring"
+    assert env["AZUREML_ENTRY_SCRIPT"] == "score.py"
+
+
+# --- dry-run determinism and secrets -----------------------------------------------------------------------
+def test_dry_runs_are_byte_identical_across_homes(tmp_path: Path) -> None:
+    for case in plans.CASES:
+        first = plans.yaml_stream(plan_of(plans.make_backend(tmp_path / "a"), case))
+        second = plans.yaml_stream(plan_of(plans.make_backend(tmp_path / "b"), case))
+        assert first == second, case.name
+
+
+def test_the_endpoint_dry_run_prints_no_keys(planner: KubernetesBackend) -> None:
+    numbers = iter(range(1000))
+    planner.new_key = lambda: f"would-be-key-{next(numbers)}"
+    docs = plan_of(planner, plans.CASES[0])
+    assert "Secret" not in {d["kind"] for d in docs}
+    assert "would-be-key" not in plans.yaml_stream(docs)
+    # The gateway still names the Secret an apply creates, so the stream and a later apply fit together.
+    gateway = next(d for d in docs if d["kind"] == "Deployment")
+    volumes = gateway["spec"]["template"]["spec"]["volumes"]
+    assert {"name": "keys", "secret": {"secretName": naming.keys_secret_name("my-endpoint")}} in volumes
+
+
+# --- golden files ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("case", plans.CASES, ids=CASE_IDS)
+def test_golden(planner: KubernetesBackend, case: plans.Case) -> None:
+    text = plans.golden_text(plan_of(planner, case))
+    path = GOLDEN / f"{case.name}.yaml"
+    if UPDATE:
+        GOLDEN.mkdir(exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    assert path.exists(), f"{path} is missing: run with ENDPOINTCTL_UPDATE_GOLDEN=1 to create it"
+    assert text == path.read_text(encoding="utf-8"), (
+        f"{case.name}: the manifests changed; if intended, regenerate with ENDPOINTCTL_UPDATE_GOLDEN=1"
+    )

@@ -1,0 +1,188 @@
+"""End to end against the API double: the official client, real HTTP, the simulated controllers."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from pathlib import Path
+
+import pytest
+
+from endpointctl.backends.kubernetes.backend import KubernetesBackend
+from endpointctl.core.errors import InvalidInput, NotFound, OperationFailed
+from endpointctl.core.service import EndpointService
+from endpointctl.core.spec import load_deployment, load_endpoint
+from endpointctl.core.traffic import TrafficSplit
+from endpointctl.core.views import Container, ProvisioningState
+from tests.backends.kubernetes.apiserver import ApiServer
+from tests.conftest import SAMPLES
+
+K8S = SAMPLES / "kubernetes"
+NS = "team-a"
+
+
+def service(backend: KubernetesBackend) -> EndpointService:
+    return EndpointService(backend._ctx, {"kubernetes": lambda _ctx: backend})
+
+
+def routing(apiserver: ApiServer) -> dict[str, object]:
+    cm = apiserver.cluster.get("ConfigMap", NS, "my-endpoint-gw-routing")
+    doc: dict[str, object] = json.loads(cm["data"]["routing.json"])["endpoints"]["my-endpoint"]
+    return doc
+
+
+async def _create(backend: KubernetesBackend) -> EndpointService:
+    svc = service(backend)
+    await svc.create_endpoint(load_endpoint(K8S / "kubernetes-endpoint.yml"), backend="kubernetes")
+    await svc.apply_deployment(
+        load_deployment(K8S / "kubernetes-blue-deployment.yml"),
+        backend="kubernetes",
+        timeout_s=20,
+    )
+    return svc
+
+
+async def test_create_from_samples_runs_pods_and_routes_through_the_configmap(
+    backend: KubernetesBackend, apiserver: ApiServer
+) -> None:
+    svc = await _create(backend)
+    view = await svc.get_deployment("my-endpoint", "blue", backend="kubernetes")
+    assert view.provisioning_state is ProvisioningState.SUCCEEDED
+    assert [i.state.value for i in view.instances] == ["Ready"]
+    assert view.spec.resources is not None and view.spec.resources.limits is not None
+    dep = apiserver.cluster.get("Deployment", NS, "my-endpoint-blue")
+    template = dep["spec"]["template"]["spec"]
+    assert [c["name"] for c in template["initContainers"]] == ["storage-initializer"]
+    assert [c["name"] for c in template["containers"]] == ["inference-server"]
+    assert dep["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": "20%", "maxUnavailable": 0}
+    assert routing(apiserver)["traffic"] == {"blue": 0}
+    ep = await svc.get_endpoint("my-endpoint", backend="kubernetes")
+    assert ep.context == f"double/{NS}"
+    apiserver.wait_for(lambda c: bool(c.get("Service", NS, "my-endpoint-gw").get("status")))
+    ep = await svc.get_endpoint("my-endpoint", backend="kubernetes")
+    assert ep.scoring_uri == "http://203.0.113.10:80/score"
+    creds = await svc.get_credentials("my-endpoint", backend="kubernetes")
+    secret = json.loads(
+        base64.b64decode(apiserver.cluster.get("Secret", NS, "my-endpoint-gw-keys")["data"]["keys.json"])
+    )
+    assert secret["endpoints"]["my-endpoint"]["keys"] == [creds.primary_key, creds.secondary_key]
+
+
+async def test_update_rolls_out_a_new_revision_and_traffic_lands_in_the_configmap(
+    backend: KubernetesBackend, apiserver: ApiServer
+) -> None:
+    svc = await _create(backend)
+    spec = load_deployment(K8S / "kubernetes-blue-deployment.yml")
+    updated = spec.model_copy(update={"instance_count": 3, "environment_variables": {"GEN": "2"}})
+    accepted = await backend.apply_deployment(updated)
+    # The double's controller may already have finished; either way the new revision is what was accepted.
+    assert accepted.revision == 2
+    assert accepted.provisioning_state in (ProvisioningState.UPDATING, ProvisioningState.SUCCEEDED)
+    view = await svc.wait_for_deployment("my-endpoint", "blue", backend="kubernetes", timeout_s=30)
+    assert view.revision == 2 and view.ready_instances == 3
+    assert view.rollout is not None and view.rollout.phase == "complete" and view.rollout.updated == 3
+    await svc.set_traffic("my-endpoint", traffic={"blue": 100}, backend="kubernetes")
+    assert routing(apiserver)["traffic"] == {"blue": 100}
+    with pytest.raises(InvalidInput):
+        await svc.set_traffic("my-endpoint", traffic={"blue": 90}, backend="kubernetes")
+    assert routing(apiserver)["traffic"] == {"blue": 100}
+
+
+async def test_crash_loop_fails_the_rollout_and_rolls_back(
+    backend: KubernetesBackend, apiserver: ApiServer
+) -> None:
+    svc = await _create(backend)
+    spec = load_deployment(K8S / "kubernetes-blue-deployment.yml")
+    env = spec.environment.model_copy(update={"image": "registry.example/broken:1"})  # type: ignore[union-attr]
+    apiserver.cluster.crash_images.add("registry.example/broken:1")
+    with pytest.raises(OperationFailed, match=r"CrashLoopBackOff.*rolled back to revision 1"):
+        await svc.apply_deployment(
+            spec.model_copy(update={"environment": env}), backend="kubernetes", timeout_s=20
+        )
+    dep = apiserver.cluster.get("Deployment", NS, "my-endpoint-blue")
+    images = {c["image"] for c in dep["spec"]["template"]["spec"]["containers"]}
+    assert images == {"mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"}
+    apiserver.wait_for(
+        lambda c: all(
+            p["spec"]["containers"][0]["image"] != "registry.example/broken:1"
+            for p in c.select("Pod", NS, "endpointctl.io/deployment=blue")
+        )
+    )
+    view = await svc.get_deployment("my-endpoint", "blue", backend="kubernetes")
+    assert view.provisioning_state is ProvisioningState.FAILED  # kept until the next apply
+    assert view.spec.environment is not None and "broken" not in str(view.spec.environment)
+
+
+async def test_logs_of_both_containers_and_following(
+    backend: KubernetesBackend, apiserver: ApiServer
+) -> None:
+    svc = await _create(backend)
+    server = await svc.get_logs("my-endpoint", "blue", backend="kubernetes")
+    assert any("Listening on" in line.text for line in server)
+    init = await svc.get_logs(
+        "my-endpoint", "blue", container=Container.STORAGE_INITIALIZER, backend="kubernetes"
+    )
+    assert any("storage-initializer unpacked" in line.text for line in init)
+    assert all(line.container is Container.STORAGE_INITIALIZER for line in init)
+    stream = svc.follow_logs("my-endpoint", "blue", backend="kubernetes")
+    first = await asyncio.wait_for(anext(stream), 10)
+    assert "Listening on" in first.text
+    pod = first.instance
+    with apiserver.cluster.lock:
+        apiserver.cluster.logs[(pod, "inference-server")].append("POST /score 200 0.8ms 14")
+        apiserver.cluster.changed.notify_all()
+    second = await asyncio.wait_for(anext(stream), 10)
+    assert second.text == "POST /score 200 0.8ms 14"
+    await stream.aclose()  # type: ignore[attr-defined]
+
+
+async def test_delete_leaves_nothing_labelled(backend: KubernetesBackend, apiserver: ApiServer) -> None:
+    svc = await _create(backend)
+    await svc.delete_endpoint("my-endpoint", backend="kubernetes")
+    leftovers = [
+        key
+        for key, obj in apiserver.cluster.objects.items()
+        if (obj["metadata"].get("labels") or {}).get("app.kubernetes.io/managed-by") == "endpointctl"
+    ]
+    assert leftovers == []
+    with pytest.raises(NotFound):
+        await svc.get_endpoint("my-endpoint", backend="kubernetes")
+
+
+async def test_a_concurrent_write_is_retried_with_the_new_resource_version(
+    backend: KubernetesBackend, apiserver: ApiServer
+) -> None:
+    svc = await _create(backend)
+    apiserver.cluster.conflict_next_put.add("my-endpoint-gw-routing")
+    await backend.set_traffic("my-endpoint", TrafficSplit({"blue": 100}, {}))
+    assert routing(apiserver)["traffic"] == {"blue": 100}
+    puts = [p for m, p in apiserver.cluster.requests if m == "PUT" and p.endswith("my-endpoint-gw-routing")]
+    assert len(puts) >= 2  # the first PUT met a 409 Conflict
+    assert (await svc.get_endpoint("my-endpoint", backend="kubernetes")).traffic == {"blue": 100}
+
+
+async def test_status_without_kubeconfig_and_with_an_unreachable_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from endpointctl.core.context import BackendContext
+    from endpointctl.core.home import Home
+    from tests.backends.kubernetes.conftest import write_kubeconfig
+
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    ctx = BackendContext.open(Home(tmp_path / "home"))
+    status = await KubernetesBackend(ctx).status()
+    assert (
+        not status.available
+        and "no kubeconfig (KUBECONFIG unset, ~/.kube/config missing)"
+        in status.reason.replace(str(tmp_path), "~")
+    )
+    # 192.0.2.1 (TEST-NET-1) never answers: status must give up within about 2 s.
+    monkeypatch.setenv("KUBECONFIG", str(write_kubeconfig(tmp_path / "kc", "http://192.0.2.1:6443")))
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    status = await KubernetesBackend(ctx).status()
+    assert not status.available and loop.time() - started < 3.5
+    ctx.store.close()
