@@ -22,7 +22,7 @@ from endpointctl.cli import (
     quickstart_cmd,
     web_cmd,
 )
-from endpointctl.cli.common import CliContext
+from endpointctl.cli.common import CliContext, default_overrides
 from endpointctl.cli.output import apply_query, render
 from endpointctl.core.errors import EndpointctlError
 from endpointctl.core.service import discover_factories
@@ -67,7 +67,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.group is None:
         parser.print_help()
         return EXIT_OK
-    ctx = CliContext(output=getattr(args, "output", None), query=getattr(args, "query", None))
+    ctx = CliContext(
+        output=getattr(args, "output", None),
+        query=getattr(args, "query", None),
+        defaults=default_overrides(args),
+    )
     try:
         result = asyncio.run(_run(args, ctx))
         if result is not None:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +26,20 @@ class CliContext:
 
     output: str | None
     query: str | None
+    # Per-call overrides of `configure --defaults` (-g/-w/--subscription, as az ml takes them).
+    defaults: dict[str, str] = field(default_factory=dict)
     _service: EndpointService | None = field(default=None, repr=False)
 
     @property
     def service(self) -> EndpointService:
         if self._service is None:
-            self._service = EndpointService.open()
+            service = EndpointService.open()
+            if self.defaults:
+                # Backends are built lazily from service.context, so none has seen the stored defaults yet.
+                service.context = replace(
+                    service.context, defaults={**service.context.defaults, **self.defaults}
+                )
+            self._service = service
         return self._service
 
     async def close(self) -> None:
@@ -53,7 +61,9 @@ class CliContext:
 
             def update(view: DeploymentView) -> None:
                 text = f"{what}: {view.provisioning_state}"
-                if view.rollout is not None:
+                if view.rollout is not None and view.rollout.phase == "preparing":
+                    text += f" — {view.rollout.message or 'preparing'}"[:120]
+                elif view.rollout is not None:
                     r = view.rollout
                     text += f" — batch {r.batch}/{r.batches}, {r.updated}/{r.desired} instances updated"
                 elif view.instances:
@@ -61,6 +71,15 @@ class CliContext:
                 status.update(text)
 
             yield update
+
+    @contextmanager
+    def status(self, what: str) -> Iterator[Callable[[str], None]]:
+        """As `progress`, for changes the backend follows itself (endpoints, traffic, deletions)."""
+        if self.machine_output or not sys.stderr.isatty():
+            yield lambda text: None
+            return
+        with Console(stderr=True).status(what) as status:
+            yield lambda text: status.update(f"{what}: {text}")
 
 
 def add_dry_run_arg(parser: argparse.ArgumentParser) -> None:
@@ -108,6 +127,20 @@ def add_backend_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--local", action="store_true", help="use the local process backend (as az ml --local)"
     )
+    azure = parser.add_argument_group("azure backend (override configure --defaults for this call)")
+    azure.add_argument("--subscription", help="Azure subscription id")
+    azure.add_argument("-g", "--resource-group", help="Azure resource group")
+    azure.add_argument("-w", "--workspace-name", help="Azure ML workspace")
+
+
+def default_overrides(args: argparse.Namespace) -> dict[str, str]:
+    """`configure --defaults` values given as flags on this call."""
+    pairs = {
+        "subscription": getattr(args, "subscription", None),
+        "group": getattr(args, "resource_group", None),
+        "workspace": getattr(args, "workspace_name", None),
+    }
+    return {k: v for k, v in pairs.items() if v}
 
 
 def backend_of(args: argparse.Namespace) -> str | None:

@@ -139,7 +139,10 @@ async def _list(args: argparse.Namespace, ctx: CliContext) -> Any:
 async def _delete(args: argparse.Namespace, ctx: CliContext) -> None:
     if not args.yes and not confirm(f"Delete deployment {args.endpoint_name}/{args.name}?"):
         raise InvalidInput("not confirmed; nothing was deleted (use -y/--yes to skip the question)")
-    await ctx.service.delete_deployment(args.endpoint_name, args.name, backend=backend_of(args))
+    with ctx.status(f"delete {args.endpoint_name}/{args.name}") as status:
+        await ctx.service.delete_deployment(
+            args.endpoint_name, args.name, backend=backend_of(args), wait=not args.no_wait, progress=status
+        )
 
 
 async def _get_logs(args: argparse.Namespace, ctx: CliContext) -> None:

@@ -121,7 +121,10 @@ async def _create(args: argparse.Namespace, ctx: CliContext) -> Any:
     spec = _load(args)
     if args.dry_run:
         return await dry_run(ctx, ctx.service.plan_endpoint(spec, backend=backend_of(args)))
-    view = await ctx.service.create_endpoint(spec, backend=backend_of(args))
+    with ctx.status(f"create {spec.name}") as status:
+        view = await ctx.service.create_endpoint(
+            spec, backend=backend_of(args), wait=not args.no_wait, progress=status
+        )
     return view.to_show()
 
 
@@ -149,7 +152,10 @@ async def _update(args: argparse.Namespace, ctx: CliContext) -> Any:
             spec = parse_endpoint(
                 dump_yaml(current.spec), source=f"<endpoint {args.name}>", base_dir=Path("/"), sets=args.sets
             )
-        view = await service.update_endpoint(spec, backend=backend)
+        with ctx.status(f"update {spec.name}") as status:
+            view = await service.update_endpoint(
+                spec, backend=backend, wait=not args.no_wait, progress=status
+            )
         name = spec.name
     else:
         if not args.name:
@@ -157,7 +163,10 @@ async def _update(args: argparse.Namespace, ctx: CliContext) -> Any:
         name = args.name
         view = await service.get_endpoint(name, backend=backend)
     if traffic is not None or mirror is not None:
-        view = await service.set_traffic(name, traffic=traffic, mirror=mirror, backend=backend)
+        with ctx.status(f"traffic of {name}") as status:
+            view = await service.set_traffic(
+                name, traffic=traffic, mirror=mirror, backend=backend, wait=not args.no_wait, progress=status
+            )
     return view.to_show()
 
 
@@ -169,7 +178,10 @@ async def _list(args: argparse.Namespace, ctx: CliContext) -> Any:
 async def _delete(args: argparse.Namespace, ctx: CliContext) -> None:
     if not args.yes and not confirm(f"Delete endpoint {args.name} and all its deployments?"):
         raise InvalidInput("not confirmed; nothing was deleted (use -y/--yes to skip the question)")
-    await ctx.service.delete_endpoint(args.name, backend=backend_of(args))
+    with ctx.status(f"delete {args.name}") as status:
+        await ctx.service.delete_endpoint(
+            args.name, backend=backend_of(args), wait=not args.no_wait, progress=status
+        )
 
 
 async def _invoke(args: argparse.Namespace, ctx: CliContext) -> Any:

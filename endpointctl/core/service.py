@@ -39,6 +39,7 @@ from endpointctl.core.views import (
     MetricsSnapshot,
     ProvisioningState,
 )
+from endpointctl.core.waiting import StatusCallback, following, waiting
 
 ENTRY_POINT_GROUP = "endpointctl.backends"
 DEFAULT_BACKEND = "process"
@@ -119,16 +120,31 @@ class EndpointService:
     async def get_endpoint(self, name: str, *, backend: str | None = None) -> EndpointView:
         return await self.backend(backend).get_endpoint(name)
 
-    async def create_endpoint(self, spec: EndpointSpec, *, backend: str | None = None) -> EndpointView:
+    async def create_endpoint(
+        self,
+        spec: EndpointSpec,
+        *,
+        backend: str | None = None,
+        wait: bool = True,
+        progress: StatusCallback | None = None,
+    ) -> EndpointView:
         target = self.backend(backend)
         if await self._endpoint_exists(target, spec.name):
             raise Conflict(
                 f"endpoint {spec.name} already exists on {target.name}; use `online-endpoint update`"
             )
         self._check_split(_split_of(spec), known=())
-        return await target.apply_endpoint(spec)
+        with waiting(wait, progress):
+            return await target.apply_endpoint(spec)
 
-    async def update_endpoint(self, spec: EndpointSpec, *, backend: str | None = None) -> EndpointView:
+    async def update_endpoint(
+        self,
+        spec: EndpointSpec,
+        *,
+        backend: str | None = None,
+        wait: bool = True,
+        progress: StatusCallback | None = None,
+    ) -> EndpointView:
         target = self.backend(backend)
         current = await target.get_endpoint(spec.name)
         names = [d.name for d in await target.list_deployments(spec.name)]
@@ -142,12 +158,21 @@ class EndpointService:
         merged = spec.model_copy(
             update={"traffic": dict(split.weights), "mirror_traffic": dict(split.mirror)}
         )
-        return await target.apply_endpoint(merged)
+        with waiting(wait, progress):
+            return await target.apply_endpoint(merged)
 
-    async def delete_endpoint(self, name: str, *, backend: str | None = None) -> None:
+    async def delete_endpoint(
+        self,
+        name: str,
+        *,
+        backend: str | None = None,
+        wait: bool = True,
+        progress: StatusCallback | None = None,
+    ) -> None:
         target = self.backend(backend)
         await target.get_endpoint(name)
-        await target.delete_endpoint(name)
+        with waiting(wait, progress):
+            await target.delete_endpoint(name)
 
     async def set_traffic(
         self,
@@ -156,6 +181,8 @@ class EndpointService:
         traffic: Mapping[str, int] | None = None,
         mirror: Mapping[str, int] | None = None,
         backend: str | None = None,
+        wait: bool = True,
+        progress: StatusCallback | None = None,
     ) -> EndpointView:
         target = self.backend(backend)
         self._require(target, Capability.TRAFFIC)
@@ -169,7 +196,8 @@ class EndpointService:
         if mirror is not None:
             split = split.with_mirror(mirror)
         self._check_split(split, known=names)
-        return await target.set_traffic(endpoint, split)
+        with waiting(wait, progress):
+            return await target.set_traffic(endpoint, split)
 
     def preview_traffic(
         self,
@@ -256,7 +284,8 @@ class EndpointService:
         target = self.backend(backend)
         deadline = time.monotonic() + timeout_s
         while True:
-            view = await target.get_deployment(endpoint, name)
+            with following():
+                view = await target.get_deployment(endpoint, name)
             if progress is not None:
                 progress(view)
             if view.provisioning_state is ProvisioningState.SUCCEEDED:
@@ -270,7 +299,15 @@ class EndpointService:
                 )
             await asyncio.sleep(poll_s)
 
-    async def delete_deployment(self, endpoint: str, name: str, *, backend: str | None = None) -> None:
+    async def delete_deployment(
+        self,
+        endpoint: str,
+        name: str,
+        *,
+        backend: str | None = None,
+        wait: bool = True,
+        progress: StatusCallback | None = None,
+    ) -> None:
         target = self.backend(backend)
         current = await target.get_endpoint(endpoint)
         await target.get_deployment(endpoint, name)
@@ -281,7 +318,8 @@ class EndpointService:
             )
         if current.mirror_traffic.get(name, 0) > 0:
             raise Conflict(f"deployment {name} receives mirrored traffic; set its mirror traffic to 0 first")
-        await target.delete_deployment(endpoint, name)
+        with waiting(wait, progress):
+            await target.delete_deployment(endpoint, name)
 
     # --- data plane, credentials, observability -------------------------------------------------
     async def invoke(

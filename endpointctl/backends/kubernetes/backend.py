@@ -25,6 +25,7 @@ from endpointctl.backends.kubernetes import manifests, naming, packaging
 from endpointctl.backends.kubernetes.apply import apply, delete_labelled
 from endpointctl.backends.kubernetes.settings import DEFAULT_NAMESPACE, KubeSettings, Target, compute_name
 from endpointctl.backends.kubernetes.status import deployment_status, gateway_ready, scoring_address
+from endpointctl.backends.scoring_client import post_score
 from endpointctl.core import keys
 from endpointctl.core.capabilities import Capabilities, Capability
 from endpointctl.core.context import BackendContext
@@ -68,7 +69,6 @@ CAPABILITIES = Capabilities(
     },
 )
 STATUS_TIMEOUT_S = 2.0
-INVOKE_TIMEOUT_S = 200.0
 T = TypeVar("T")
 
 
@@ -532,29 +532,13 @@ class KubernetesBackend:
         deployment: str | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> InvokeResult:
-        import httpx
-
         view = await self.get_endpoint(endpoint)
         if view.scoring_uri is None:
             raise InvalidInput(
                 f"endpoint {endpoint} has no scoring_uri yet (LoadBalancer pending? try kube_service_type=NodePort)"
             )
         credentials = await self.get_credentials(endpoint)
-        sent = {"Content-Type": "application/json", **(headers or {})}
-        sent["Authorization"] = f"Bearer {credentials.bearer()}"
-        if deployment is not None:
-            sent["azureml-model-deployment"] = deployment
-        async with httpx.AsyncClient(timeout=INVOKE_TIMEOUT_S) as client:
-            started = time.perf_counter()
-            response = await client.post(view.scoring_uri, content=body, headers=sent)
-            latency_ms = (time.perf_counter() - started) * 1000
-        return InvokeResult(
-            response.status_code,
-            dict(response.headers),
-            response.content,
-            latency_ms,
-            response.headers.get("azureml-model-deployment"),
-        )
+        return await post_score(view.scoring_uri, credentials, body, deployment=deployment, headers=headers)
 
     def _pods(
         self, endpoint: str, deployment: str, instance: str | None

@@ -13,8 +13,6 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
 from typing import Any
 
-import httpx
-
 from endpointctl.backends.base import KeyType
 from endpointctl.backends.local import control
 from endpointctl.backends.local.launcher import ensure_agent, stop_agent
@@ -23,6 +21,7 @@ from endpointctl.backends.local.lock import lock_holder
 from endpointctl.backends.local.logs import follow_logs, read_logs
 from endpointctl.backends.local.ports import free_port, is_free
 from endpointctl.backends.local.sources import check_resolvable
+from endpointctl.backends.scoring_client import post_score
 from endpointctl.core import keys
 from endpointctl.core.capabilities import Capabilities, Capability
 from endpointctl.core.context import BackendContext
@@ -47,9 +46,6 @@ from endpointctl.core.views import (
     ProvisioningState,
     RolloutView,
 )
-
-# Above Azure's 180 s request timeout, so the router's own 408 is what a slow model produces.
-INVOKE_TIMEOUT_S = 200.0
 
 
 class LocalBackend:
@@ -326,21 +322,7 @@ class LocalBackend:
             raise InvalidInput(f"endpoint {endpoint} has no scoring_uri yet")
         await ensure_agent(self._layout)
         credentials = await self.get_credentials(endpoint)
-        sent = {"Content-Type": "application/json", **(headers or {})}
-        sent["Authorization"] = f"Bearer {credentials.bearer()}"
-        if deployment is not None:
-            sent["azureml-model-deployment"] = deployment
-        async with httpx.AsyncClient(timeout=INVOKE_TIMEOUT_S) as client:
-            started = time.perf_counter()
-            response = await client.post(view.scoring_uri, content=body, headers=sent)
-            latency_ms = (time.perf_counter() - started) * 1000
-        return InvokeResult(
-            response.status_code,
-            dict(response.headers),
-            response.content,
-            latency_ms,
-            response.headers.get("azureml-model-deployment"),
-        )
+        return await post_score(view.scoring_uri, credentials, body, deployment=deployment, headers=headers)
 
     async def get_logs(
         self,

@@ -1,0 +1,502 @@
+"""The azure backend as the façade sees it: managed online endpoints in one Azure ML workspace, over ARM.
+
+Deployment changes return after ARM's first answer (the `--no-wait` point); the long-running operation
+is remembered and `get_deployment` — which the façade polls — folds its outcome (and error) into the view,
+polling no faster than ARM's Retry-After. Endpoint, traffic, key and delete operations are followed to
+the end here (the façade hands them over in one call), unless core.waiting says not to wait.
+
+Importing this module must stay cheap: no azure.identity until a credential is really needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from endpointctl.backends.azure import lro
+from endpointctl.backends.azure.arm import ArmClient, ArmResponse, Tuning
+from endpointctl.backends.azure.assets import (
+    NEXT_VERSION,
+    AssetResolver,
+    plan_assets,
+    upload_root,
+    uploaded_location,
+    version_body,
+)
+from endpointctl.backends.azure.auth import CredentialFactory, TokenSource, default_credential
+from endpointctl.backends.azure.bodies import (
+    check_managed_deployment,
+    deployment_body,
+    deployment_spec,
+    deployment_view,
+    endpoint_body,
+    endpoint_view,
+    scale_body,
+    wire_traffic,
+)
+from endpointctl.backends.azure.settings import NOT_CONFIGURED, WorkspaceScope, with_api_version
+from endpointctl.backends.base import KeyType
+from endpointctl.backends.scoring_client import post_score
+from endpointctl.core.capabilities import Capabilities, Capability
+from endpointctl.core.context import BackendContext
+from endpointctl.core.errors import (
+    BackendUnavailable,
+    EndpointctlError,
+    InvalidInput,
+    NotSupported,
+    OperationFailed,
+)
+from endpointctl.core.spec import DeploymentSpec, EndpointSpec
+from endpointctl.core.traffic import TrafficSplit
+from endpointctl.core.views import (
+    BackendStatus,
+    Container,
+    Credentials,
+    DeploymentView,
+    DryRunPlan,
+    EndpointView,
+    EventView,
+    InvokeResult,
+    LogLine,
+    MetricsSnapshot,
+    ProvisioningState,
+)
+from endpointctl.core.waiting import is_following, report, should_wait
+
+NAME = "azure"
+CAPABILITIES = Capabilities(
+    frozenset(Capability) - {Capability.AGENT, Capability.METRICS, Capability.EVENTS},
+    {
+        Capability.AGENT: "Azure runs the endpoints; there is no local supervisor",
+        Capability.METRICS: "request metrics live in Azure Monitor, which endpointctl does not query yet",
+        Capability.EVENTS: "ARM keeps no per-endpoint event history; see the Azure activity log",
+    },
+)
+# The AAD audience of Azure ML data-plane tokens (aad_token endpoints).
+ML_SCOPE = "https://ml.azure.com/.default"
+CONTAINER_TYPES = {
+    Container.INFERENCE_SERVER: "InferenceServer",
+    Container.STORAGE_INITIALIZER: "StorageInitializer",
+}
+DEFAULT_LOG_TAIL = 5000
+LOG_POLL_S = 5.0
+_READ_ONLY = ("provisioningState", "scoringUri", "swaggerUri", "keys")
+# What the dry run shows for the default datastore, which only ARM (with a credential) can name.
+PLAN_DATASTORE = "<default datastore>"
+PLAN_CONTAINER_URL = "<default datastore's blob container URL>"
+
+
+class AzureBackend:
+    name = NAME
+
+    def __init__(
+        self,
+        context: BackendContext,
+        *,
+        credential_factory: CredentialFactory | None = None,
+        tuning: Tuning | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._ctx = context
+        self._scope = WorkspaceScope.from_defaults(context.defaults)
+        self._tuning = tuning or Tuning()
+        self._factory = credential_factory or default_credential
+        self._transport = transport
+        self._tokens: TokenSource | None = None
+        self._client: ArmClient | None = None
+        self._ops: dict[tuple[str, str], lro.Operation] = {}
+        self._location: str | None = self._scope.location if self._scope else None
+        self.last_resolver: AssetResolver | None = None
+
+    # --- plumbing ---------------------------------------------------------------------------------
+    def capabilities(self) -> Capabilities:
+        return CAPABILITIES
+
+    def _require_scope(self) -> WorkspaceScope:
+        if self._scope is None:
+            raise BackendUnavailable(f"azure: {NOT_CONFIGURED}")
+        return self._scope
+
+    @property
+    def _arm(self) -> ArmClient:
+        if self._client is None:
+            scope = self._require_scope()
+            self._tokens = TokenSource(self._factory)
+            self._client = ArmClient(scope, self._tokens, self._tuning, self._transport)
+        return self._client
+
+    @property
+    def _context(self) -> str:
+        return self._scope.short if self._scope else ""
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+        if self._tokens is not None:
+            await self._tokens.close()
+            self._tokens = None
+
+    async def status(self) -> BackendStatus:
+        if self._scope is None:
+            return BackendStatus(NAME, False, CAPABILITIES, reason=NOT_CONFIGURED)
+        try:
+            # Always a real call, even when the location is configured: status says whether ARM answers us.
+            location = await asyncio.wait_for(self._read_workspace(), timeout=20)
+        except EndpointctlError as exc:
+            return BackendStatus(NAME, False, CAPABILITIES, context=self._context, reason=str(exc))
+        except Exception as exc:  # status() never raises: the tree shows the reason instead
+            return BackendStatus(
+                NAME, False, CAPABILITIES, context=self._context, reason=f"{type(exc).__name__}: {exc}"
+            )
+        return BackendStatus(NAME, True, CAPABILITIES, context=f"{self._context} · {location}")
+
+    async def _read_workspace(self) -> str:
+        ws = await self._arm.request("GET", self._require_scope().workspace_url, what="read the workspace")
+        location = str(_dict(ws.body).get("location") or "")
+        self._location = self._location or location
+        return location
+
+    async def _workspace_location(self) -> str:
+        """Where new endpoints go: `configure --defaults location=…`, else the workspace's own region."""
+        return self._location or await self._read_workspace()
+
+    # --- endpoints --------------------------------------------------------------------------------
+    def _endpoint_url(self, name: str) -> str:
+        return self._require_scope().endpoint_url(name)
+
+    async def _endpoint_body(self, name: str) -> dict[str, Any]:
+        return _dict(
+            (await self._arm.request("GET", self._endpoint_url(name), what=f"get endpoint {name}")).body
+        )
+
+    async def _deployment_names(self, endpoint: str) -> list[str]:
+        items = await self._arm.list_all(
+            self._require_scope().url("onlineEndpoints", endpoint, "deployments"),
+            what=f"list deployments of {endpoint}",
+        )
+        return [str(d.get("name")) for d in items]
+
+    async def list_endpoints(self) -> list[EndpointView]:
+        items = await self._arm.list_all(self._require_scope().url("onlineEndpoints"), what="list endpoints")
+        return [endpoint_view(b, [], context=self._context) for b in items]
+
+    async def get_endpoint(self, name: str) -> EndpointView:
+        body = await self._endpoint_body(name)
+        return endpoint_view(body, await self._deployment_names(name), context=self._context)
+
+    async def apply_endpoint(self, spec: EndpointSpec) -> EndpointView:
+        url = self._endpoint_url(spec.name)
+        current = await self._arm.request(
+            "GET", url, what=f"get endpoint {spec.name}", allow=frozenset({404})
+        )
+        location = str(_dict(current.body).get("location") or "") if current.status == 200 else ""
+        body = endpoint_body(spec, location or await self._workspace_location())
+        response = await self._arm.request("PUT", url, json=body, what=f"put endpoint {spec.name}")
+        await self._finish(response, f"endpoint {spec.name}")
+        return await self.get_endpoint(spec.name)
+
+    async def delete_endpoint(self, name: str) -> None:
+        response = await self._arm.request("DELETE", self._endpoint_url(name), what=f"delete endpoint {name}")
+        await self._finish(response, f"delete endpoint {name}")
+
+    async def _finish(self, response: ArmResponse, what: str) -> None:
+        """Follow a long-running operation to its end; Failed/Canceled become OperationFailed."""
+        op = lro.Operation.from_response(response, what=what, interval_s=self._tuning.lro_interval_s)
+        if op is None or not should_wait():
+            # --no-wait: ARM accepted the change; the resource shows its progress from here on.
+            return
+        result = await lro.follow(self._arm, op, progress=lambda r: report(str(r.state)))
+        if result.state is not lro.OpState.SUCCEEDED:
+            raise OperationFailed(
+                f"azure: {what} ended {result.state}" + (f": {result.error}" if result.error else "")
+            )
+
+    # --- deployments ------------------------------------------------------------------------------
+    def _deployment_url(self, endpoint: str, name: str) -> str:
+        return self._require_scope().deployment_url(endpoint, name)
+
+    async def list_deployments(self, endpoint: str) -> list[DeploymentView]:
+        items = await self._arm.list_all(
+            self._require_scope().url("onlineEndpoints", endpoint, "deployments"),
+            what=f"list deployments of {endpoint}",
+        )
+        return [deployment_view(b, endpoint) for b in items]
+
+    async def get_deployment(self, endpoint: str, name: str) -> DeploymentView:
+        key = (endpoint, name)
+        op = self._ops.get(key)
+        result: lro.OpResult | None = None
+        if op is not None:
+            # The façade's wait honours Retry-After by waiting here; any other read answers at once.
+            poll = lro.poll_when_due if is_following() else lro.poll_if_due
+            result = await poll(self._arm, op)
+            if result.state.terminal:
+                del self._ops[key]
+        response = await self._arm.request(
+            "GET", self._deployment_url(endpoint, name), what=f"get deployment {endpoint}/{name}"
+        )
+        body = _dict(response.body)
+        if result is None or result.state is lro.OpState.SUCCEEDED:
+            return deployment_view(body, endpoint)
+        if result.state.terminal:
+            state = ProvisioningState(str(result.state))
+            return deployment_view(body, endpoint, state=state, reason=result.error)
+        view = deployment_view(body, endpoint)
+        # ARM may show the old, settled state until the operation touches the resource.
+        state = (
+            view.provisioning_state if not view.provisioning_state.terminal else ProvisioningState.UPDATING
+        )
+        return deployment_view(body, endpoint, state=state)
+
+    async def apply_deployment(self, spec: DeploymentSpec) -> DeploymentView:
+        check_managed_deployment(spec)
+        scope = self._require_scope()
+        endpoint = await self._endpoint_body(spec.endpoint_name)
+        location = str(endpoint.get("location") or "") or await self._workspace_location()
+        resolver = AssetResolver(self._arm, scope, self._tuning)
+        self.last_resolver = resolver
+        ids = await resolver.resolve(plan_assets(spec, scope))
+        body = deployment_body(spec, location, ids)
+        url = self._deployment_url(spec.endpoint_name, spec.name)
+        what = f"deployment {spec.endpoint_name}/{spec.name}"
+        current = await self._arm.request("GET", url, what=f"get {what}", allow=frozenset({404}))
+        if current.status == 200 and _only_capacity_differs(_dict(current.body), body, spec.endpoint_name):
+            # A scale-only change is a PATCH of the sku: ARM scales without re-deploying the instances.
+            response = await self._arm.request(
+                "PATCH", url, json=scale_body(spec.instance_count), what=f"scale {what}"
+            )
+        else:
+            response = await self._arm.request("PUT", url, json=body, what=f"put {what}")
+        op = lro.Operation.from_response(response, what=what, interval_s=self._tuning.lro_interval_s)
+        if op is not None:
+            self._ops[(spec.endpoint_name, spec.name)] = op
+        if response.status in (200, 201) and isinstance(response.body, dict):
+            return deployment_view(response.body, spec.endpoint_name)
+        latest = await self._arm.request("GET", url, what=f"get {what}")
+        view = deployment_view(_dict(latest.body), spec.endpoint_name)
+        if op is not None and view.provisioning_state.terminal:
+            return deployment_view(_dict(latest.body), spec.endpoint_name, state=ProvisioningState.SCALING)
+        return view
+
+    async def delete_deployment(self, endpoint: str, name: str) -> None:
+        self._ops.pop((endpoint, name), None)
+        response = await self._arm.request(
+            "DELETE", self._deployment_url(endpoint, name), what=f"delete deployment {endpoint}/{name}"
+        )
+        await self._finish(response, f"delete deployment {endpoint}/{name}")
+
+    # --- traffic and credentials ------------------------------------------------------------------
+    async def set_traffic(self, endpoint: str, split: TrafficSplit) -> EndpointView:
+        # The 2024-04-01 PATCH body (PartialMinimalTrackedResourceWithIdentity) carries only tags and
+        # identity, so traffic goes as a PUT of the endpoint as ARM has it, with the new split.
+        body = _writable_endpoint(await self._endpoint_body(endpoint))
+        body["properties"]["traffic"] = wire_traffic(split.weights)
+        body["properties"]["mirrorTraffic"] = wire_traffic(split.mirror)
+        response = await self._arm.request(
+            "PUT", self._endpoint_url(endpoint), json=body, what=f"set traffic of {endpoint}"
+        )
+        await self._finish(response, f"traffic of {endpoint}")
+        return await self.get_endpoint(endpoint)
+
+    async def get_credentials(self, endpoint: str) -> Credentials:
+        view = await self.get_endpoint(endpoint)
+        url = self._endpoint_url(endpoint)
+        if view.spec.auth_mode == "key":
+            keys = _dict(
+                (await self._arm.request("POST", url + "/listKeys", what=f"list keys of {endpoint}")).body
+            )
+            return Credentials(
+                "key", primary_key=keys.get("primaryKey"), secondary_key=keys.get("secondaryKey")
+            )
+        if view.spec.auth_mode == "aml_token":
+            token = _dict(
+                (await self._arm.request("POST", url + "/token", what=f"get a token for {endpoint}")).body
+            )
+            return Credentials(
+                "aml_token",
+                access_token=token.get("accessToken"),
+                expiry_time_utc=_int_or_none(token.get("expiryTimeUtc")),
+                refresh_after_time_utc=_int_or_none(token.get("refreshAfterTimeUtc")),
+            )
+        assert self._tokens is not None  # created with the client by get_endpoint above
+        return Credentials("aad_token", access_token=await self._tokens.token(ML_SCOPE))
+
+    async def regenerate_keys(self, endpoint: str, key_type: KeyType) -> None:
+        response = await self._arm.request(
+            "POST",
+            self._endpoint_url(endpoint) + "/regenerateKeys",
+            json={"keyType": key_type.capitalize()},
+            what=f"regenerate the {key_type} key of {endpoint}",
+        )
+        await self._finish(response, f"regenerate the {key_type} key of {endpoint}")
+
+    # --- data plane and observability -------------------------------------------------------------
+    async def invoke(
+        self,
+        endpoint: str,
+        body: bytes,
+        *,
+        deployment: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> InvokeResult:
+        view = await self.get_endpoint(endpoint)
+        if not view.scoring_uri:
+            raise InvalidInput(
+                f"azure: endpoint {endpoint} has no scoring_uri yet ({view.provisioning_state})"
+            )
+        credentials = await self.get_credentials(endpoint)
+        return await post_score(
+            view.scoring_uri,
+            credentials,
+            body,
+            deployment=deployment,
+            headers=headers,
+            transport=self._transport,
+        )
+
+    async def _logs(self, endpoint: str, deployment: str, container: Container, tail: int) -> list[str]:
+        response = await self._arm.request(
+            "POST",
+            self._deployment_url(endpoint, deployment) + "/getLogs",
+            json={"containerType": CONTAINER_TYPES[container], "tail": tail},
+            what=f"get logs of {endpoint}/{deployment}",
+        )
+        content = _dict(response.body).get("content")
+        return str(content).splitlines() if content else []
+
+    async def get_logs(
+        self,
+        endpoint: str,
+        deployment: str,
+        *,
+        container: Container,
+        lines: int | None,
+        instance: str | None = None,
+    ) -> list[LogLine]:
+        if instance is not None:
+            raise NotSupported(
+                "azure: getLogs returns one instance's logs chosen by Azure; --instance is not available"
+            )
+        if lines == 0:
+            return []
+        texts = await self._logs(endpoint, deployment, container, lines or DEFAULT_LOG_TAIL)
+        return [LogLine(t, container=container) for t in texts]
+
+    async def follow_logs(
+        self, endpoint: str, deployment: str, *, container: Container, instance: str | None = None
+    ) -> AsyncIterator[LogLine]:
+        """ARM has no log stream: poll getLogs and print what is new since the last snapshot."""
+        if instance is not None:
+            raise NotSupported(
+                "azure: getLogs returns one instance's logs chosen by Azure; --instance is not available"
+            )
+        previous = await self._logs(endpoint, deployment, container, DEFAULT_LOG_TAIL)
+        while True:
+            await self._tuning.sleep(min(LOG_POLL_S, self._tuning.max_sleep_s))
+            current = await self._logs(endpoint, deployment, container, DEFAULT_LOG_TAIL)
+            for text in _new_lines(previous, current):
+                yield LogLine(text, container=container)
+            previous = current
+
+    async def events(self, endpoint: str, *, after_id: int = 0) -> list[EventView]:
+        return []
+
+    async def start_agent(self) -> BackendStatus:
+        raise NotSupported(f"azure: {CAPABILITIES.why_not(Capability.AGENT)}")
+
+    async def stop_agent(self) -> bool:
+        raise NotSupported(f"azure: {CAPABILITIES.why_not(Capability.AGENT)}")
+
+    async def metrics(self, endpoint: str) -> MetricsSnapshot:
+        raise NotSupported(f"azure: {CAPABILITIES.why_not(Capability.METRICS)}")
+
+    # --- dry run: no credential, no network, no upload ----------------------------------------------
+    def _plan_location(self, what: str) -> str:
+        return self._location or f"<the {what}'s location, read from ARM when applied>"
+
+    async def plan_endpoint(self, spec: EndpointSpec) -> DryRunPlan:
+        scope = self._require_scope()
+        doc = {
+            "method": "PUT",
+            "url": with_api_version(scope.endpoint_url(spec.name)),
+            "body": endpoint_body(spec, self._plan_location("workspace")),
+        }
+        return DryRunPlan(NAME, (doc,), output="json")
+
+    async def plan_deployment(self, spec: DeploymentSpec) -> DryRunPlan:
+        check_managed_deployment(spec)
+        scope = self._require_scope()
+        plan = plan_assets(spec, scope)
+        docs: list[dict[str, Any]] = []
+        for asset in plan.local:
+            location = None
+            if asset.source is not None:
+                # Where the files would be uploaded: the default datastore is known only to ARM, and
+                # asking would need a credential, so it appears as a placeholder.
+                root = upload_root(asset)
+                location = uploaded_location(
+                    asset, scope, PLAN_DATASTORE, f"{PLAN_CONTAINER_URL}/{quote(root)}", root
+                )
+            docs.append(
+                {
+                    "method": "PUT",
+                    "url": with_api_version(
+                        scope.asset_url(asset.kind, asset.name, asset.version or NEXT_VERSION)
+                    ),
+                    "body": version_body(asset, location),
+                }
+            )
+        docs.append(
+            {
+                "method": "PUT",
+                "url": with_api_version(scope.deployment_url(spec.endpoint_name, spec.name)),
+                "body": deployment_body(spec, self._plan_location("endpoint"), plan.ids(scope)),
+            }
+        )
+        return DryRunPlan(NAME, tuple(docs), output="json")
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return dict(value) if isinstance(value, dict) else {}
+
+
+def _int_or_none(value: Any) -> int | None:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _writable_endpoint(body: dict[str, Any]) -> dict[str, Any]:
+    """The endpoint as ARM returned it, minus what a PUT may not carry (ids, read-only properties)."""
+    out: dict[str, Any] = {k: body[k] for k in ("location", "tags", "kind", "sku") if body.get(k) is not None}
+    props = {k: v for k, v in _dict(body.get("properties")).items() if k not in _READ_ONLY and v is not None}
+    out["properties"] = props
+    identity = _dict(body.get("identity"))
+    if identity.get("type"):
+        out["identity"] = {"type": identity["type"]}
+        if identity.get("userAssignedIdentities"):
+            out["identity"]["userAssignedIdentities"] = {k: {} for k in identity["userAssignedIdentities"]}
+    return out
+
+
+def _only_capacity_differs(current: dict[str, Any], new: dict[str, Any], endpoint: str) -> bool:
+    named = {**new, "name": current.get("name")}
+    try:
+        before = deployment_spec(current, endpoint)
+        after = deployment_spec(named, endpoint)
+    except ValueError:
+        return False
+    if before.instance_count == after.instance_count:
+        return False
+    return before.model_copy(update={"instance_count": after.instance_count}) == after
+
+
+def _new_lines(previous: list[str], current: list[str]) -> list[str]:
+    """Lines of `current` after the longest overlap of previous's end with current's start."""
+    for k in range(min(len(previous), len(current)), 0, -1):
+        if previous[-k:] == current[:k]:
+            return current[k:]
+    return current if previous != current else []
