@@ -97,6 +97,15 @@ def parse_remote(value: str) -> RemoteSource | None:
         return None
     scheme = match["scheme"].lower()
     if scheme == "https":
+        parts = urlsplit(value)
+        if parts.query or parts.username or parts.password:
+            # The URL lands in the Deployment's pod spec and annotations, readable by anyone who can read
+            # Deployments, and in --dry-run output: a signed URL's signature must not.
+            raise InvalidInput(
+                f"{parts.scheme}://{parts.hostname}{parts.path}: an https:// source may carry no query string or "
+                "credentials (a signed URL would be stored in the Deployment in plain text); use a URL the "
+                "cluster can fetch without them, or a pvc://CLAIM/PATH"
+            )
         return RemoteSource("https", value)
     if scheme == "pvc":
         claim, _, sub = value[len("pvc://") :].partition("/")

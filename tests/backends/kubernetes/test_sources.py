@@ -114,6 +114,18 @@ def test_a_pvc_source_must_name_a_path_inside_the_claim(tmp_path: Path) -> None:
             asyncio.run(plans.make_backend(tmp_path / "home").plan_deployment(spec))
 
 
+def test_a_signed_https_url_is_refused_without_echoing_its_signature(tmp_path: Path) -> None:
+    for signed in (
+        "https://acct.blob.core.windows.net/c/code.tar.gz?sv=2024&sig=SECRETSIG",
+        "https://user:SECRETSIG@example.com/code.tar.gz",
+    ):
+        text = plans.REMOTE.replace("https://example.com/releases/onlinescoring.tar.gz", signed)
+        spec = parse_deployment(text, source="remote.yml", base_dir=plans.K8S)
+        with pytest.raises(InvalidInput, match=r"no query string or credentials") as info:
+            asyncio.run(plans.make_backend(tmp_path / "home").plan_deployment(spec))
+        assert "SECRETSIG" not in str(info.value)
+
+
 # --- the storage initializer fetches them ------------------------------------------------------------------
 @pytest.fixture
 def origin(tmp_path: Path) -> Iterator[tuple[str, Path]]:
