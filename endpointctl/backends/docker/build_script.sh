@@ -8,30 +8,49 @@ venv=/opt/endpointctl/venv
 wanted=${1:-}
 export PIP_CONFIG_FILE="$ctx/pip.conf" PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
 
-py=
-if [ -n "$wanted" ] && command -v "python$wanted" >/dev/null 2>&1; then
-  py="python$wanted"
-fi
-if [ -z "$py" ]; then
-  for candidate in python3 python; do
-    if command -v "$candidate" >/dev/null 2>&1; then
-      py=$candidate
-      break
-    fi
-  done
-fi
-if [ -z "$py" ]; then
-  echo "endpointctl: the base image has no python3 on PATH; use an image with Python 3 and its venv module" >&2
-  exit 3
-fi
-actual=$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-if [ -n "$wanted" ] && [ "$wanted" != "$actual" ]; then
-  echo "endpointctl: WARNING: the conda file asks for Python $wanted; the base image has $actual, which is used (the packages must support it)"
-fi
-echo "endpointctl: creating $venv with $("$py" --version 2>&1)"
-if ! "$py" -m venv "$venv"; then
-  echo "endpointctl: '$py -m venv' failed; the base image needs the venv module (Debian: python3-venv)" >&2
-  exit 4
+# Base images that ship conda (Azure's own do, under /opt/miniconda) get the interpreter the conda file asks
+# for from conda; the packages then go in with pip, as everywhere else (conda-only packages were refused
+# before the build). Images without conda need python3 with its venv module.
+conda=
+for candidate in micromamba mamba conda /opt/conda/bin/mamba /opt/conda/bin/conda /opt/miniconda/bin/conda; do
+  if command -v "$candidate" >/dev/null 2>&1; then
+    conda=$candidate
+    break
+  fi
+done
+if [ -n "$conda" ]; then
+  python_spec="python${wanted:+=$wanted}"
+  echo "endpointctl: the base image has $conda: creating $venv with $python_spec and pip from its channels"
+  if ! "$conda" create -y -q -p "$venv" "$python_spec" pip; then
+    echo "endpointctl: '$conda create -p $venv $python_spec pip' failed; its channels must be reachable from the build" >&2
+    exit 5
+  fi
+else
+  py=
+  if [ -n "$wanted" ] && command -v "python$wanted" >/dev/null 2>&1; then
+    py="python$wanted"
+  fi
+  if [ -z "$py" ]; then
+    for candidate in python3 python; do
+      if command -v "$candidate" >/dev/null 2>&1; then
+        py=$candidate
+        break
+      fi
+    done
+  fi
+  if [ -z "$py" ]; then
+    echo "endpointctl: the base image has neither conda nor python3 on PATH; use an image with one of them" >&2
+    exit 3
+  fi
+  actual=$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+  if [ -n "$wanted" ] && [ "$wanted" != "$actual" ]; then
+    echo "endpointctl: WARNING: the conda file asks for Python $wanted; the base image has $actual, which is used (the packages must support it)"
+  fi
+  echo "endpointctl: creating $venv with $("$py" --version 2>&1)"
+  if ! "$py" -m venv "$venv"; then
+    echo "endpointctl: '$py -m venv' failed; the base image needs the venv module (Debian: python3-venv)" >&2
+    exit 4
+  fi
 fi
 echo "endpointctl: installing requirements:"
 sed 's/^/  /' "$ctx/requirements.txt"

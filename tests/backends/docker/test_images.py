@@ -67,3 +67,64 @@ def test_missing_base_image_that_cannot_be_pulled_is_named(builder: ImageBuilder
     with pytest.raises(ImageBuildError) as caught:
         builder.ensure(missing, parse_conda("dependencies: []", source="x"), log=work_dir / "pull.log")
     assert f"base image {missing} is not present locally and could not be pulled" in str(caught.value)
+
+
+# Stands in for conda in a base image: no conda channel is reachable from here, so `create` makes the
+# prefix with the image's own python3 -m venv and records how it was called. What is under test is that
+# the build finds conda where Azure's images keep it and asks it for the conda file's Python.
+CONDA_SHIM = """#!/bin/sh
+echo "$*" >> /var/log/conda-shim.calls
+prefix=
+while [ $# -gt 0 ]; do
+  if [ "$1" = "-p" ]; then prefix=$2; shift; fi
+  shift
+done
+exec python3 -m venv "$prefix"
+"""
+
+
+def test_a_base_image_with_conda_gets_its_python_from_conda(
+    builder: ImageBuilder, work_dir: Path, engine: DockerClient
+) -> None:
+    setup = engine.containers.create(
+        BASE_IMAGE,
+        [
+            "/bin/sh",
+            "-c",
+            f"mkdir -p /opt/miniconda/bin && cat > /opt/miniconda/bin/conda <<'EOF'\n{CONDA_SHIM}EOF\n"
+            "chmod +x /opt/miniconda/bin/conda",
+        ],
+        entrypoint=[],
+    )
+    setup.start()
+    assert setup.wait()["StatusCode"] == 0
+    base = setup.commit(repository="endpointctl-test/conda-base", tag="1")
+    setup.remove()
+    built = None
+    try:
+        requirements = parse_conda("dependencies: [python=3.11, pip]", source="conda.yaml")
+        log = work_dir / "conda.log"
+        built = builder.ensure("endpointctl-test/conda-base:1", requirements, log=log)
+        assert (
+            "the base image has /opt/miniconda/bin/conda: creating /opt/endpointctl/venv with python=3.11"
+            in (log.read_text())
+        )
+        probe = "import sys, endpointctl.serving.scoring.app; print(sys.prefix)"
+        out = engine.containers.run(built.image_id, ["python", "-c", probe], remove=True, entrypoint=[])
+        assert out.decode().strip() == "/opt/endpointctl/venv"
+        calls = engine.containers.run(
+            built.image_id, ["cat", "/var/log/conda-shim.calls"], remove=True, entrypoint=[]
+        )
+        assert calls.decode().split() == [
+            "create",
+            "-y",
+            "-q",
+            "-p",
+            "/opt/endpointctl/venv",
+            "python=3.11",
+            "pip",
+        ]
+    finally:
+        if built is not None:
+            engine.images.remove(built.image_id, force=True)
+        engine.images.remove(base.id, force=True)
