@@ -7,6 +7,8 @@ with memory bounded by the ring.
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -30,14 +32,34 @@ LOG_LINES = 100_000
 LOG_BATCH = 1000  # the logs pane flushes its queue in batches like this
 
 
-def cold_start() -> float:
+def cold_start(*, bytecode_cache: bool, runs: int = 3) -> float:
+    """Median wall time from `exec` to the first frame, in a fresh process.
+
+    The process runs on a copy of the project without `__pycache__`, so the result does not depend on which
+    caches earlier runs left behind. Without a cache every project module compiles from source, as on this
+    machine (PYTHONDONTWRITEBYTECODE=1) or after an upgrade; installed packages keep the bytecode pip compiled.
+    With a cache, a first unmeasured run writes it.
+    """
+    root = Path(__file__).resolve().parents[2]
     with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "src"
+        for package in ("endpointctl", "bench"):
+            shutil.copytree(root / package, copy / package, ignore=shutil.ignore_patterns("__pycache__"))
+        env = dict(os.environ)
+        if bytecode_cache:
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+        else:
+            env["PYTHONDONTWRITEBYTECODE"] = "1"
         out = Path(tmp) / "frame"
-        start = time.time()
-        subprocess.run(
-            [sys.executable, "-m", "bench.tui.first_frame", str(out), str(Path(tmp) / "home")], check=True
-        )
-        return float(out.read_text()) - start
+        command = [sys.executable, "-m", "bench.tui.first_frame", str(out), str(Path(tmp) / "home")]
+        if bytecode_cache:
+            subprocess.run(command, check=True, env=env, cwd=copy)
+        times = []
+        for _ in range(runs):
+            start = time.time()
+            subprocess.run(command, check=True, env=env, cwd=copy)
+            times.append(float(out.read_text()) - start)
+        return statistics.median(times)
 
 
 def model(tick: int) -> NavigatorModel:
@@ -68,20 +90,32 @@ class NavigatorApp(App[None]):
         yield Navigator(id="navigator")
 
 
-async def navigator_refresh() -> list[float]:
+def frame_drawn(future: asyncio.Future[float]) -> None:
+    future.set_result(time.perf_counter())
+
+
+async def navigator_refresh() -> tuple[list[float], list[float]]:
+    """Per refresh: wall time from the new model to the frame that shows it, and the CPU time spent meanwhile."""
     app = NavigatorApp()
-    times: list[float] = []
+    wall: list[float] = []
+    cpu: list[float] = []
     async with app.run_test(size=(160, 48)) as pilot:
         nav = app.query_one(Navigator)
         nav.update_model(model(0))
         await pilot.pause()
+        loop = asyncio.get_running_loop()
         for tick in range(1, REFRESHES + 1):
             fresh = model(tick)  # building the views is the backend's cost, not the navigator's
-            start = time.perf_counter()
+            await pilot.pause()  # start from an idle app
+            framed: asyncio.Future[float] = loop.create_future()
+            start, start_cpu = time.perf_counter(), time.process_time()
             nav.update_model(fresh)
-            await pilot.pause()  # the frame that shows the refresh
-            times.append(time.perf_counter() - start)
-    return times
+            # Runs right after the compositor has drawn the update: the frame the user sees (not Pilot's idle
+            # detection, which sleeps in 20 ms steps and would measure itself).
+            app.screen.call_after_refresh(frame_drawn, framed)
+            wall.append(await framed - start)
+            cpu.append(time.process_time() - start_cpu)
+    return wall, cpu
 
 
 class LogApp(App[None]):
@@ -109,19 +143,26 @@ async def log_flood() -> tuple[float, int, int]:
 
 
 def main() -> None:
-    first = cold_start()
-    refresh = asyncio.run(navigator_refresh())
+    first = cold_start(bytecode_cache=False)
+    first_cached = cold_start(bytecode_cache=True)
+    refresh, refresh_cpu = asyncio.run(navigator_refresh())
     flood, peak, kept = asyncio.run(log_flood())
     print("## TUI\n")
     print(
-        f"Measured 2026-11-25 with `python -m bench.tui` (Python {sys.version.split()[0]}, headless Textual).\n"
+        f"Measured {time.strftime('%Y-%m-%d')} with `python -m bench.tui` "
+        f"(Python {sys.version.split()[0]}, headless Textual, {os.cpu_count()} CPUs; load average at the end "
+        f"{' / '.join(f'{x:.1f}' for x in os.getloadavg())} over 1/5/15 min).\n"
     )
     print("| measurement | result | target |")
     print("| --- | --- | --- |")
-    print(f"| cold start to first frame (80×24, subprocess) | {first:.2f} s | ≤ 1.5 s |")
+    print(
+        f"| cold start to first frame (80×24, subprocess), no bytecode cache | median {first:.2f} s | ≤ 1.5 s |"
+    )
+    print(f"| cold start to first frame, bytecode cache warm | median {first_cached:.2f} s | ≤ 1.5 s |")
     print(
         f"| navigator refresh, {ENDPOINTS:,} endpoints × {len(DEPLOYMENTS)} deployments (update + frame) | "
-        f"median {statistics.median(refresh) * 1000:.0f} ms, max {max(refresh) * 1000:.0f} ms | ≤ 50 ms |"
+        f"median {statistics.median(refresh) * 1000:.0f} ms, max {max(refresh) * 1000:.0f} ms "
+        f"(CPU median {statistics.median(refresh_cpu) * 1000:.0f} ms) | ≤ 50 ms |"
     )
     print(
         f"| {LOG_LINES:,} log lines ingested (batches of {LOG_BATCH}) | {flood:.2f} s, "

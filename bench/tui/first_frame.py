@@ -1,4 +1,10 @@
-"""Child process for the cold-start benchmark: run the TUI headless and write the wall time of its first frame."""
+"""Child process for the cold-start benchmark: run the TUI headless and write the wall time of its first frame.
+
+It pays what the bare `endpointctl` command does before its first frame: the console script's module
+(`endpointctl.cli`, whose `main()` sees no arguments and starts the TUI), then the app as `endpointctl.tui.run` makes
+it (`make_app`, installed backends discovered once the frame is up), on an empty data directory. `main()` itself is
+not called: it opens the TUI only on a terminal.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +12,14 @@ import sys
 import time
 from pathlib import Path
 
+import endpointctl.cli  # noqa: F401  (imported by the console script before it sees no arguments)
 from endpointctl.core.home import Home
-from endpointctl.core.service import EndpointService
-from endpointctl.tui.app import EndpointctlApp
+from endpointctl.tui import make_app
 
 
 def main() -> None:
     out, home = Path(sys.argv[1]), Home(Path(sys.argv[2])).ensure()
-    app = EndpointctlApp(lambda: EndpointService.open(home, {}))
+    app = make_app(home)
 
     def first_frame() -> None:
         out.write_text(repr(time.time()))

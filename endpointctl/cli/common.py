@@ -61,7 +61,7 @@ class CliContext:
 
             def update(view: DeploymentView) -> None:
                 text = f"{what}: {view.provisioning_state}"
-                if view.rollout is not None and view.rollout.phase == "preparing":
+                if view.rollout is not None and view.rollout.preparing:
                     text += f" — {view.rollout.message or 'preparing'}"[:120]
                 elif view.rollout is not None:
                     r = view.rollout

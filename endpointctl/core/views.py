@@ -64,6 +64,9 @@ class InstanceView:
     reason: str = ""
 
 
+PREPARING = "preparing"
+
+
 @dataclass(frozen=True)
 class RolloutView:
     """Progress of a rolling update: batch n of m, how many instances already run the new revision."""
@@ -75,6 +78,12 @@ class RolloutView:
     desired: int
     phase: str
     message: str = ""
+
+    @property
+    def preparing(self) -> bool:
+        """Before the first batch: the environment is being built and model and code staged (`message` says
+        what is happening); `batch` and `batches` are 0 until the plan starts."""
+        return self.phase == PREPARING
 
 
 @dataclass(frozen=True)

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
+from textual import work
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.worker import Worker, WorkerState
 
-from endpointctl.core.service import EndpointService
 from endpointctl.tui.commands import EndpointCommands
 from endpointctl.tui.context import TuiContext
 from endpointctl.tui.screens.help import HelpScreen
@@ -24,6 +25,9 @@ from endpointctl.tui.widgets.navigator import Navigator
 from endpointctl.tui.widgets.overview import OverviewPane
 from endpointctl.tui.widgets.traffic_pane import TrafficPane
 from endpointctl.tui.widgets.traffic_slider import TrafficSlider
+
+if TYPE_CHECKING:
+    from endpointctl.core.service import EndpointService
 
 STYLES = Path(__file__).parent / "styles"
 
@@ -48,12 +52,40 @@ class EndpointctlApp(App[None]):
         log_capacity: int = 50_000,
     ) -> None:
         super().__init__()
-        self.tui_context = TuiContext(
-            service_factory(), clock=clock, poll_s=poll_s, log_capacity=log_capacity
-        )
+        self._service_factory = service_factory
+        self._unmounted = False
+        self.tui_context = TuiContext(clock=clock, poll_s=poll_s, log_capacity=log_capacity)
 
     def on_mount(self) -> None:
         self.push_screen(MainScreen())
+        # The façade, the spec models and every backend's module (entry points) are most of a cold start and
+        # nothing the first frame needs: open them once it is on screen, off the event loop.
+        self.call_after_refresh(self._open_service)
+
+    @work(thread=True, exit_on_error=False, group="service")
+    def _open_service(self) -> None:
+        try:
+            service = self._service_factory()
+        except Exception as exc:
+            self.call_from_thread(
+                self.notify, f"cannot open the service: {exc}", severity="error", timeout=60
+            )
+            return
+        try:
+            accepted = self.call_from_thread(self._service_opened, service)
+        except RuntimeError:  # the event loop is gone
+            accepted = False
+        if not accepted:  # the app quit while the service was opening: nobody else will close it
+            asyncio.run(service.close())
+
+    def _service_opened(self, service: EndpointService) -> bool:
+        if self._unmounted:
+            return False
+        self.tui_context.opened = service
+        for screen in self.screen_stack:
+            if isinstance(screen, MainScreen):
+                screen.service_ready()
+        return True
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         # Workers catch the façade's errors themselves; this is the net for everything else: a notification,
@@ -62,7 +94,9 @@ class EndpointctlApp(App[None]):
             self.notify(f"{event.worker.name}: {event.worker.error}", severity="error", timeout=6)
 
     async def on_unmount(self) -> None:
-        await self.tui_context.service.close()
+        self._unmounted = True
+        if self.tui_context.opened is not None:
+            await self.tui_context.opened.close()
 
     def action_help(self) -> None:
         sections: list[tuple[str, list[BindingType]]] = [

@@ -5,21 +5,38 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from textual.dom import DOMNode
 
-from endpointctl.core.service import EndpointService
+if TYPE_CHECKING:
+    from endpointctl.core.service import EndpointService
+
+
+class ServiceNotReady(RuntimeError):
+    """The façade is still opening (the first seconds after start): try again in a moment."""
 
 
 @dataclass
 class TuiContext:
-    service: EndpointService
     # Injected so snapshot tests can freeze "age" and timestamps.
     clock: Callable[[], float] = time.time
     poll_s: float = 2.0
     log_capacity: int = 50_000
     # The last request body sent to each endpoint: the invoke editor's prefill.
     last_request: dict[str, str] = field(default_factory=dict)
+    # Opened by the app after its first frame (importing the façade and the backends is most of a cold start).
+    opened: EndpointService | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.opened is not None
+
+    @property
+    def service(self) -> EndpointService:
+        if self.opened is None:
+            raise ServiceNotReady("still opening the data directory and the backends")
+        return self.opened
 
 
 def tui_context(node: DOMNode) -> TuiContext:

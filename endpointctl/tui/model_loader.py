@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
-from endpointctl.core.service import EndpointService
-from endpointctl.core.views import BackendStatus, EndpointView
 from endpointctl.tui.widgets.navigator import BackendEntry, EndpointEntry, NavigatorModel
+
+if TYPE_CHECKING:
+    from endpointctl.core.service import EndpointService
+    from endpointctl.core.views import BackendStatus, EndpointView
 
 
 async def _endpoint_entry(service: EndpointService, backend: str, endpoint: EndpointView) -> EndpointEntry:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-import endpointctl.cli
+import endpointctl.cli.commands
 import endpointctl.core.service
 from tests.conftest import Result, Run, cli
 from tests.fakes.backend import FakeBackend
@@ -15,6 +15,6 @@ def fake_cli(cli: Run, monkeypatch: pytest.MonkeyPatch) -> Run:
     """The same, with the fake backend installed as the only backend and made the default."""
     FakeBackend.reset()
     monkeypatch.setattr(endpointctl.core.service, "discover_factories", lambda: {"fake": FakeBackend})
-    monkeypatch.setattr(endpointctl.cli, "discover_factories", lambda: {"fake": FakeBackend})
+    monkeypatch.setattr(endpointctl.cli.commands, "discover_factories", lambda: {"fake": FakeBackend})
     assert cli("configure", "--defaults", "backend=fake").code == 0
     return cli

@@ -1,25 +1,29 @@
 """The TUI against the real process backend and the sample endpoint: every pane, one operator session.
 
-Rollout watched to completion from the YAML editor, traffic shifted with the keyboard, an invoke pinned to green
-served by green, both log containers of real instances — all through real processes, nothing faked.
+The endpoint and green created from their files in the YAML editor (green's rollout watched to completion), an
+invoke pinned to green served by green, traffic shifted with the keyboard, green's logs followed live and both
+containers shown, blue scaled from the editor — all through real processes, nothing faked.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
+from textual.pilot import Pilot
 from textual.widgets import TextArea
 
 from endpointctl.backends.process.launcher import stop_agent
 from endpointctl.backends.process.layout import ENV_CACHE_VARIABLE, Layout
 from endpointctl.core.home import Home
 from endpointctl.core.service import EndpointService
-from endpointctl.core.spec import load_deployment, load_endpoint
+from endpointctl.core.spec import load_deployment
 from endpointctl.tui.app import EndpointctlApp
 from endpointctl.tui.screens.confirm import ConfirmScreen
 from endpointctl.tui.screens.diff import DiffScreen
+from endpointctl.tui.screens.prompt import PromptScreen
 from endpointctl.tui.target import Target
 from endpointctl.tui.widgets.editor_pane import EditorPane
 from endpointctl.tui.widgets.log_view import LogView
@@ -29,7 +33,7 @@ from endpointctl.tui.widgets.traffic_pane import TrafficPane
 from endpointctl.tui.widgets.traffic_slider import TrafficSlider
 from tests.backends.process.conftest import ENV_CACHE, scoring_processes
 from tests.tui.conftest import ENDPOINT, SAMPLE
-from tests.tui.helpers import select, static_text, wait_for
+from tests.tui.helpers import main_screen, select, static_text, wait_for
 from tests.tui.test_traffic import sliders
 
 BACKEND = "process"
@@ -40,18 +44,43 @@ ROLLOUT_S = 90.0
 @pytest.fixture
 async def live(home: Home, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Home]:
     monkeypatch.setenv(ENV_CACHE_VARIABLE, str(ENV_CACHE))
-    service = EndpointService.open(home)
-    try:
-        await service.create_endpoint(load_endpoint(SAMPLE / "endpoint.yml"), backend=BACKEND)
-        await service.apply_deployment(
-            load_deployment(SAMPLE / "blue-deployment.yml"), backend=BACKEND, all_traffic=True
-        )
-        await service.apply_deployment(load_deployment(SAMPLE / "green-deployment.yml"), backend=BACKEND)
-    finally:
-        await service.close()
     yield home
     await stop_agent(Layout(home))
     assert scoring_processes(home) == []
+
+
+async def open_in_editor(pilot: Pilot[None], path: Path) -> EditorPane:
+    """`e`, then ctrl+o and the path typed into the prompt, as an operator does."""
+    pilot.app.screen.query_one(Navigator).focus()
+    await pilot.press("e")
+    editor = pilot.app.screen.query_one(EditorPane)
+    editor.area.focus()
+    await pilot.press("ctrl+o")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, PromptScreen), "the open-file prompt")
+    await pilot.press(*str(path), "enter")
+    await wait_for(pilot, lambda: editor.is_new and editor.parsed is not None, f"{path.name} parsed")
+    return editor
+
+
+async def apply_and_watch(pilot: Pilot[None], editor: EditorPane) -> RolloutPanel:
+    editor.area.focus()
+    await pilot.press("ctrl+s")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, DiffScreen), "the diff")
+    await pilot.press("y")
+    panel = pilot.app.screen.query_one(RolloutPanel)
+    await wait_for(pilot, lambda: panel.outcome is not None, "the apply to finish", limit_s=ROLLOUT_S)
+    return panel
+
+
+async def invoke_green(home: Home) -> None:
+    """Another client scores green directly, so its log gets a new line while the TUI follows."""
+    service = EndpointService.open(home)
+    try:
+        body = (SAMPLE / "sample-request.json").read_bytes()
+        result = await service.invoke(ENDPOINT, body, deployment="green", backend=BACKEND)
+        assert result.status == 200
+    finally:
+        await service.close()
 
 
 def _texts(view: LogView) -> list[str]:
@@ -61,11 +90,42 @@ def _texts(view: LogView) -> list[str]:
 async def test_operator_session_on_the_process_backend(live: Home) -> None:
     app = EndpointctlApp(lambda: EndpointService.open(live), poll_s=0.5)
     async with app.run_test(size=(120, 40)) as pilot:
+        main = main_screen(pilot)
+        # The first contact with every installed backend (the docker engine, the process agent): slow under load.
+        await wait_for(
+            pilot,
+            lambda: BACKEND in main.navigator._by_key,
+            "the process backend in the navigator",
+            limit_s=30.0,
+        )
+
+        # Create the endpoint from its file, in the editor.
+        editor = await open_in_editor(pilot, SAMPLE / "endpoint.yml")
+        panel = await apply_and_watch(pilot, editor)
+        assert panel.outcome == "succeeded", str(panel.render())
+        await select(pilot, Target(BACKEND, ENDPOINT))
+
+        # Blue arrives from another client (the CLI) with all the traffic; the navigator picks it up.
+        service = EndpointService.open(live)
+        try:
+            blue_spec = load_deployment(SAMPLE / "blue-deployment.yml")
+            await service.apply_deployment(blue_spec, backend=BACKEND, all_traffic=True)
+        finally:
+            await service.close()
+        await select(pilot, Target(BACKEND, ENDPOINT, "blue"))
+
+        # Create green from its file and watch its rollout to completion.
+        editor = await open_in_editor(pilot, SAMPLE / "green-deployment.yml")
+        panel = await apply_and_watch(pilot, editor)
+        assert panel.outcome == "succeeded", str(panel.render())
+        assert "rolled out" in str(panel.render())
+
         # Navigator: the real backend, the endpoint and both deployments can be selected.
         await select(pilot, Target(BACKEND, ENDPOINT, "green"))
         await select(pilot, Target(BACKEND, ENDPOINT))
 
         # Invoke pinned to green: served by green.
+        pilot.app.screen.query_one(Navigator).focus()  # out of the YAML editor, where "i" is text
         await pilot.press("i")
         request = pilot.app.screen.query_one("#request", TextArea)
         await wait_for(pilot, lambda: request.text.strip() != "", "the prefilled sample request")
@@ -107,6 +167,14 @@ async def test_operator_session_on_the_process_backend(live: Home) -> None:
         await wait_for(
             pilot, lambda: any("POST /score 200" in t for t in _texts(view)), "green's request line"
         )
+        # Follow: a request scored now shows up without a key pressed, and the view stays at the bottom.
+        served = sum("POST /score 200" in t for t in _texts(view))
+        await invoke_green(live)
+        await wait_for(
+            pilot, lambda: sum("POST /score 200" in t for t in _texts(view)) > served, "the followed new line"
+        )
+        assert view.follow
+        await wait_for(pilot, lambda: view.scroll_y == view.max_scroll_y, "the view at its bottom")
         await pilot.press("c")
         await wait_for(pilot, lambda: any("storage initialised" in t for t in _texts(view)), "staging log")
 
@@ -115,7 +183,7 @@ async def test_operator_session_on_the_process_backend(live: Home) -> None:
         pilot.app.screen.query_one(Navigator).focus()
         await pilot.press("e")
         editor = pilot.app.screen.query_one(EditorPane)
-        await wait_for(pilot, lambda: "name: blue" in editor.area.text, "blue's running spec")
+        await wait_for(pilot, lambda: not editor.is_new and "name: blue" in editor.area.text, "blue's spec")
         editor.area.load_text(editor.area.text.replace("instance_count: 1", "instance_count: 2"))
         await wait_for(
             pilot, lambda: editor.parsed is not None and "instance_count: 2" in editor.area.text, "valid"

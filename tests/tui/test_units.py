@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
-from endpointctl.core.views import DeploymentMetrics, LogLine, MetricsSnapshot
+from endpointctl.core.views import (
+    DeploymentMetrics,
+    InstanceState,
+    LogLine,
+    MetricsSnapshot,
+    ProvisioningState,
+)
 from endpointctl.tui.command_line import Command, CommandError, parse_command
+from endpointctl.tui.format import INSTANCE_GLYPH, STATE_GLYPH, state_label, state_style
 from endpointctl.tui.widgets.editor_pane import guess_kind
 from endpointctl.tui.widgets.logs_pane import new_lines
 from endpointctl.tui.widgets.metrics_history import MetricsHistory
@@ -92,3 +102,55 @@ def test_files_with_endpoint_name_are_deployments() -> None:
     assert guess_kind("name: blue\nendpoint_name: ep\n") == "deployment"
     assert guess_kind("name: ep\nauth_mode: key\n") == "endpoint"
     assert guess_kind("name: [broken\nendpoint_name: x") == "deployment"
+
+
+def test_every_state_has_a_glyph_and_a_colour() -> None:
+    # The tables are keyed by the enums' values (so the first frame need not import the views): a state added to
+    # core must show up here, not as "?".
+    for state in ProvisioningState:
+        assert STATE_GLYPH[state] != "?"
+        assert state_label(state) == f"{STATE_GLYPH[state]} {state.value}"
+    for instance in InstanceState:
+        assert instance in INSTANCE_GLYPH
+    assert state_style(ProvisioningState.SUCCEEDED) == "green"
+    assert state_style(ProvisioningState.CANCELED) == "red"
+    assert state_style(ProvisioningState.SCALING) == "yellow"
+
+
+def test_the_first_frame_imports_neither_the_service_nor_the_spec_models() -> None:
+    # A fresh interpreter: what `endpointctl.tui.app` (everything the first frame draws) pulls in at import.
+    script = (
+        "import sys, endpointctl.tui.app, endpointctl.tui.screens.help, endpointctl.tui.screens.main;"
+        "print(sorted(m for m in sys.modules if m.startswith(('endpointctl.core.s', 'endpointctl.backends',"
+        " 'pydantic', 'httpx', 'yaml', 'endpointctl.core.views'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True).stdout
+    assert out.strip() == "[]"
+
+
+async def test_rollout_panel_shows_what_preparing_a_revision_is_doing() -> None:
+    from textual.app import App, ComposeResult
+
+    from endpointctl.core.spec import load_deployment
+    from endpointctl.core.views import PREPARING, DeploymentView, RolloutView
+    from endpointctl.tui.widgets.rollout import RolloutPanel
+    from tests.conftest import SAMPLES
+    from tests.tui.helpers import widget_text
+
+    class Host(App[None]):
+        def compose(self) -> ComposeResult:
+            yield RolloutPanel(id="rollout")
+
+    spec = load_deployment(SAMPLES / "managed" / "sample" / "blue-deployment.yml")
+    line = "image build: installing 3 requirement(s): numpy==1.26.4"
+    view = DeploymentView(
+        "docker", spec, ProvisioningState.CREATING, rollout=RolloutView(1, 0, 0, 0, 1, PREPARING, line)
+    )
+    async with Host().run_test(size=(120, 10)) as pilot:
+        panel = pilot.app.query_one(RolloutPanel)
+        panel.start("create my-endpoint/blue")
+        panel.progress(view)
+        await pilot.pause()
+        text = widget_text(panel)
+    assert f"preparing  {line}" in text
+    assert "batch 0/0" not in text

@@ -26,7 +26,7 @@ from endpointctl.core.errors import EndpointctlError
 from endpointctl.core.rollout import plan_rollout
 from endpointctl.core.spec import DeploymentSpec, restore, spec_to_dict
 from endpointctl.core.store import DeploymentRecord, Store
-from endpointctl.core.views import InstanceState, ProvisioningState, RolloutView
+from endpointctl.core.views import PREPARING, InstanceState, ProvisioningState, RolloutView
 
 LOG_TAIL_LINES = 25
 
@@ -144,7 +144,7 @@ class DeploymentController:
         if revision not in self._prepared:
             before = self.rollout
             loop = asyncio.get_running_loop()
-            preparing = RolloutView(revision, 0, 0, 0, spec.instance_count, "preparing")
+            preparing = RolloutView(revision, 0, 0, 0, spec.instance_count, PREPARING)
             self.rollout = preparing
 
             def show(line: str) -> None:
@@ -154,7 +154,7 @@ class DeploymentController:
             try:
                 prepared = await self.s.runtime.prepare(spec, revision, show)
             finally:
-                if self.rollout is not None and self.rollout.phase == "preparing":
+                if self.rollout is not None and self.rollout.preparing:
                     self.rollout = before
             for warning in prepared.warnings:
                 self.s.event(self.endpoint, self.name, "warning", warning)
@@ -164,7 +164,7 @@ class DeploymentController:
         return self._prepared[revision]
 
     def _show_preparing(self, preparing: RolloutView, line: str) -> None:
-        if self.rollout is not None and self.rollout.phase == "preparing":
+        if self.rollout is not None and self.rollout.preparing:
             self.rollout = dataclasses.replace(preparing, message=line.strip()[:200])
 
     async def _create(self, record: DeploymentRecord, spec: DeploymentSpec) -> None:

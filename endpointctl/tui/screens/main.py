@@ -58,6 +58,9 @@ class MainScreen(EndpointActions):
         self.capabilities: dict[str, Capabilities] = {}
         self._tree_timer: Timer | None = None
         self._first_load = True
+        # Started on an empty data directory: the first endpoint to appear (created from the editor, or by another
+        # client) is selected, as the first one is when there are some at start.
+        self._select_pending = True
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):
@@ -91,7 +94,16 @@ class MainScreen(EndpointActions):
     def on_mount(self) -> None:
         self.navigator.focus()
         self.query_one("#pane-overview", Pane).set_active(True)
+        if tui_context(self).ready:
+            self.refresh_tree()
+        else:
+            self.query_one("#capbar", Static).update(Text(" opening the backends… ", style="dim"))
+
+    def service_ready(self) -> None:
+        """The façade is open (the app opens it after the first frame): load the tree and the visible pane."""
         self.refresh_tree()
+        for pane in self.panes:
+            pane.service_ready()
 
     # --- the navigator's poll: re-armed only after it finishes -----------------------------------
     def action_reload(self) -> None:
@@ -117,17 +129,20 @@ class MainScreen(EndpointActions):
     def apply_model(self, model: NavigatorModel) -> None:
         self.capabilities = {b.status.name: b.status.capabilities for b in model.backends}
         self.navigator.update_model(model)
-        if self._first_load:
-            self._first_load = False
-            self._select_first(model)
+        self._first_load = False
+        if self._select_pending:
+            self._select_pending = not self._select_first(model)
         self._show_capabilities()
         self.refresh_bindings()
 
-    def _select_first(self, model: NavigatorModel) -> None:
+    def _select_first(self, model: NavigatorModel) -> bool:
+        if self.target is not None and self.target.endpoint is not None:
+            return True  # the operator got there first
         targets = model.endpoint_names()
         if targets:
             # New nodes get their line numbers at the next refresh; the cursor can move only then.
             self.navigator.call_after_refresh(self.navigator.select_target, targets[0])
+        return bool(targets)
 
     # --- selection ------------------------------------------------------------------------------
     def on_navigator_target_highlighted(self, event: Navigator.TargetHighlighted) -> None:
@@ -180,7 +195,8 @@ class MainScreen(EndpointActions):
         pane.set_active(True)
         focusable = [w for w in pane.query("*") if w.focusable]
         if focusable:
-            focusable[0].focus()
+            # Now, not after the queued events (`focus()` is deferred): keys typed ahead go to the new pane.
+            self.set_focus(focusable[0])
 
     def action_focus_navigator(self) -> None:
         self.navigator.focus()

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
-import yaml
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -18,20 +17,17 @@ from textual.timer import Timer
 from textual.widgets import Static, TextArea
 
 from endpointctl.core.capabilities import Capability
-from endpointctl.core.spec import (
-    DeploymentSpec,
-    EndpointSpec,
-    SpecError,
-    dump_yaml,
-    parse_deployment,
-    parse_endpoint,
-)
-from endpointctl.core.views import DeploymentView
 from endpointctl.tui.screens.diff import DiffScreen
 from endpointctl.tui.screens.prompt import PromptScreen
 from endpointctl.tui.widgets.error_text_area import ErrorTextArea
 from endpointctl.tui.widgets.pane import Pane
 from endpointctl.tui.widgets.rollout import RolloutPanel
+
+# The spec models (pydantic) are imported where they are used: the first frame does not need them, and building
+# them is a good part of a cold start.
+if TYPE_CHECKING:
+    from endpointctl.core.spec import DeploymentSpec, EndpointSpec
+    from endpointctl.core.views import DeploymentView
 
 Kind = Literal["endpoint", "deployment"]
 VALIDATE_DELAY_S = 0.25
@@ -40,6 +36,8 @@ EDITOR_SOURCE = "<editor>"
 
 def guess_kind(text: str) -> Kind:
     """A file with `endpoint_name` describes a deployment; otherwise an endpoint."""
+    import yaml  # only when a file is opened: not on the first frame's import path
+
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError:
@@ -85,6 +83,8 @@ class EditorPane(Pane):
 
     @work(exit_on_error=False, exclusive=True, group="editor-load")
     async def _load_running(self) -> None:
+        from endpointctl.core.spec import dump_yaml
+
         target = self.target
         if target is None or target.endpoint is None:
             return
@@ -100,6 +100,8 @@ class EditorPane(Pane):
         except Exception as exc:
             self.notify(f"editor: {exc}", severity="error")
             return
+        if self.is_new or self.target != target:
+            return  # a file was opened, or the selection moved, while this was loading
         self.running_yaml = text
         self.base_dir = Path.cwd()
         self._set_text(text)
@@ -119,6 +121,8 @@ class EditorPane(Pane):
 
     def validate(self) -> bool:
         """Parse the buffer; show problems at their lines. True when it can be applied."""
+        from endpointctl.core.spec import SpecError, parse_deployment, parse_endpoint
+
         text = self.area.text
         parser = parse_deployment if self.kind == "deployment" else parse_endpoint
         errors: list[tuple[int, str]] = []
@@ -182,8 +186,13 @@ class EditorPane(Pane):
         self._set_text(text)
 
     def action_apply(self) -> None:
+        from endpointctl.core.spec import dump_yaml
+
         if not self.validate() or self.parsed is None:
             self.notify(f"cannot apply: {len(self.diagnostics)} problem(s) in the YAML", severity="error")
+            return
+        if not self.ctx.ready:
+            self.notify("still opening the backends: apply again in a moment", severity="warning")
             return
         spec = self.parsed
         backend = self.target.backend if self.target is not None else self.service.default_backend
@@ -203,6 +212,8 @@ class EditorPane(Pane):
 
     @work(exit_on_error=False, exclusive=True, group="apply")
     async def _apply(self, spec: EndpointSpec | DeploymentSpec, backend: str) -> None:
+        from endpointctl.core.spec import DeploymentSpec, dump_yaml
+
         panel = self.query_one(RolloutPanel)
         svc = self.service
         panel.start(f"applying {self.kind} {spec.name} on {backend}")

@@ -7,7 +7,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.console import Group, RenderableType
 from rich.json import JSON
@@ -20,9 +20,11 @@ from textual.widgets import OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
 from endpointctl.core.capabilities import Capability
-from endpointctl.core.views import DeploymentView, InvokeResult
 from endpointctl.tui.screens.prompt import PromptScreen
 from endpointctl.tui.widgets.pane import Pane
+
+if TYPE_CHECKING:
+    from endpointctl.core.views import DeploymentView, InvokeResult
 
 MAX_HISTORY = 50
 SEND_N_CONCURRENCY = 8

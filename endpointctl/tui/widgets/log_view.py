@@ -10,6 +10,7 @@ import re
 import time
 from bisect import bisect_right
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from rich.style import Style
 from rich.text import Text
@@ -18,8 +19,10 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from endpointctl.core.views import LogLine
 from endpointctl.tui.widgets.ring import Ring
+
+if TYPE_CHECKING:
+    from endpointctl.core.views import LogLine
 
 # Rendering is per visible row, but a single pathological line must not cost a megabyte of Text.
 MAX_LINE_CELLS = 2000

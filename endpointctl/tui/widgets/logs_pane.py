@@ -7,7 +7,7 @@ lines costs a few repaints. Switching container or instance restarts the worker,
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import work
@@ -16,10 +16,12 @@ from textual.binding import Binding, BindingType
 from textual.widgets import Static
 
 from endpointctl.core.capabilities import Capability
-from endpointctl.core.views import Container, LogLine
 from endpointctl.tui.screens.prompt import PromptScreen
 from endpointctl.tui.widgets.log_view import LogView
 from endpointctl.tui.widgets.pane import Pane
+
+if TYPE_CHECKING:
+    from endpointctl.core.views import Container, LogLine
 
 TAIL_LINES = 500
 FLUSH_S = 0.1
@@ -51,7 +53,7 @@ class LogsPane(Pane):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.container = Container.INFERENCE_SERVER
+        self.storage_initializer = False  # which container: the inference server's logs, or the initializer's
         self.instances: list[str] = []
         self.instance: str | None = None  # None: all instances, interleaved with a prefix
         self.deployment: str | None = None
@@ -84,7 +86,9 @@ class LogsPane(Pane):
         on_off = {True: "on", False: "off"}
         text = Text()
         text.append(f" {self.deployment or '-'} ", style="bold reverse")
-        text.append(f" [{self.container.value}] ", style="bold")
+        text.append(
+            f" [{'storage-initializer' if self.storage_initializer else 'inference-server'}] ", style="bold"
+        )
         text.append(f"instance: {self.instance or 'all'}  ")
         text.append(f"follow {on_off[view.follow]}  wrap {on_off[view.wrap]}  time {on_off[view.timestamps]}")
         if self._search_text:
@@ -175,12 +179,15 @@ class LogsPane(Pane):
             seen = latest
 
     # --- actions ------------------------------------------------------------------------------
+    @property
+    def container(self) -> Container:
+        # Imported on use: the views module brings the spec models, which the first frame does not need.
+        from endpointctl.core.views import Container
+
+        return Container.STORAGE_INITIALIZER if self.storage_initializer else Container.INFERENCE_SERVER
+
     def action_toggle_container(self) -> None:
-        self.container = (
-            Container.STORAGE_INITIALIZER
-            if self.container is Container.INFERENCE_SERVER
-            else Container.INFERENCE_SERVER
-        )
+        self.storage_initializer = not self.storage_initializer
         self.restart()
 
     def action_next_instance(self) -> None:

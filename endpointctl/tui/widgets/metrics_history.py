@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from endpointctl.core.views import MetricsSnapshot
+if TYPE_CHECKING:
+    from endpointctl.core.views import MetricsSnapshot
+
 
 SERIES = ("rps", "p50", "p99", "errors")
 

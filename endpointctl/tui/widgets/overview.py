@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import work
@@ -10,12 +11,15 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Label, Sparkline, Static
+from textual.widgets.data_table import RowKey
 
 from endpointctl.core.capabilities import Capability
-from endpointctl.core.views import Credentials, DeploymentView, EndpointView, EventView, MetricsSnapshot
 from endpointctl.tui.format import INSTANCE_GLYPH, age, bar, clock_time, mask, state_label
 from endpointctl.tui.widgets.metrics_history import MetricsHistory
 from endpointctl.tui.widgets.pane import Pane
+
+if TYPE_CHECKING:
+    from endpointctl.core.views import Credentials, DeploymentView, EndpointView, EventView, MetricsSnapshot
 
 MAX_EVENTS = 50
 BAD_EVENT_WORDS = ("fail", "rollback", "error", "unhealthy")
@@ -29,6 +33,20 @@ def event_line(event: EventView) -> Text:
         (f"{event.kind:<18} ", "bold red" if bad else "bold"),
         who + event.message,
     )
+
+
+class InstanceTable(DataTable[str]):
+    """The instances table, drawn whole after its columns are re-measured.
+
+    Textual 8.2.8 (pinned) re-measures columns when idle but keeps the rows it already rendered at the old widths
+    (its row and cell caches are keyed on `_update_count`, which that does not bump): the header and the rows drawn
+    before stayed narrow, the others wide, until the next change. Bumping it redraws every row at the new widths.
+    """
+
+    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
+        super()._update_dimensions(new_rows)
+        self._update_count += 1
+        self.refresh()
 
 
 class MetricsRow(Horizontal):
@@ -85,7 +103,7 @@ class OverviewPane(Pane):
             yield Static("", id="ov-header")
             yield Static("", id="ov-traffic")
             yield Label("Instances", classes="section")
-            yield DataTable(id="ov-instances", cursor_type="row", zebra_stripes=False)
+            yield InstanceTable(id="ov-instances", cursor_type="row", zebra_stripes=False)
             yield Label("Metrics  (req/s · p99 · errors)", classes="section")
             yield Static("", id="ov-metrics-empty")
             yield Label("Events", classes="section")
@@ -180,7 +198,9 @@ class OverviewPane(Pane):
             if mirror:
                 text.append(f"  mirror {mirror}%", style="italic")
             text.append(f" {state_label(dep.provisioning_state)}")
-            if dep.rollout is not None:
+            if dep.rollout is not None and dep.rollout.preparing:
+                text.append("  preparing", style="yellow")
+            elif dep.rollout is not None:
                 r = dep.rollout
                 text.append(
                     f"  rollout batch {r.batch}/{r.batches} {r.updated}/{r.desired} {r.phase}", style="yellow"

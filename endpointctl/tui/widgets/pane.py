@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.containers import Vertical
 from textual.timer import Timer
 from textual.widgets import Static
 
 from endpointctl.core.capabilities import Capabilities, Capability
-from endpointctl.core.service import EndpointService
 from endpointctl.tui.context import TuiContext, tui_context
 from endpointctl.tui.target import Target
+
+if TYPE_CHECKING:
+    from endpointctl.core.service import EndpointService
 
 
 class Pane(Vertical):
@@ -62,8 +66,14 @@ class Pane(Vertical):
         elif not active:
             self.stop_polling()
 
+    def service_ready(self) -> None:
+        if self.active:
+            self._reload()
+
     def _reload(self) -> None:
         self.stop_polling()
+        if not self.ctx.ready:
+            return  # MainScreen calls service_ready() once the façade is open
         banner = self.query("#blocked").first(Static) if self.query("#blocked") else None
         reason = self.blocked_reason()
         if banner is not None:

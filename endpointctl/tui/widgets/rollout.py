@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual.widgets import Static
 
-from endpointctl.core.views import DeploymentView, EventView
 from endpointctl.tui.format import bar, clock_time, state_label
 from endpointctl.tui.widgets.overview import BAD_EVENT_WORDS
+
+if TYPE_CHECKING:
+    from endpointctl.core.views import DeploymentView, EventView
 
 MAX_LINES = 6
 
@@ -36,7 +40,9 @@ class RolloutPanel(Static):
         text = Text(f"rev {view.revision} {state_label(view.provisioning_state)}")
         desired = getattr(view.spec, "instance_count", None)
         ready = view.ready_instances
-        if view.rollout is not None:
+        if view.rollout is not None and view.rollout.preparing:
+            text.append(f"  preparing  {view.rollout.message}")
+        elif view.rollout is not None:
             r = view.rollout
             done = round(100 * r.updated / r.desired) if r.desired else 0
             text.append(

@@ -6,7 +6,7 @@ façade's `preview_traffic` on every change, so errors show inline before anythi
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import work
@@ -17,10 +17,12 @@ from textual.widgets import Static
 
 from endpointctl.core.capabilities import Capability
 from endpointctl.core.traffic import MAX_MIRROR_PERCENT, rebalance
-from endpointctl.core.views import EndpointView
 from endpointctl.tui.screens.confirm import ConfirmScreen
 from endpointctl.tui.widgets.pane import Pane
 from endpointctl.tui.widgets.traffic_slider import TrafficSlider
+
+if TYPE_CHECKING:
+    from endpointctl.core.views import EndpointView
 
 
 def describe_changes(

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 import endpointctl.backends.azure.backend
-import endpointctl.cli
+import endpointctl.cli.commands
 import endpointctl.core.service
 from endpointctl.backends.azure.backend import PLAN_CONTAINER_URL, PLAN_DATASTORE, AzureBackend
 from endpointctl.core.service import ENTRY_POINT_GROUP
@@ -75,7 +75,7 @@ def az(cli: Run, arm: ArmDouble, credentials: list[FakeCredential], monkeypatch:
     factory = entry.load()
     assert factory is AzureBackend
     monkeypatch.setattr(endpointctl.core.service, "discover_factories", lambda: {"azure": factory})
-    monkeypatch.setattr(endpointctl.cli, "discover_factories", lambda: {"azure": factory})
+    monkeypatch.setattr(endpointctl.cli.commands, "discover_factories", lambda: {"azure": factory})
     workspace = [f"subscription={SUB}", f"group={RG}", f"workspace={WS}", f"arm_endpoint={arm.url}"]
     assert cli("configure", "--defaults", *workspace).code == 0
     return cli

@@ -1,0 +1,98 @@
+"""Parsing and running one `endpointctl <group> <verb> …` call (see the package docstring)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+from typing import Any
+
+from endpointctl import __version__
+from endpointctl.cli import (
+    agent_cmds,
+    asset_cmds,
+    configure_cmd,
+    deployment_cmds,
+    endpoint_cmds,
+    quickstart_cmd,
+    web_cmd,
+)
+from endpointctl.cli.common import CliContext, default_overrides
+from endpointctl.cli.output import apply_query, render
+from endpointctl.core.errors import EndpointctlError
+from endpointctl.core.service import discover_factories
+from endpointctl.core.spec import SpecError
+from endpointctl.core.store import StoreError
+
+GROUPS: tuple[ModuleType, ...] = (
+    endpoint_cmds,
+    deployment_cmds,
+    asset_cmds,
+    configure_cmd,
+    agent_cmds,
+    quickstart_cmd,
+    web_cmd,
+)
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser(*, backends: bool) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="endpointctl",
+        description="Deploy, roll out, watch and score ML online endpoints (az ml compatible).",
+    )
+    parser.add_argument("--version", action="version", version=f"endpointctl {__version__}")
+    sub = parser.add_subparsers(dest="group", metavar="COMMAND")
+    for group in GROUPS:
+        group.register(sub, backends=backends)
+    return parser
+
+
+def run_command(args_list: Sequence[str]) -> int:
+    # Verbs that need a backend appear only once one is installed (entry points), never as placeholders.
+    parser = build_parser(backends=bool(discover_factories()))
+    args = parser.parse_args(list(args_list))
+    if args.group is None:
+        parser.print_help()
+        return EXIT_OK
+    ctx = CliContext(
+        output=getattr(args, "output", None),
+        query=getattr(args, "query", None),
+        defaults=default_overrides(args),
+    )
+    try:
+        result = asyncio.run(_run(args, ctx))
+        if result is not None:
+            value = apply_query(result, ctx.query)
+            columns = getattr(sys.modules[args.handler.__module__], "TABLE_COLUMNS", {}).get(
+                getattr(args, "verb", None)
+            )
+            render(value, ctx.output or "json", columns=None if ctx.query else columns)
+    except SpecError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    except EndpointctlError as exc:
+        _error(str(exc))
+        return exc.exit_code
+    except StoreError as exc:
+        _error(str(exc))
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+    return EXIT_OK
+
+
+async def _run(args: argparse.Namespace, ctx: CliContext) -> Any:
+    try:
+        return await args.handler(args, ctx)
+    finally:
+        await ctx.close()
+
+
+def _error(message: str) -> None:
+    for line in message.splitlines() or [""]:
+        sys.stderr.write(f"ERROR: {line}\n")
