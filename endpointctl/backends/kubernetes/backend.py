@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from endpointctl.backends.base import KeyType
+from endpointctl.backends.gateway_metrics import metrics_snapshot
 from endpointctl.backends.kubernetes import manifests, naming, packaging
 from endpointctl.backends.kubernetes.apply import apply, delete_labelled
 from endpointctl.backends.kubernetes.settings import DEFAULT_NAMESPACE, KubeSettings, Target, compute_name
@@ -59,11 +60,9 @@ if TYPE_CHECKING:
 
 BACKEND = "kubernetes"
 CAPABILITIES = Capabilities(
-    frozenset(Capability) - {Capability.AGENT, Capability.METRICS, Capability.REGISTERED_ASSETS},
+    frozenset(Capability) - {Capability.AGENT, Capability.REGISTERED_ASSETS},
     {
         Capability.AGENT: "the cluster runs the endpoints; there is no local supervisor to start",
-        Capability.METRICS: "the gateway's /metrics is served on its admin Service; reading it through the "
-        "API server's service proxy is not implemented yet",
         Capability.REGISTERED_ASSETS: "registered assets are packaged from the local registry; the cluster "
         "has no registry of its own",
     },
@@ -644,7 +643,23 @@ class KubernetesBackend:
         raise NotSupported(CAPABILITIES.why_not(Capability.AGENT) or "no agent")
 
     async def metrics(self, endpoint: str) -> MetricsSnapshot:
-        raise NotSupported(CAPABILITIES.why_not(Capability.METRICS) or "no metrics")
+        return await self._run(self._metrics, endpoint)
+
+    def _metrics(self, endpoint: str) -> MetricsSnapshot:
+        client, _ = self._locate(endpoint)
+        # The gateway's admin port is a ClusterIP Service; the API server's service proxy reaches it from
+        # outside the cluster with the kubeconfig's own credentials (RBAC: get services/proxy).
+        path = client.path("Service", naming.gateway_admin_name(endpoint)) + ":admin/proxy/v1/metrics"
+        try:
+            raw = client.request("GET", path, timeout=STATUS_TIMEOUT_S)
+        except EndpointctlError as exc:
+            raise BackendUnavailable(
+                f"metrics of {endpoint}: the gateway's admin Service answered: {exc}"
+            ) from None
+        served = (raw.get("endpoints") or {}).get(endpoint) if isinstance(raw, dict) else None
+        if served is None:
+            raise NotFound(f"endpoint {endpoint} is not served by its gateway yet")
+        return metrics_snapshot(endpoint, served)
 
     # --- review without applying ------------------------------------------------------------------------------
     def _plan_namespace(self, spec: EndpointSpec | None) -> str:

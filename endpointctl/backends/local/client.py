@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from endpointctl.backends.base import KeyType
+from endpointctl.backends.gateway_metrics import metrics_snapshot
 from endpointctl.backends.local import control
 from endpointctl.backends.local.launcher import ensure_agent, stop_agent
 from endpointctl.backends.local.layout import Layout
@@ -33,7 +34,6 @@ from endpointctl.core.views import (
     BackendStatus,
     Container,
     Credentials,
-    DeploymentMetrics,
     DeploymentView,
     DryRunPlan,
     EndpointView,
@@ -351,22 +351,7 @@ class LocalBackend:
 
     async def metrics(self, endpoint: str) -> MetricsSnapshot:
         self._endpoint_record(endpoint)
-        raw = await self._agent("metrics", endpoint=endpoint)
-        deployments: dict[str, DeploymentMetrics] = {}
-        for name, m in dict(raw.get("deployments", {})).items():
-            latency = m.get("latency", {})
-            mirror = m.get("mirror", {})
-            deployments[name] = DeploymentMetrics(
-                name,
-                int(m.get("requests", 0)),
-                {k: int(v) for k, v in m.get("by_class", {}).items()},
-                int(m.get("in_flight", 0)),
-                latency.get("p50_ms"),
-                latency.get("p99_ms"),
-                mirrored=sum(int(v) for v in mirror.values()),
-                mirror_failures=int(mirror.get("error", 0)),
-            )
-        return MetricsSnapshot(endpoint, time.time(), deployments)
+        return metrics_snapshot(endpoint, await self._agent("metrics", endpoint=endpoint))
 
     async def plan_endpoint(self, spec: EndpointSpec) -> DryRunPlan:
         raise NotSupported(self.capabilities().why_not(Capability.DRY_RUN) or "no dry run")

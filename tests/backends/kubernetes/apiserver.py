@@ -16,6 +16,8 @@ import json
 import math
 import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -85,6 +87,8 @@ class Cluster:
         self.crash_images: set[str] = set()
         self.requests: list[tuple[str, str]] = []
         self.conflict_next_put: set[str] = set()
+        # (namespace, service, port name) → where the service proxy forwards: what would be the Service's pods.
+        self.proxies: dict[tuple[str, str, str], str] = {}
         self.progress_deadline_scale = 1.0
         self.ticks = 0
         self.stopped = False
@@ -520,6 +524,27 @@ class Handler(BaseHTTPRequestHandler):
             return self._dispatch(method, kind, ns, rest, query)
         raise ApiError(404, "NotFound", f"the server could not find the requested resource ({path})")
 
+    def _proxy(self, ns: str, name_port: str, path: str) -> None:
+        """services/{name}[:port]/proxy/{path}: as the API server does, to one of the Service's pods."""
+        name, _, port = name_port.partition(":")
+        service = self.cluster.get("Service", ns, name)
+        ports = {p.get("name", ""): p for p in service["spec"]["ports"]}
+        if port not in ports:
+            raise ApiError(503, "ServiceUnavailable", f'no endpoints available for service "{name_port}"')
+        base = self.cluster.proxies.get((ns, name, port))
+        if base is None:
+            raise ApiError(503, "ServiceUnavailable", f'no endpoints available for service "{name}"')
+        try:
+            with urllib.request.urlopen(f"{base}/{path}", timeout=5) as response:
+                status, data = response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            status, data = exc.code, exc.read()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
     def _dispatch(self, method: str, kind: str, ns: str, rest: list[str], query: dict[str, str]) -> None:
         c = self.cluster
         if not rest:
@@ -545,6 +570,8 @@ class Handler(BaseHTTPRequestHandler):
         name = rest[0]
         if len(rest) == 2 and rest[1] == "log" and kind == "Pod" and method == "GET":
             return self._log(ns, name, query)
+        if len(rest) >= 2 and rest[1] == "proxy" and kind == "Service" and method == "GET":
+            return self._proxy(ns, name, "/".join(rest[2:]))
         if len(rest) != 1:
             raise ApiError(404, "NotFound", "no such subresource")
         if method == "GET":

@@ -1,0 +1,31 @@
+"""The gateway's JSON metrics for one endpoint (`GET /v1/metrics` → endpoints[name]) as the façade's view.
+
+Every backend that runs endpointctl's gateway reads the same document: the local agent asks its gateway in
+process, the Kubernetes backend through the API server's service proxy.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from endpointctl.core.views import DeploymentMetrics, MetricsSnapshot
+
+
+def metrics_snapshot(endpoint: str, raw: Mapping[str, Any]) -> MetricsSnapshot:
+    deployments: dict[str, DeploymentMetrics] = {}
+    for name, m in dict(raw.get("deployments", {})).items():
+        latency = m.get("latency", {})
+        mirror = m.get("mirror", {})
+        deployments[name] = DeploymentMetrics(
+            name,
+            int(m.get("requests", 0)),
+            {k: int(v) for k, v in m.get("by_class", {}).items()},
+            int(m.get("in_flight", 0)),
+            latency.get("p50_ms"),
+            latency.get("p99_ms"),
+            mirrored=sum(int(v) for v in mirror.values()),
+            mirror_failures=int(mirror.get("error", 0)),
+        )
+    return MetricsSnapshot(endpoint, time.time(), deployments)
