@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from textual.widgets import DataTable
 
+from endpointctl.core.errors import BackendUnavailable
 from endpointctl.core.home import Home
+from endpointctl.core.views import MetricsSnapshot
 from endpointctl.tui.widgets.overview import MetricsRow
+from tests.fakes.backend import FakeBackend
 from tests.tui.conftest import BACKEND, ENDPOINT, make_app, open_service
 from tests.tui.helpers import ready, static_text, wait_for
 
@@ -52,3 +56,24 @@ async def test_metrics_rows_appear_per_deployment(seeded: Home) -> None:
         await ready(pilot)
         await wait_for(pilot, lambda: len(pilot.app.screen.query(MetricsRow)) >= 1, "a metrics row")
         assert "blue" in {row.deployment for row in pilot.app.screen.query(MetricsRow)}
+
+
+async def test_metrics_that_fail_are_said_in_place_and_the_rest_still_refreshes(
+    seeded: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def unavailable(self: FakeBackend, endpoint: str) -> MetricsSnapshot:
+        raise BackendUnavailable("the gateway's admin Service has no ready pod")
+
+    monkeypatch.setattr(FakeBackend, "metrics", unavailable)
+    async with make_app(seeded).run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await wait_for(
+            pilot,
+            lambda: (
+                "metrics unavailable: the gateway's admin Service" in static_text(pilot, "#ov-metrics-empty")
+            ),
+            "the metrics problem in place",
+        )
+        assert "● Succeeded" in static_text(pilot, "#ov-header")
+        table = pilot.app.screen.query_one("#ov-instances", DataTable)
+        await wait_for(pilot, lambda: table.row_count == 2, "two instances")

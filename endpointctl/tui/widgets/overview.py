@@ -152,8 +152,14 @@ class OverviewPane(Pane):
                 target.endpoint, after_id=self._events_after, backend=target.backend
             )
             metrics: MetricsSnapshot | None = None
+            metrics_problem = ""
             if self.caps is not None and Capability.METRICS in self.caps:
-                metrics = await self.service.metrics(target.endpoint, backend=target.backend)
+                try:
+                    metrics = await self.service.metrics(target.endpoint, backend=target.backend)
+                except Exception as exc:
+                    # Metrics can be down while the endpoint is fine (a gateway still starting, no RBAC for
+                    # the service proxy): said where the sparklines would be, not as an error every poll.
+                    metrics_problem = f"metrics unavailable: {exc}"
         except Exception as exc:  # shown, then retried at the next poll
             self.notify(f"overview: {exc}", severity="error", timeout=4)
             self.poll_later()
@@ -168,6 +174,10 @@ class OverviewPane(Pane):
         if metrics is not None:
             self._history.add(metrics)
             await self._show_metrics(list(metrics.deployments) or [d.name for d in deployments])
+        elif metrics_problem:
+            anchor = self.query_one("#ov-metrics-empty", Static)
+            anchor.display = True
+            anchor.update(metrics_problem)
         self.poll_later()
 
     def _show_header(self, view: EndpointView) -> None:
