@@ -59,13 +59,11 @@ if TYPE_CHECKING:
     from endpointctl.backends.kubernetes.client import KubeClient
 
 BACKEND = "kubernetes"
+# Registered models and environments are resolved in the local registry and travel in the package like
+# local folders do.
 CAPABILITIES = Capabilities(
-    frozenset(Capability) - {Capability.AGENT, Capability.REGISTERED_ASSETS},
-    {
-        Capability.AGENT: "the cluster runs the endpoints; there is no local supervisor to start",
-        Capability.REGISTERED_ASSETS: "registered assets are packaged from the local registry; the cluster "
-        "has no registry of its own",
-    },
+    frozenset(Capability) - {Capability.AGENT},
+    {Capability.AGENT: "the cluster runs the endpoints; there is no local supervisor to start"},
 )
 STATUS_TIMEOUT_S = 2.0
 T = TypeVar("T")

@@ -6,7 +6,11 @@ printing it must not open a single network connection.
 
 from __future__ import annotations
 
+import base64
+import gzip
+import io
 import socket
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -130,3 +134,31 @@ def test_a_dry_run_with_an_unsupported_source_fails_cleanly(
     assert result.code == 2
     assert result.out == ""
     assert "model.path: s3:// sources are not supported" in result.err
+
+
+def test_registered_model_and_environment_travel_in_the_package(cli: Run, offline: list[object]) -> None:
+    sample = plans.MANAGED
+    assert cli("model", "create", "-n", "my-model", "-v", "1", "-f", str(sample / "model.yml")).code == 0
+    assert cli("environment", "create", "-f", str(sample / "environment.yml")).code == 0
+    result = cli(
+        "online-deployment",
+        "create",
+        "-f",
+        str(sample / "blue-deployment-with-registered-assets.yml"),
+        "--backend",
+        "kubernetes",
+        "--dry-run",
+        "-o",
+        "yaml",
+    )
+    assert result.code == 0, result.err
+    docs = _stream(result.out)
+    package = next(d for d in docs if d["kind"] == "ConfigMap" and "binaryData" in d)
+    (data,) = package["binaryData"].values()
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(base64.b64decode(data))), mode="r:") as tar:
+        members = tar.getnames()
+    assert any(m.startswith("app/azureml-models/my-model/1/") for m in members), members
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["AZUREML_MODEL_DIR"] == "/var/azureml-app/azureml-models/my-model/1"
