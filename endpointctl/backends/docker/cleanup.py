@@ -15,7 +15,7 @@ def purge(client: DockerClient, **owner: str) -> None:
     """Remove every container (instances, init containers) and volume of ours matching `owner`."""
     selector = labels.selector(labels.ours(**owner))
     # Something else (an agent retiring an instance) may remove an object between listing and removing.
-    for container in client.containers.list(all=True, filters=selector):
+    for container in client.containers.list(all=True, filters=selector, ignore_removed=True):
         with contextlib.suppress(docker.errors.NotFound):
             container.remove(force=True)
     for volume in client.volumes.list(filters=selector):
@@ -25,7 +25,7 @@ def purge(client: DockerClient, **owner: str) -> None:
 
 def remove_unused_images(client: DockerClient) -> list[str]:
     """Remove our environment images that no container (of anyone) is created from; returns their ids."""
-    used = {c.attrs.get("Image") for c in client.containers.list(all=True)}
+    used = {c.attrs.get("Image") for c in client.containers.list(all=True, ignore_removed=True)}
     removed: list[str] = []
     for image in client.images.list(filters=labels.selector(labels.ours())):
         if labels.ENV_DIGEST not in image.labels or image.id in used:

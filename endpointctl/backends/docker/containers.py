@@ -120,7 +120,8 @@ def death_filter() -> dict[str, list[str]]:
 def find_instances(client: DockerClient, **wanted: str) -> list[Instance]:
     """Our instance containers (running or not) whose labels match `wanted` (endpoint=…, revision=…)."""
     selector = {**labels.ours(**wanted), labels.ROLE: labels.ROLE_INSTANCE}
-    found = client.containers.list(all=True, filters=labels.selector(selector))
+    # Another agent (or a test) may remove one between the listing and its inspection.
+    found = client.containers.list(all=True, filters=labels.selector(selector), ignore_removed=True)
     return sorted((_instance(c) for c in found), key=lambda i: i.name)
 
 

@@ -118,6 +118,7 @@ def storage_log(client: DockerClient, endpoint: str, deployment: str) -> str | N
     """The newest kept init container's output, or None when there is none."""
     found = client.containers.list(
         all=True,
+        ignore_removed=True,
         filters=labels.selector(
             {**labels.ours(endpoint=endpoint, deployment=deployment), labels.ROLE: labels.ROLE_STORAGE}
         ),
@@ -135,7 +136,7 @@ def remove_revisions(client: DockerClient, endpoint: str, deployment: str, *, ke
     """
     owner = labels.ours(endpoint=endpoint, deployment=deployment)
     for container in client.containers.list(
-        all=True, filters=labels.selector({**owner, labels.ROLE: labels.ROLE_STORAGE})
+        all=True, filters=labels.selector({**owner, labels.ROLE: labels.ROLE_STORAGE}), ignore_removed=True
     ):
         if int(container.labels.get(labels.REVISION, "-1")) not in keep:
             container.remove(force=True)

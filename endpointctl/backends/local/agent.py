@@ -22,7 +22,7 @@ from typing import Any
 from endpointctl.backends.local import control, lock
 from endpointctl.backends.local.controller import DeploymentController
 from endpointctl.backends.local.instance import Instance
-from endpointctl.backends.local.layout import Layout
+from endpointctl.backends.local.layout import SPAWNED_AT_VARIABLE, Layout
 from endpointctl.backends.local.logrotate import rotate_logs
 from endpointctl.backends.local.records import InstanceRecord
 from endpointctl.backends.local.runtime import Runtime
@@ -90,6 +90,9 @@ class Agent:
 
     async def run(self) -> None:
         self.acquire_lock()
+        if self._stopped_since_spawned():
+            log.info("agent %d: a stop was requested after it was started; exiting", os.getpid())
+            return
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stopping.set)
@@ -114,6 +117,19 @@ class Agent:
         await self.runtime.close()
         with contextlib.suppress(FileNotFoundError):
             self.layout.socket.unlink()
+        self.layout.stopped_marker.write_text(f"{time.time()!r}\n", encoding="utf-8")
+
+    def _stopped_since_spawned(self) -> bool:
+        """True for a spare agent (see launcher.ensure_agent) that got the lock only after the agent it
+        stood in for had stopped on request: it would otherwise run on, unasked, restarting instances."""
+        spawned_at = os.environ.get(SPAWNED_AT_VARIABLE)
+        if not spawned_at:
+            return False  # started by hand (`python -m …`): it was asked for
+        try:
+            stopped_at = float(self.layout.stopped_marker.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return stopped_at >= float(spawned_at)
 
     async def _adopt_instances(self) -> None:
         """Instances a previous agent left running: adopt the live ones, forget the dead ones' records."""

@@ -107,7 +107,16 @@ class Instance:
     async def _spawn(self) -> None:
         self.exit_code = None
         self.state = InstanceState.STARTING
-        await self._runtime.spawn(self.record)
+        # A start runs to its end even when stop() cancels this task meanwhile: a container created by a
+        # thread the cancellation did not reach would otherwise run on with nobody to terminate it.
+        spawning = asyncio.ensure_future(self._runtime.spawn(self.record))
+        try:
+            await asyncio.shield(spawning)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await spawning
+            self.record.save(self._records_dir)
+            raise
         self.record.started_at = time.time()
         self.record.save(self._records_dir)
 

@@ -10,9 +10,9 @@ import time
 from typing import Any
 
 from endpointctl.backends.local import control, procs
-from endpointctl.backends.local.layout import Layout
+from endpointctl.backends.local.layout import SPAWNED_AT_VARIABLE, Layout
 from endpointctl.backends.local.lock import lock_holder
-from endpointctl.core.errors import BackendUnavailable
+from endpointctl.core.errors import BackendUnavailable, OperationFailed
 
 START_TIMEOUT_S = 20.0
 
@@ -28,7 +28,8 @@ async def ensure_agent(layout: Layout) -> dict[str, Any]:
     while time.monotonic() < deadline:
         # Spawn when no live process holds the lock; again if the last spawn has had a second to answer.
         # (A killed agent's lock can outlive it for a moment; a spawned agent that finds the lock held
-        # exits at once, so a spare spawn costs nothing.)
+        # exits at once, and one that gets it only after a stop was requested exits too, so a spare spawn
+        # costs nothing.)
         if (spawned_at is None or time.monotonic() - spawned_at > 1.0) and not _held_by_live_agent(layout):
             _spawn(layout)
             spawned_at = time.monotonic()
@@ -56,6 +57,7 @@ def _spawn(layout: Layout) -> None:
     try:
         subprocess.Popen(
             [sys.executable, "-m", layout.agent_module, "--home", str(layout.home.root)],
+            env={**os.environ, SPAWNED_AT_VARIABLE: repr(time.time())},
             stdin=subprocess.DEVNULL,
             stdout=fd,
             stderr=fd,
@@ -74,6 +76,11 @@ async def stop_agent(layout: Layout, *, timeout_s: float = 60) -> bool:
         return False
     deadline = time.monotonic() + timeout_s
     # The lock belongs to another process: polling it is the only way to see it released.
-    while time.monotonic() < deadline and lock_holder(layout) is not None:  # noqa: ASYNC110
+    while (holder := lock_holder(layout)) is not None:
+        if time.monotonic() > deadline:
+            raise OperationFailed(
+                f"the {layout.backend} agent (pid {holder}) is still stopping its instances after "
+                f"{timeout_s:.0f} s; see {layout.agent_log}"
+            )
         await asyncio.sleep(0.05)
     return True

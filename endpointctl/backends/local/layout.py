@@ -13,6 +13,10 @@ ENV_CACHE_VARIABLE = "ENDPOINTCTL_ENV_CACHE"
 _MAX_SOCKET_PATH = 100
 
 
+# Set by the launcher for the agents it spawns: when, so a spare that outlived its purpose can tell.
+SPAWNED_AT_VARIABLE = "ENDPOINTCTL_AGENT_SPAWNED_AT"
+
+
 class Layout:
     """Paths of one local backend (`backend`) in one data directory; `agent_module` runs its agent."""
 
@@ -40,6 +44,11 @@ class Layout:
     @property
     def lock(self) -> Path:
         return self.root / "agent.lock"
+
+    @property
+    def stopped_marker(self) -> Path:
+        """When the last agent stopped on request (see Agent.run): a spare spawned before that must not run."""
+        return self.root / "agent.stopped"
 
     @property
     def logs(self) -> Path:

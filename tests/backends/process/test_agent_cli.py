@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
 
+from endpointctl.backends.local.layout import SPAWNED_AT_VARIABLE
 from endpointctl.backends.process.agent.agent import lock_holder
 from endpointctl.backends.process.layout import Layout
 from endpointctl.core.home import Home
@@ -32,3 +35,26 @@ def test_agent_start_status_stop(cli: Run, process_home: Home) -> None:
     assert cli("agent", "stop", "-o", "tsv", "--query", "stopped").out == "True\n"
     assert lock_holder(layout) is None
     assert cli("agent", "stop", "-o", "tsv", "--query", "stopped").out == "False\n"
+
+
+def test_a_spare_agent_that_gets_the_lock_after_a_stop_exits(cli: Run, process_home: Home) -> None:
+    """ensure_agent may spawn a spare when the first agent is slow to start; if the first one's whole life
+    (start, work, stop) passes before the spare gets the lock, the spare must not run on unasked."""
+    layout = Layout(process_home)
+    spawned_at = time.time()
+    assert cli("agent", "start").code == 0
+    assert cli("agent", "stop").code == 0
+    assert float(layout.stopped_marker.read_text()) >= spawned_at
+    spare = subprocess.run(
+        [sys.executable, "-m", "endpointctl.backends.process.agent", "--home", str(process_home.root)],
+        env={**os.environ, SPAWNED_AT_VARIABLE: repr(spawned_at)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert spare.returncode == 0
+    assert lock_holder(layout) is None
+    assert "a stop was requested after it was started" in layout.agent_log.read_text() + spare.stderr
+    # An agent spawned after the stop runs as usual.
+    assert cli("agent", "start").code == 0
+    assert lock_holder(layout) is not None

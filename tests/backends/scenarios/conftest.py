@@ -54,7 +54,8 @@ class LocalTarget:
         if self.engine is None:
             return {str(pid) for pid in scoring_processes(self.home)}
         found = self.engine.containers.list(
-            filters=labels.selector({**labels.ours(endpoint=ENDPOINT), labels.ROLE: labels.ROLE_INSTANCE})
+            filters=labels.selector({**labels.ours(endpoint=ENDPOINT), labels.ROLE: labels.ROLE_INSTANCE}),
+            ignore_removed=True,
         )
         return {str(c.id) for c in found}
 
