@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,17 +25,11 @@ from pathlib import Path
 
 from bench.gateway.results import write_section
 from bench.gateway.wrk import WrkResult, run_wrk, wrk_available
+from endpointctl.backends.local.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "assets" / "samples" / "endpoints" / "online" / "model-1"
 KEY = "bench-primary-key-0123456789"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 def _wait_ready(url: str, body: bytes, timeout_s: float = 60) -> None:
@@ -69,7 +62,7 @@ def _process(cmd: list[str], **kwargs: object) -> Iterator[subprocess.Popen[str]
 @contextmanager
 def _upstream(kind: str, body: bytes) -> Iterator[tuple[int, str]]:
     if kind == "scoring":
-        port = _free_port()
+        port = free_port()
         cmd = [
             sys.executable, "-m", "endpointctl.serving.scoring",
             "--entry_script", str(SAMPLE / "onlinescoring" / "score.py"),

@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from endpointctl.backends.local.ports import free_port
 from endpointctl.backends.process import environments
 from endpointctl.backends.process.environments import (
     BuiltEnvironment,
@@ -145,13 +145,6 @@ def test_editing_the_scoring_host_changes_the_cache_key(tmp_path: Path) -> None:
 # --- the documented sample, end to end ------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def scoring_host(tmp_path: Path) -> Iterator[tuple[str, BuiltEnvironment, Path]]:
     model_1 = SAMPLES / "model-1"
@@ -163,7 +156,7 @@ def scoring_host(tmp_path: Path) -> Iterator[tuple[str, BuiltEnvironment, Path]]
         code=CodeSource(model_1 / "onlinescoring", "score.py"),
         log=tmp_path / "storage-initializer.log",
     )
-    port = _free_port()
+    port = free_port()
     process_env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "VIRTUAL_ENV"}}
     process_env.update(staged.env)
     server_log = tmp_path / "inference-server.log"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -16,6 +15,7 @@ import httpx
 import pytest
 import uvloop
 
+from endpointctl.backends.local.ports import free_port
 from endpointctl.serving.gateway import Gateway, GatewayConfig
 
 LoopFactory = Callable[[], asyncio.AbstractEventLoop]
@@ -101,11 +101,8 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
 
 
 def unused_port() -> int:
-    """A loopback port nobody listens on (bound then released), so connecting to it is refused."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
+    """A loopback port nobody listens on, so connecting to it is refused."""
+    return free_port()
 
 
 def deployment(*instances: Upstream | str, **settings: int) -> dict[str, Any]:
