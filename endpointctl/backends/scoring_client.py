@@ -9,6 +9,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from endpointctl.backends.tls import client_ssl_context
 from endpointctl.core.errors import BackendUnavailable
 from endpointctl.core.views import Credentials, InvokeResult
 
@@ -38,7 +39,9 @@ async def post_score(
     sent["Authorization"] = f"Bearer {credentials.bearer()}"
     if deployment is not None:
         sent["azureml-model-deployment"] = deployment
-    async with httpx.AsyncClient(timeout=INVOKE_TIMEOUT_S, transport=transport) as client:
+    async with httpx.AsyncClient(
+        timeout=INVOKE_TIMEOUT_S, transport=transport, verify=client_ssl_context()
+    ) as client:
         started = time.perf_counter()
         try:
             response = await client.post(scoring_uri, content=body, headers=sent)

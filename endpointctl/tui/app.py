@@ -39,7 +39,13 @@ class EndpointctlApp(App[None]):
     ENABLE_COMMAND_PALETTE = True
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("colon", "command_line", "Cmd", key_display=":"),
+        Binding(
+            "colon",
+            "command_line",
+            "Cmd",
+            key_display=":",
+            tooltip="Command mode (commands at the end)",
+        ),
         Binding("q", "quit", "Quit"),
     ]
 

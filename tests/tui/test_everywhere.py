@@ -23,10 +23,38 @@ async def test_question_mark_lists_every_pane_s_bindings(seeded: Home) -> None:
         await pilot.press("question_mark")
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, HelpScreen), "the help screen")
         text = " ".join(widget_text(s) for s in pilot.app.screen.query(Static))
-        for expected in ("Container", "Follow", "Search", "Apply", "Send N", "Mirror to", ":ep", "Filter"):
+        for expected in (
+            "inference-server ⇄ storage-initializer",
+            "Follow",
+            "n / N",
+            "Apply",
+            "Send N",
+            "Mirror to",
+            ":ep",
+            "Filter",
+            "Full-width panes",
+        ):
             assert expected in text
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(pilot.app.screen, HelpScreen), "help to close")
+
+
+async def test_h_hides_the_tree_for_a_full_width_pane_and_escape_brings_it_back(seeded: Home) -> None:
+    async with make_app(seeded).run_test(size=(80, 24)) as pilot:
+        main = await ready(pilot)
+        navigator = main.query_one(Navigator)
+        await pilot.press("l")
+        logs = main.query_one(LogsPane)
+        await wait_for(pilot, lambda: logs.active, "the logs pane")
+        narrow = logs.size.width
+        await pilot.press("h")
+        await wait_for(pilot, lambda: not navigator.display, "the tree to hide")
+        await wait_for(pilot, lambda: logs.size.width == 80, "the logs to take the full width")
+        assert narrow < 60
+        assert main.focused is not None and logs in main.focused.ancestors_with_self
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: navigator.display and navigator.has_focus, "the tree to come back")
+        await wait_for(pilot, lambda: logs.size.width == narrow, "the logs to make room again")
 
 
 async def test_colon_commands_navigate(seeded: Home) -> None:

@@ -68,6 +68,8 @@ async def test_send_n_reports_the_split(seeded: Home) -> None:
         response = static_text(pilot, "#response")
         assert "served by: blue" in response and "25  100.0%" in response
         assert "200×25" in response
+        # blue alone takes the traffic: one instance, one request at a time, so none is turned away.
+        assert "(1 at a time)" in response
 
 
 async def test_invalid_json_is_not_sent(seeded: Home) -> None:

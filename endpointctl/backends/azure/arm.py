@@ -20,6 +20,7 @@ import httpx
 
 from endpointctl.backends.azure.auth import TokenSource, identity_of
 from endpointctl.backends.azure.settings import WorkspaceScope, with_api_version
+from endpointctl.backends.tls import client_ssl_context
 from endpointctl.core.errors import (
     BackendUnavailable,
     Conflict,
@@ -132,7 +133,9 @@ class ArmClient:
         self.tuning = tuning
         self._tokens = tokens
         self._last_token: str | None = None
-        self.http = httpx.AsyncClient(timeout=tuning.timeout, transport=transport, follow_redirects=False)
+        self.http = httpx.AsyncClient(
+            timeout=tuning.timeout, transport=transport, follow_redirects=False, verify=client_ssl_context()
+        )
 
     async def close(self) -> None:
         await self.http.aclose()

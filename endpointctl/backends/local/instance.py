@@ -12,6 +12,7 @@ import httpx
 
 from endpointctl.backends.local.records import InstanceRecord
 from endpointctl.backends.local.runtime import Runtime
+from endpointctl.backends.tls import client_ssl_context
 from endpointctl.core.errors import EndpointctlError
 from endpointctl.core.spec import ProbeSettings
 from endpointctl.core.views import InstanceState, InstanceView
@@ -153,7 +154,7 @@ class Instance:
 
     # --- supervision -------------------------------------------------------------------------------
     async def _supervise(self) -> None:
-        async with httpx.AsyncClient() as client:
+        async with httpx.AsyncClient(verify=client_ssl_context()) as client:
             while not self._stopping:
                 became_ready = await self._until_ready(client)
                 if became_ready:

@@ -19,13 +19,18 @@ KEY_NAMES = {"slash": "/", "question_mark": "?", "colon": ":"}
 
 def binding_table(title: str, bindings: list[BindingType]) -> Table:
     table = Table(title=title, title_justify="left", show_header=False, box=None, padding=(0, 1), expand=True)
-    table.add_column("key", style="bold", width=16)
-    table.add_column("action")
+    # Only the action column flexes, so the keys line up from one section to the next.
+    table.add_column("key", style="bold", width=16, no_wrap=True)
+    table.add_column("action", ratio=1)
     for binding in bindings:
         if not isinstance(binding, Binding):
             continue
         keys = " / ".join(KEY_NAMES.get(k.strip(), k.strip()) for k in binding.key.split(","))
-        table.add_row(keys, binding.description or binding.action)
+        action = Text(binding.description or binding.action)
+        if binding.tooltip:
+            # The footer shows the short name; help says what it does under that name.
+            action.append(f"  {binding.tooltip}", style="dim")
+        table.add_row(keys, action)
     return table
 
 

@@ -48,7 +48,14 @@ class MainScreen(EndpointActions):
         Binding("e,3", "tab('editor')", "YAML", key_display="e"),
         Binding("t,4", "tab('traffic')", "Traffic", key_display="t"),
         Binding("i,5", "tab('invoke')", "Invoke", key_display="i"),
-        Binding("escape", "focus_navigator", "Navigator", show=False),
+        Binding("escape", "focus_navigator", "Navigator", show=False, tooltip="Show and focus the navigator"),
+        Binding(
+            "h",
+            "toggle_navigator",
+            "Hide tree",
+            show=False,
+            tooltip="Full-width panes; esc brings the tree back",
+        ),
         Binding("ctrl+l", "reload", "Refresh", show=False),
     ]
 
@@ -199,7 +206,19 @@ class MainScreen(EndpointActions):
             self.set_focus(focusable[0])
 
     def action_focus_navigator(self) -> None:
+        self.navigator.display = True
         self.navigator.focus()
+
+    def action_toggle_navigator(self) -> None:
+        navigator = self.navigator
+        if navigator.display:
+            # At 80 columns the tree takes a third of the width; logs and YAML want all of it.
+            navigator.display = False
+            active = self.query_one(TabbedContent).active
+            if active:
+                self.action_tab(active)
+        else:
+            self.action_focus_navigator()
 
     def run_command(self, line: str) -> None:
         try:

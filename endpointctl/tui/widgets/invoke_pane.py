@@ -20,6 +20,7 @@ from textual.widgets import OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
 from endpointctl.core.capabilities import Capability
+from endpointctl.core.capacity import concurrent_capacity
 from endpointctl.tui.screens.prompt import PromptScreen
 from endpointctl.tui.widgets.pane import Pane
 
@@ -228,8 +229,10 @@ class InvokePane(Pane):
         statuses: Counter[int] = Counter()
         latencies: list[float] = []
         failures: Counter[str] = Counter()
-        gate = asyncio.Semaphore(SEND_N_CONCURRENCY)
         response = self.query_one("#response", Static)
+        response.update(Text("sending…", style="dim"))
+        parallel = await self._parallelism(endpoint, backend, deployment)
+        gate = asyncio.Semaphore(parallel)
 
         async def one() -> None:
             async with gate:
@@ -246,19 +249,34 @@ class InvokePane(Pane):
         for done_count, task in enumerate(asyncio.as_completed(tasks), 1):
             await task
             if done_count % 10 == 0 or done_count == count:
-                response.update(self._summary(done_count, count, served, statuses, latencies, failures))
+                response.update(
+                    self._summary(done_count, count, parallel, served, statuses, latencies, failures)
+                )
         self.ctx.last_request[endpoint] = body.decode()
+
+    async def _parallelism(self, endpoint: str, backend: str, deployment: str | None) -> int:
+        """As many at once as the serving instances take: more would only measure the endpoint's 429s
+        (``max_concurrent_requests_per_instance`` is 1 unless the spec says otherwise), not its split."""
+        try:
+            view = await self.service.get_endpoint(endpoint, backend=backend)
+            deployments = await self.service.list_deployments(endpoint, backend=backend)
+        except Exception:
+            return 1  # the sends themselves will say what is wrong
+        capacity = concurrent_capacity(deployments, view.traffic, pinned=deployment)
+        return max(1, min(SEND_N_CONCURRENCY, capacity))
 
     @staticmethod
     def _summary(
         done: int,
         count: int,
+        parallel: int,
         served: Counter[str],
         statuses: Counter[int],
         latencies: list[float],
         failures: Counter[str],
     ) -> Text:
-        text = Text(f"sent {done}/{count}\n", style="bold")
+        text = Text(f"sent {done}/{count}", style="bold")
+        text.append(f"  ({parallel} at a time)\n", style="dim")
         for name, n in served.most_common():
             text.append(f"served by: {name:<12} {n:>5}  {100 * n / max(1, done):5.1f}%\n")
         text.append("status: " + ", ".join(f"{s}×{n}" for s, n in sorted(statuses.items())) + "\n")

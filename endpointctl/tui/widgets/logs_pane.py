@@ -39,16 +39,16 @@ class LogsPane(Pane):
     REQUIRES = Capability.LOGS
     NEEDS = "deployment"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("c", "toggle_container", "Container"),
-        Binding("p", "next_instance", "Instance"),
-        Binding("f", "toggle_follow", "Follow"),
-        Binding("w", "toggle_wrap", "Wrap"),
-        Binding("t", "toggle_timestamps", "Time"),
-        Binding("slash", "search", "Search"),
+        Binding("c", "toggle_container", "Container", tooltip="inference-server ⇄ storage-initializer"),
+        Binding("p", "next_instance", "Instance", tooltip="Next instance, or all of them interleaved"),
+        Binding("f", "toggle_follow", "Follow", tooltip="Follow new lines on/off"),
+        Binding("w", "toggle_wrap", "Wrap", tooltip="Wrap long lines on/off"),
+        Binding("t", "toggle_timestamps", "Time", tooltip="Timestamps on/off"),
+        Binding("slash", "search", "Search", tooltip="Search and highlight (n / N: next / previous)"),
         Binding("n", "find(True)", "Next", show=False),
         Binding("N", "find(False)", "Prev", show=False),
-        Binding("g", "start", "Start", show=False),
-        Binding("G", "end", "End", show=False),
+        Binding("g", "start", "Start", show=False, tooltip="Jump to the first line"),
+        Binding("G", "end", "End", show=False, tooltip="Jump to the last line"),
     ]
 
     def __init__(self, *, id: str | None = None) -> None:

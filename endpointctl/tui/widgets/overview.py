@@ -187,7 +187,9 @@ class OverviewPane(Pane):
             f"  {state_label(view.provisioning_state)}  auth: {view.spec.auth_mode}  @{view.backend}\n"
         )
         lines.append("scoring: ", style="dim")
-        lines.append(f"{view.scoring_uri or '-'}  (c copy)\n")
+        lines.append(view.scoring_uri or "-")
+        # One word, so a narrow pane moves the hint to the next line whole instead of splitting it.
+        lines.append("  (c:copy)\n", style="dim")
         lines.append("keys:    ", style="dim")
         creds = self._credentials
         if creds is None:

@@ -43,10 +43,12 @@ def describe_changes(
 class TrafficPane(Pane):
     REQUIRES = Capability.TRAFFIC
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("a", "apply", "Apply"),
-        Binding("m", "mirror_target", "Mirror to"),
-        Binding("z", "all_zero", "All 0"),
-        Binding("r", "reset", "Reset"),
+        Binding("a", "apply", "Apply", tooltip="Review the change, then apply it"),
+        Binding(
+            "m", "mirror_target", "Mirror to", tooltip="Choose the deployment that gets mirrored traffic"
+        ),
+        Binding("z", "all_zero", "All 0", tooltip="Every weight to 0 (the endpoint serves nothing)"),
+        Binding("r", "reset", "Reset", tooltip="Back to the live split"),
         Binding("down,j", "focus_next_slider", "Next", show=False),
         Binding("up,k", "focus_previous_slider", "Prev", show=False),
     ]
