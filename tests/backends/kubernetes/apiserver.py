@@ -90,6 +90,10 @@ class Cluster:
         # (namespace, service, port name) → where the service proxy forwards: what would be the Service's pods.
         self.proxies: dict[tuple[str, str, str], str] = {}
         self.progress_deadline_scale = 1.0
+        # What the node list says, and where NodePorts are allocated from: a test that runs a Service's pods
+        # on this machine points both here, so a client reaches them as it would through a node.
+        self.node_address = "192.0.2.7"
+        self.node_ports = iter(range(30000, 32768))
         self.ticks = 0
         self.stopped = False
 
@@ -124,8 +128,8 @@ class Cluster:
                 obj["spec"]["clusterIP"] = f"10.96.0.{len(self.objects) % 250 + 2}"
                 obj["spec"]["clusterIPs"] = [obj["spec"]["clusterIP"]]
                 if obj["spec"].get("type") in ("NodePort", "LoadBalancer"):
-                    for i, port in enumerate(obj["spec"]["ports"]):
-                        port.setdefault("nodePort", 30000 + len(self.objects) + i)
+                    for port in obj["spec"]["ports"]:
+                        port.setdefault("nodePort", next(self.node_ports))
             self.objects[(kind, ns, name)] = obj
             self._bump(kind, obj, "ADDED")
             return copy.deepcopy(obj)
@@ -501,7 +505,11 @@ class Handler(BaseHTTPRequestHandler):
                         "items": [
                             {
                                 "metadata": {"name": "node-1"},
-                                "status": {"addresses": [{"type": "InternalIP", "address": "192.0.2.7"}]},
+                                "status": {
+                                    "addresses": [
+                                        {"type": "InternalIP", "address": self.cluster.node_address}
+                                    ]
+                                },
                             }
                         ],
                     },
