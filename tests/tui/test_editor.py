@@ -56,6 +56,7 @@ async def test_a_valid_edit_shows_a_diff_and_rolls_out_after_confirm(seeded: Hom
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, DiffScreen), "the diff")
         diff = static_text(pilot, "#diff-text")
         assert "-instance_count: 1" in diff and "+instance_count: 2" in diff
+        assert static_text(pilot, "#diff-summary").strip() == "scales 1 → 2 instance(s): no restarts"
         await pilot.press("y")
         panel = pilot.app.screen.query_one(RolloutPanel)
         await wait_for(pilot, lambda: panel.outcome is not None, "the rollout to finish")
@@ -67,12 +68,28 @@ async def test_a_valid_edit_shows_a_diff_and_rolls_out_after_confirm(seeded: Hom
     assert deployment.spec.instance_count == 2 and deployment.revision == 2
 
 
+async def test_the_diff_says_when_saving_replaces_instances(seeded: Home) -> None:
+    async with make_app(seeded).run_test(size=(80, 24)) as pilot:
+        pane = await open_editor(pilot, Target(BACKEND, ENDPOINT, "blue"))
+        pane.area.load_text(
+            pane.area.text.replace("environment_variables: {}", "environment_variables: {A: b}")
+        )
+        await wait_for(pilot, lambda: "{A: b}" in pane.area.text and pane.parsed is not None, "validation")
+        pane.area.focus()
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, DiffScreen), "the diff")
+        assert static_text(pilot, "#diff-summary").startswith(
+            "rolling update: 1 instance(s) replaced in 1 batch"
+        )
+
+
 async def test_cancelling_the_diff_changes_nothing(seeded: Home) -> None:
     async with make_app(seeded).run_test(size=(120, 40)) as pilot:
         pane = await open_editor(pilot, Target(BACKEND, ENDPOINT, "blue"))
         pane.area.focus()
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, DiffScreen), "the diff")
+        assert static_text(pilot, "#diff-summary").strip() == "no change"
         calls_before = len(FakeBackend.calls)
         await pilot.press("escape")
         await pilot.pause()

@@ -23,7 +23,7 @@ from endpointctl.backends.local.layout import Layout
 from endpointctl.backends.local.records import InstanceRecord
 from endpointctl.backends.local.runtime import Prepared, Runtime
 from endpointctl.core.errors import EndpointctlError
-from endpointctl.core.rollout import plan_rollout
+from endpointctl.core.rollout import only_scale_changed, plan_rollout
 from endpointctl.core.spec import DeploymentSpec, restore, spec_to_dict
 from endpointctl.core.store import DeploymentRecord, Store
 from endpointctl.core.views import PREPARING, InstanceState, ProvisioningState, RolloutView
@@ -133,7 +133,7 @@ class DeploymentController:
             return
         live_spec = restore(DeploymentSpec, record.live_spec)
         if record.revision != record.live_revision and state is not ProvisioningState.FAILED:
-            if _only_scale_changed(live_spec, spec):
+            if only_scale_changed(live_spec, spec):
                 await self._scale(record, spec)
             else:
                 await self._rollout(record, spec, live_spec)
@@ -447,12 +447,6 @@ async def _settle(task: asyncio.Task[list[Instance]]) -> list[Instance]:
         return await task
     except (RolloutFailed, EndpointctlError):
         return []  # it already removed its own instances
-
-
-def _only_scale_changed(old: DeploymentSpec, new: DeploymentSpec) -> bool:
-    """Nothing an instance runs differs (only the count, tags or description): no restart is needed."""
-    strip = {"instance_count", "tags", "description"}
-    return old.model_dump(exclude=strip) == new.model_dump(exclude=strip)
 
 
 def _instance_json(instance: Instance) -> dict[str, Any]:

@@ -43,14 +43,17 @@ class DiffScreen(ModalScreen[bool]):
         Binding("y", "confirm", "Apply"),
     ]
 
-    def __init__(self, title: str, old: str, new: str, *, name: str) -> None:
+    def __init__(self, title: str, old: str, new: str, *, name: str, summary: str = "") -> None:
         super().__init__()
         self._title = title
+        self._summary = summary
         self._lines = unified(old, new, name=name)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="-wide"):
             yield Label(self._title, id="dialog-title")
+            if self._summary:
+                yield Label(self._summary, id="diff-summary")
             with VerticalScroll(id="diff"):
                 yield Static(colour(self._lines) if self._lines else Text("no changes"), id="diff-text")
             with Horizontal(id="dialog-buttons"):

@@ -61,6 +61,8 @@ class EditorPane(Pane):
         self.base_dir = Path.cwd()
         self.diagnostics: list[str] = []
         self.parsed: EndpointSpec | DeploymentSpec | None = None
+        # What runs now (None for a file opened to create): the diff's "before" and what an update changes.
+        self.running_spec: EndpointSpec | DeploymentSpec | None = None
         self._validate_timer: Timer | None = None
         self._loading = False
 
@@ -89,20 +91,22 @@ class EditorPane(Pane):
         if target is None or target.endpoint is None:
             return
         try:
+            running: EndpointSpec | DeploymentSpec
             if target.deployment is not None:
                 dep = await self.service.get_deployment(
                     target.endpoint, target.deployment, backend=target.backend
                 )
-                self.kind, text = "deployment", dump_yaml(dep.spec)
+                self.kind, running = "deployment", dep.spec
             else:
                 ep = await self.service.get_endpoint(target.endpoint, backend=target.backend)
-                self.kind, text = "endpoint", dump_yaml(ep.spec)
+                self.kind, running = "endpoint", ep.spec
+            text = dump_yaml(running)
         except Exception as exc:
             self.notify(f"editor: {exc}", severity="error")
             return
         if self.is_new or self.target != target:
             return  # a file was opened, or the selection moved, while this was loading
-        self.running_yaml = text
+        self.running_yaml, self.running_spec = text, running
         self.base_dir = Path.cwd()
         self._set_text(text)
 
@@ -182,11 +186,11 @@ class EditorPane(Pane):
         self.is_new = True
         self.kind = guess_kind(text)
         self.base_dir = path.resolve().parent
-        self.running_yaml = ""
+        self.running_yaml, self.running_spec = "", None
         self._set_text(text)
 
     def action_apply(self) -> None:
-        from endpointctl.core.spec import dump_yaml
+        from endpointctl.core.spec import DeploymentSpec, dump_yaml
 
         if not self.validate() or self.parsed is None:
             self.notify(f"cannot apply: {len(self.diagnostics)} problem(s) in the YAML", severity="error")
@@ -203,12 +207,26 @@ class EditorPane(Pane):
             self.notify(f"{backend}: {reason}", severity="error")
             return
         title = f"Apply {self.kind} {spec.name} on {backend}?"
+        summary = ""
+        if isinstance(spec, DeploymentSpec):
+            from endpointctl.core.rollout import describe_update
+
+            running = self.running_spec if isinstance(self.running_spec, DeploymentSpec) else None
+            if running is not None and (running.name, running.endpoint_name) != (
+                spec.name,
+                spec.endpoint_name,
+            ):
+                running = None  # renamed in the editor: applying creates another deployment
+            summary = describe_update(running, spec)
 
         def confirmed(ok: bool | None) -> None:
             if ok:
                 self._apply(spec, backend)
 
-        self.app.push_screen(DiffScreen(title, self.running_yaml, dump_yaml(spec), name=spec.name), confirmed)
+        self.app.push_screen(
+            DiffScreen(title, self.running_yaml, dump_yaml(spec), name=spec.name, summary=summary),
+            confirmed,
+        )
 
     @work(exit_on_error=False, exclusive=True, group="apply")
     async def _apply(self, spec: EndpointSpec | DeploymentSpec, backend: str) -> None:
@@ -240,7 +258,7 @@ class EditorPane(Pane):
             self.notify(f"apply failed: {exc}", severity="error", timeout=8)
             return
         self.is_new = False
-        self.running_yaml = dump_yaml(spec)
+        self.running_yaml, self.running_spec = dump_yaml(spec), spec
         self.notify(f"{self.kind} {spec.name} applied")
 
     async def _follow_events(self, endpoint: str, backend: str, after: int) -> None:
