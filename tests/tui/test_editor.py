@@ -83,13 +83,27 @@ async def test_the_diff_says_when_saving_replaces_instances(seeded: Home) -> Non
         )
 
 
-async def test_cancelling_the_diff_changes_nothing(seeded: Home) -> None:
+async def test_saving_the_running_spec_unchanged_applies_nothing(seeded: Home) -> None:
     async with make_app(seeded).run_test(size=(120, 40)) as pilot:
         pane = await open_editor(pilot, Target(BACKEND, ENDPOINT, "blue"))
         pane.area.focus()
+        calls_before = len(FakeBackend.calls)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert not isinstance(pilot.app.screen, DiffScreen)
+        assert "apply_deployment" not in [m for m, _ in FakeBackend.calls[calls_before:]]
+
+
+async def test_cancelling_the_diff_changes_nothing(seeded: Home) -> None:
+    async with make_app(seeded).run_test(size=(120, 40)) as pilot:
+        pane = await open_editor(pilot, Target(BACKEND, ENDPOINT, "blue"))
+        pane.area.load_text(pane.area.text.replace("instance_count: 1", "instance_count: 3"))
+        await wait_for(
+            pilot, lambda: "instance_count: 3" in pane.area.text and pane.parsed is not None, "validation"
+        )
+        pane.area.focus()
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, DiffScreen), "the diff")
-        assert static_text(pilot, "#diff-summary").strip() == "no change"
         calls_before = len(FakeBackend.calls)
         await pilot.press("escape")
         await pilot.pause()

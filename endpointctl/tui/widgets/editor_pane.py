@@ -206,6 +206,9 @@ class EditorPane(Pane):
         if reason is not None:
             self.notify(f"{backend}: {reason}", severity="error")
             return
+        if not self.is_new and dump_yaml(spec) == self.running_yaml:
+            self.notify("nothing to apply: this is the running spec")
+            return
         title = f"Apply {self.kind} {spec.name} on {backend}?"
         summary = ""
         if isinstance(spec, DeploymentSpec):
