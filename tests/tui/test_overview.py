@@ -48,14 +48,16 @@ async def test_keys_are_masked_until_revealed(seeded: Home) -> None:
         await wait_for(pilot, lambda: key not in static_text(pilot, "#ov-header"), "the key masked again")
 
 
-async def test_metrics_rows_appear_per_deployment(seeded: Home) -> None:
+async def test_metrics_rows_appear_per_deployment_in_the_order_of_the_rows_above(seeded: Home) -> None:
     service = open_service(seeded)
+    # Rows appear one by one as the report names them; each must go below the previous one.
     await service.invoke(ENDPOINT, b"{}", backend=BACKEND)
+    await service.invoke(ENDPOINT, b"{}", deployment="green", backend=BACKEND)
     await service.close()
     async with make_app(seeded).run_test(size=(120, 40)) as pilot:
         await ready(pilot)
-        await wait_for(pilot, lambda: len(pilot.app.screen.query(MetricsRow)) >= 1, "a metrics row")
-        assert "blue" in {row.deployment for row in pilot.app.screen.query(MetricsRow)}
+        await wait_for(pilot, lambda: len(pilot.app.screen.query(MetricsRow)) == 2, "two metrics rows")
+        assert [row.deployment for row in pilot.app.screen.query(MetricsRow)] == ["blue", "green"]
 
 
 async def test_metrics_that_fail_are_said_in_place_and_the_rest_still_refreshes(

@@ -10,6 +10,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
+from textual.widget import Widget
 from textual.widgets import DataTable, Label, Sparkline, Static
 from textual.widgets.data_table import RowKey
 
@@ -173,7 +174,12 @@ class OverviewPane(Pane):
         self._show_events(events)
         if metrics is not None:
             self._history.add(metrics)
-            await self._show_metrics(list(metrics.deployments) or [d.name for d in deployments])
+            # In the order of the traffic and instance rows above, whatever order the gateway reports.
+            names = [d.name for d in deployments]
+            served = [n for n in names if n in metrics.deployments] + [
+                n for n in metrics.deployments if n not in names
+            ]
+            await self._show_metrics(served or names)
         elif metrics_problem:
             anchor = self.query_one("#ov-metrics-empty", Static)
             anchor.display = True
@@ -272,10 +278,13 @@ class OverviewPane(Pane):
         anchor.display = not deployments
         anchor.update("no metrics yet")
         rows = {row.deployment: row for row in self.query(MetricsRow)}
+        previous: Widget = anchor
         for name in deployments:
-            if name not in rows:
-                rows[name] = MetricsRow(name)
-                await container.mount(rows[name], after=anchor)
+            row = rows.get(name)
+            if row is None:
+                row = rows[name] = MetricsRow(name)
+                await container.mount(row, after=previous)
+            previous = row
         for name, row in rows.items():
             if name in deployments:
                 row.show(self._history)
