@@ -26,7 +26,7 @@ from unittest import mock
 
 import httpx
 
-from endpointctl.backends import scoring_client
+from endpointctl.backends.common import scoring_client
 from endpointctl.backends.local.launcher import stop_agent
 from endpointctl.backends.process.layout import Layout as ProcessLayout
 from endpointctl.core.home import HOME_ENV, Home

@@ -17,13 +17,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from endpointctl.backends.common.environments.conda import parse_conda_file
 from endpointctl.backends.docker.layout import Layout as DockerLayout
 from endpointctl.backends.local.launcher import stop_agent
 from endpointctl.backends.local.layout import Layout
 from endpointctl.backends.process.environments import EnvironmentBuilder
 from endpointctl.backends.process.layout import ENV_CACHE_VARIABLE
 from endpointctl.backends.process.layout import Layout as ProcessLayout
-from endpointctl.core.environments.conda import parse_conda_file
 from endpointctl.core.home import HOME_ENV, Home
 from endpointctl.core.service import EndpointService
 from endpointctl.core.spec import load_deployment, load_endpoint

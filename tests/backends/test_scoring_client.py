@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
-from endpointctl.backends import tls
+from endpointctl.backends.common.scoring_client import post_score
 from endpointctl.backends.local.ports import free_port
-from endpointctl.backends.scoring_client import post_score
+from endpointctl.core import tls
 from endpointctl.core.errors import BackendUnavailable
 from endpointctl.core.views import Credentials
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from endpointctl.core.environments.conda import (
+from endpointctl.backends.common.environments.conda import (
     PythonRequirements,
     parse_conda,
     parse_conda_file,

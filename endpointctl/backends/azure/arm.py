@@ -20,7 +20,6 @@ import httpx
 
 from endpointctl.backends.azure.auth import TokenSource, identity_of
 from endpointctl.backends.azure.settings import WorkspaceScope, with_api_version
-from endpointctl.backends.tls import client_ssl_context
 from endpointctl.core.errors import (
     BackendUnavailable,
     Conflict,
@@ -29,6 +28,7 @@ from endpointctl.core.errors import (
     NotFound,
     OperationFailed,
 )
+from endpointctl.core.tls import client_ssl_context
 
 log = logging.getLogger("endpointctl.azure")
 RETRIED_STATUS = frozenset({408, 429, 500, 502, 503, 504})

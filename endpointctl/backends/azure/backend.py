@@ -40,7 +40,7 @@ from endpointctl.backends.azure.bodies import (
 )
 from endpointctl.backends.azure.settings import NOT_CONFIGURED, WorkspaceScope, with_api_version
 from endpointctl.backends.base import KeyType
-from endpointctl.backends.scoring_client import post_score
+from endpointctl.backends.common.scoring_client import post_score
 from endpointctl.core.capabilities import Capabilities, Capability
 from endpointctl.core.context import BackendContext
 from endpointctl.core.errors import (

@@ -30,16 +30,16 @@ from docker import DockerClient
 from docker.types import Mount
 from docker.utils import parse_repository_tag
 
-from endpointctl.backends.docker import labels
-from endpointctl.backends.docker.pipconf import container_pip_config
-from endpointctl.core.environments.conda import PythonRequirements, requirements_digest
-from endpointctl.core.environments.scoring_host import (
+from endpointctl.backends.common.environments.conda import PythonRequirements, requirements_digest
+from endpointctl.backends.common.environments.scoring_host import (
     HOST_REQUIREMENTS,
     REPLACED_BY_HOST,
     REPLACED_REASON,
     copy_host,
     host_marker,
 )
+from endpointctl.backends.docker import labels
+from endpointctl.backends.docker.pipconf import container_pip_config
 from endpointctl.core.errors import OperationFailed
 from endpointctl.core.filelock import exclusive
 

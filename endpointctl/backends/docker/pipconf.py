@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from endpointctl.core.environments.pip_settings import pip_settings
+from endpointctl.backends.common.environments.pip_settings import pip_settings
 
 HOST_PREFIX = "/run/endpointctl-build/host"
 _URL_LIST_KEYS = ("index-url", "extra-index-url")

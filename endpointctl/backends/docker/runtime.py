@@ -12,13 +12,13 @@ from pathlib import Path
 
 from docker import DockerClient
 
+from endpointctl.backends.common.environments.conda import PythonRequirements
 from endpointctl.backends.docker import cleanup, containers, storage
 from endpointctl.backends.docker.containers import Instance, InstanceSpec
 from endpointctl.backends.docker.engine import connect
 from endpointctl.backends.docker.images import EnvironmentImage, ImageBuilder, Progress
 from endpointctl.backends.docker.storage import StagedVolume
 from endpointctl.core.assets.sources import CodeSource, ModelSource
-from endpointctl.core.environments.conda import PythonRequirements
 
 _END = object()
 

@@ -21,12 +21,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from endpointctl.backends.base import KeyType
-from endpointctl.backends.gateway_metrics import metrics_snapshot
+from endpointctl.backends.common.gateway_metrics import metrics_snapshot
+from endpointctl.backends.common.scoring_client import post_score
 from endpointctl.backends.kubernetes import manifests, naming, packaging
 from endpointctl.backends.kubernetes.apply import apply, delete_labelled
 from endpointctl.backends.kubernetes.settings import DEFAULT_NAMESPACE, KubeSettings, Target, compute_name
 from endpointctl.backends.kubernetes.status import deployment_status, gateway_ready, scoring_address
-from endpointctl.backends.scoring_client import post_score
 from endpointctl.core import keys
 from endpointctl.core.capabilities import Capabilities, Capability
 from endpointctl.core.context import BackendContext

@@ -9,7 +9,7 @@ so the same inputs always give the same bytes: golden files stay stable and an u
 not roll out again.
 
 How the conda file reaches the pod: the `pip:` section and the PyPI spellings of the conda packages
-(core.environments.conda) plus the scoring host's own requirements go to `requirements.txt`; the
+(backends.common.environments.conda) plus the scoring host's own requirements go to `requirements.txt`; the
 storage-initializer runs `python -m pip install --target` with the image's Python into the shared emptyDir
 (honouring `kube_pip_index_url`), and the inference server puts that folder on PYTHONPATH. The conda file's
 Python version cannot change the image's interpreter; the initializer logs a note when they differ.
@@ -26,16 +26,20 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
-from endpointctl.core.assets import AssetRegistry
-from endpointctl.core.digest import PREFIX, tree_digest, tree_files
-from endpointctl.core.environments.conda import PythonRequirements, parse_conda_file, requirement_name
-from endpointctl.core.environments.scoring_host import (
+from endpointctl.backends.common.environments.conda import (
+    PythonRequirements,
+    parse_conda_file,
+    requirement_name,
+)
+from endpointctl.backends.common.environments.scoring_host import (
     HOST_REQUIREMENTS,
     REPLACED_BY_HOST,
     REPLACED_REASON,
     host_dir,
     stub_package_init,
 )
+from endpointctl.core.assets import AssetRegistry
+from endpointctl.core.digest import PREFIX, tree_digest, tree_files
 from endpointctl.core.errors import InvalidInput
 from endpointctl.core.spec import AssetRef, DeploymentSpec, InlineEnvironment, InlineModel
 

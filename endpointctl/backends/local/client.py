@@ -14,7 +14,8 @@ from dataclasses import replace
 from typing import Any
 
 from endpointctl.backends.base import KeyType
-from endpointctl.backends.gateway_metrics import metrics_snapshot
+from endpointctl.backends.common.gateway_metrics import metrics_snapshot
+from endpointctl.backends.common.scoring_client import post_score
 from endpointctl.backends.local import control
 from endpointctl.backends.local.launcher import ensure_agent, stop_agent
 from endpointctl.backends.local.layout import Layout
@@ -22,7 +23,6 @@ from endpointctl.backends.local.lock import lock_holder
 from endpointctl.backends.local.logs import follow_logs, read_logs
 from endpointctl.backends.local.ports import free_port, is_free
 from endpointctl.backends.local.sources import check_resolvable
-from endpointctl.backends.scoring_client import post_score
 from endpointctl.core import keys
 from endpointctl.core.capabilities import Capabilities, Capability
 from endpointctl.core.context import BackendContext

@@ -12,9 +12,9 @@ import httpx
 
 from endpointctl.backends.local.records import InstanceRecord
 from endpointctl.backends.local.runtime import Runtime
-from endpointctl.backends.tls import client_ssl_context
 from endpointctl.core.errors import EndpointctlError
 from endpointctl.core.spec import ProbeSettings
+from endpointctl.core.tls import client_ssl_context
 from endpointctl.core.views import InstanceState, InstanceView
 
 # Readiness is polled this often until the first success: a local instance has nothing to wait for, so it

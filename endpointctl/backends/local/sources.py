@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from endpointctl.backends.common.environments.conda import PythonRequirements, parse_conda_file
 from endpointctl.core.assets import AssetRegistry
 from endpointctl.core.assets.sources import CodeSource, ModelSource
-from endpointctl.core.environments.conda import PythonRequirements, parse_conda_file
 from endpointctl.core.errors import InvalidInput
 from endpointctl.core.spec import AssetRef, DeploymentSpec, InlineEnvironment, InlineModel
 from endpointctl.core.spec.paths import remote_scheme

@@ -29,9 +29,9 @@ from pathlib import Path
 
 import endpointctl
 import endpointctl.serving
-from endpointctl.core.environments.conda import PythonRequirements, requirements_digest
-from endpointctl.core.environments.pip_settings import pip_settings
-from endpointctl.core.environments.scoring_host import (
+from endpointctl.backends.common.environments.conda import PythonRequirements, requirements_digest
+from endpointctl.backends.common.environments.pip_settings import pip_settings
+from endpointctl.backends.common.environments.scoring_host import (
     HOST_REQUIREMENTS,
     REPLACED_BY_HOST,
     REPLACED_REASON,

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from docker import DockerClient
 
+from endpointctl.backends.common.environments.conda import parse_conda_file
 from endpointctl.backends.docker import labels
 from endpointctl.backends.docker.cleanup import purge
 from endpointctl.backends.docker.engine import connect
 from endpointctl.backends.docker.images import EnvironmentImage, ImageBuilder
-from endpointctl.core.environments.conda import parse_conda_file
 from endpointctl.core.errors import BackendUnavailable
 from tests.conftest import SAMPLES
 

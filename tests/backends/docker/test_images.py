@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from docker import DockerClient
 
+from endpointctl.backends.common.environments.conda import parse_conda, parse_conda_file
 from endpointctl.backends.docker import labels
 from endpointctl.backends.docker.images import EnvironmentImage, ImageBuilder, ImageBuildError
-from endpointctl.core.environments.conda import parse_conda, parse_conda_file
 from tests.backends.docker.conftest import BASE_IMAGE, MODEL_1
 
 pytestmark = pytest.mark.slow

@@ -9,12 +9,12 @@ from types import ModuleType
 
 import pytest
 
+from endpointctl.backends.common.environments.conda import parse_conda
 from endpointctl.backends.docker.engine import connect
 from endpointctl.backends.docker.images import environment_digest
 from endpointctl.backends.docker.pipconf import HOST_PREFIX, container_pip_config
 from endpointctl.backends.docker.resources import GIB, limits_for, quantity
 from endpointctl.core.digest import tree_digest
-from endpointctl.core.environments.conda import parse_conda
 from endpointctl.core.errors import BackendUnavailable
 from endpointctl.core.spec import DeploymentSpec
 

@@ -8,7 +8,7 @@ import sys
 import time
 
 from endpointctl.backends.local.layout import SPAWNED_AT_VARIABLE
-from endpointctl.backends.process.agent.agent import lock_holder
+from endpointctl.backends.local.lock import lock_holder
 from endpointctl.backends.process.layout import Layout
 from endpointctl.core.home import Home
 from tests.conftest import Run

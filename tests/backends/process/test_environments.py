@@ -15,6 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from endpointctl.backends.common.environments.conda import PythonRequirements, parse_conda_file
+from endpointctl.backends.common.environments.scoring_host import host_marker
 from endpointctl.backends.local.ports import free_port
 from endpointctl.backends.process import environments
 from endpointctl.backends.process.environments import (
@@ -25,8 +27,6 @@ from endpointctl.backends.process.environments import (
 from endpointctl.backends.process.storage import stage_app
 from endpointctl.core.assets.sources import CodeSource, ModelSource
 from endpointctl.core.digest import tree_digest
-from endpointctl.core.environments.conda import PythonRequirements, parse_conda_file
-from endpointctl.core.environments.scoring_host import host_marker
 from tests.conftest import SAMPLES
 
 pytestmark = pytest.mark.slow

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import endpointctl
 import endpointctl.serving
-from endpointctl.core.environments.conda import normalise
+from endpointctl.backends.common.environments.conda import normalise
 
 # What the scoring host itself imports; kept in step with the data-plane pins in pyproject.toml.
 HOST_REQUIREMENTS: tuple[str, ...] = (

@@ -9,8 +9,8 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from endpointctl.backends.tls import client_ssl_context
 from endpointctl.core.errors import BackendUnavailable
+from endpointctl.core.tls import client_ssl_context
 from endpointctl.core.views import Credentials, InvokeResult
 
 if TYPE_CHECKING:

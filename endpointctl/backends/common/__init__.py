@@ -1,0 +1,1 @@
+"""What more than one backend uses: environment recipes, the gateway's metrics reader, the scoring client."""

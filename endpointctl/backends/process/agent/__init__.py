@@ -1,1 +1,0 @@
-"""The process-backend agent: one per data directory; converges running instances to the state store."""
