@@ -2,7 +2,9 @@
 
 It owns the rules that hold on every backend (traffic sums, mirror limits, deletions blocked by live
 traffic, deployment limits) and checks them before any backend is asked to change anything. It also owns
-waiting: backends accept a change and the façade follows the deployment to a terminal state.
+waiting: every backend mutation returns an Operation, which the façade follows the same way for every
+backend. A role a backend lacks (logs, events, metrics, agent, dry run) is refused here with the backend's
+reason, before anything is called. Invoke goes through one scoring session per endpoint.
 """
 
 from __future__ import annotations
@@ -11,10 +13,9 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from importlib.metadata import entry_points
-from typing import cast
+from typing import TypeVar, cast
 
-from endpointctl.backends.base import Backend, BackendFactory, KeyType
-from endpointctl.core.capabilities import Capability
+from endpointctl.core.capabilities import Capabilities, Capability
 from endpointctl.core.context import BackendContext
 from endpointctl.core.errors import (
     Conflict,
@@ -24,6 +25,19 @@ from endpointctl.core.errors import (
     OperationFailed,
 )
 from endpointctl.core.home import Home
+from endpointctl.core.operations import Operation, OperationState, OperationStatus
+from endpointctl.core.ports import (
+    Backend,
+    BackendFactory,
+    KeyType,
+    SupportsAgent,
+    SupportsDryRun,
+    SupportsEvents,
+    SupportsLogs,
+    SupportsMetrics,
+    capabilities_of,
+)
+from endpointctl.core.scoring import ScoringSession
 from endpointctl.core.spec import DeploymentSpec, EndpointSpec
 from endpointctl.core.traffic import TrafficError, TrafficSplit
 from endpointctl.core.views import (
@@ -37,16 +51,16 @@ from endpointctl.core.views import (
     InvokeResult,
     LogLine,
     MetricsSnapshot,
-    ProvisioningState,
 )
-from endpointctl.core.waiting import StatusCallback, following, waiting
 
 ENTRY_POINT_GROUP = "endpointctl.backends"
 DEFAULT_BACKEND = "process"
 MAX_DEPLOYMENTS_PER_ENDPOINT = 20
 DEFAULT_WAIT_TIMEOUT_S = 1800.0
 
+StatusCallback = Callable[[str], None]
 ProgressCallback = Callable[[DeploymentView], None]
+R = TypeVar("R")
 
 
 def discover_factories() -> dict[str, BackendFactory]:
@@ -62,6 +76,8 @@ class EndpointService:
         self.context = context
         self._factories = dict(factories)
         self._backends: dict[str, Backend] = {}
+        self._sessions: dict[tuple[str, str], ScoringSession] = {}
+        self._retired_sessions: list[ScoringSession] = []
 
     @classmethod
     def open(
@@ -71,6 +87,10 @@ class EndpointService:
         return cls(context, discover_factories() if factories is None else factories)
 
     async def close(self) -> None:
+        sessions = [*self._sessions.values(), *self._retired_sessions]
+        self._sessions, self._retired_sessions = {}, []
+        for session in sessions:
+            await session.close()
         backends, self._backends = list(self._backends.values()), {}
         for backend in backends:
             await backend.close()
@@ -101,17 +121,58 @@ class EndpointService:
                 return await self.backend(name).status()
             except Exception as exc:  # a broken backend must not hide the others
                 backend = self._backends.get(name)
-                caps = backend.capabilities() if backend else None
-                from endpointctl.core.capabilities import Capabilities
-
-                return BackendStatus(name, False, caps or Capabilities(frozenset()), reason=str(exc))
+                caps = capabilities_of(backend) if backend else Capabilities(frozenset())
+                return BackendStatus(name, False, caps, reason=str(exc))
 
         return list(await asyncio.gather(*(one(n) for n in self.backend_names)))
 
+    def capabilities(self, backend: str | None = None) -> Capabilities:
+        return capabilities_of(self.backend(backend))
+
     def _require(self, backend: Backend, capability: Capability) -> None:
-        reason = backend.capabilities().why_not(capability)
+        reason = capabilities_of(backend).why_not(capability)
         if reason is not None:
             raise NotSupported(f"{backend.name}: {reason}")
+
+    def _role(self, backend: Backend, role: type[R], capability: Capability) -> R:
+        """The backend in one of its roles, or NotSupported with the backend's reason."""
+        self._require(backend, capability)
+        if not isinstance(backend, role):  # a backend's limits() may not grant a role it lacks
+            raise NotSupported(f"{backend.name}: {capabilities_of(backend).why_not(capability)}")
+        return backend
+
+    # --- operations -------------------------------------------------------------------------------
+    async def follow(
+        self,
+        operation: Operation,
+        *,
+        timeout_s: float = DEFAULT_WAIT_TIMEOUT_S,
+        on_status: Callable[[OperationStatus], None] | None = None,
+        poll_s: float = 0.25,
+    ) -> OperationStatus:
+        """Poll an operation until it ends: Succeeded is returned, Failed/Canceled raise OperationFailed."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            status = await operation.poll()
+            if on_status is not None:
+                on_status(status)
+            if status.state is OperationState.SUCCEEDED:
+                return status
+            if status.state.terminal:
+                detail = f": {status.error}" if status.error else ""
+                raise OperationFailed(f"{operation.description} ended {status.state}{detail}")
+            if time.monotonic() > deadline:
+                raise OperationFailed(
+                    f"{operation.description} is still {status.message or 'running'} after {timeout_s:.0f} s"
+                )
+            await asyncio.sleep(poll_s)
+
+    async def _settle(self, operation: Operation, wait: bool, progress: StatusCallback | None) -> None:
+        if wait:
+            await self.follow(
+                operation,
+                on_status=None if progress is None else lambda s: progress(s.message or str(s.state)),
+            )
 
     # --- endpoints ------------------------------------------------------------------------------
     async def list_endpoints(self, backend: str | None = None) -> list[EndpointView]:
@@ -134,8 +195,9 @@ class EndpointService:
                 f"endpoint {spec.name} already exists on {target.name}; use `online-endpoint update`"
             )
         self._check_split(_split_of(spec), known=())
-        with waiting(wait, progress):
-            return await target.apply_endpoint(spec)
+        await self._settle(await target.apply_endpoint(spec), wait, progress)
+        self._forget_session(target.name, spec.name)
+        return await target.get_endpoint(spec.name)
 
     async def update_endpoint(
         self,
@@ -153,13 +215,14 @@ class EndpointService:
             {**current.traffic, **spec.traffic}, dict(spec.mirror_traffic or current.mirror_traffic)
         )
         self._check_split(split, known=names)
-        if split.mirror and Capability.MIRROR_TRAFFIC not in target.capabilities():
+        if split.mirror and Capability.MIRROR_TRAFFIC not in capabilities_of(target):
             self._require(target, Capability.MIRROR_TRAFFIC)
         merged = spec.model_copy(
             update={"traffic": dict(split.weights), "mirror_traffic": dict(split.mirror)}
         )
-        with waiting(wait, progress):
-            return await target.apply_endpoint(merged)
+        await self._settle(await target.apply_endpoint(merged), wait, progress)
+        self._forget_session(target.name, spec.name)  # auth_mode may have changed
+        return await target.get_endpoint(spec.name)
 
     async def delete_endpoint(
         self,
@@ -171,8 +234,9 @@ class EndpointService:
     ) -> None:
         target = self.backend(backend)
         await target.get_endpoint(name)
-        with waiting(wait, progress):
-            await target.delete_endpoint(name)
+        operation = await target.delete_endpoint(name)
+        self._forget_session(target.name, name)
+        await self._settle(operation, wait, progress)
 
     async def set_traffic(
         self,
@@ -196,8 +260,8 @@ class EndpointService:
         if mirror is not None:
             split = split.with_mirror(mirror)
         self._check_split(split, known=names)
-        with waiting(wait, progress):
-            return await target.set_traffic(endpoint, split)
+        await self._settle(await target.set_traffic(endpoint, split), wait, progress)
+        return await target.get_endpoint(endpoint)
 
     def preview_traffic(
         self,
@@ -256,12 +320,10 @@ class EndpointService:
             raise InvalidInput(
                 "--all-traffic needs the deployment to succeed first; it cannot be combined with --no-wait"
             )
-        view = await target.apply_deployment(spec)
+        operation = await target.apply_deployment(spec)
         if not wait:
-            return view
-        view = await self.wait_for_deployment(
-            spec.endpoint_name, spec.name, backend=target.name, timeout_s=timeout_s, progress=progress
-        )
+            return await target.get_deployment(spec.endpoint_name, spec.name)
+        view = await self._follow_deployment(operation, timeout_s, progress)
         if all_traffic:
             current = await target.get_endpoint(spec.endpoint_name)
             split = _split_of_view(current).all_to(spec.name)
@@ -278,26 +340,22 @@ class EndpointService:
         backend: str | None = None,
         timeout_s: float = DEFAULT_WAIT_TIMEOUT_S,
         progress: ProgressCallback | None = None,
-        poll_s: float = 0.25,
     ) -> DeploymentView:
-        """Follow a deployment until Succeeded (returned) or Failed/Canceled (OperationFailed)."""
-        target = self.backend(backend)
-        deadline = time.monotonic() + timeout_s
-        while True:
-            with following():
-                view = await target.get_deployment(endpoint, name)
-            if progress is not None:
-                progress(view)
-            if view.provisioning_state is ProvisioningState.SUCCEEDED:
-                return view
-            if view.provisioning_state.terminal:
-                reason = f": {view.reason}" if view.reason else ""
-                raise OperationFailed(f"deployment {endpoint}/{name} is {view.provisioning_state}{reason}")
-            if time.monotonic() > deadline:
-                raise OperationFailed(
-                    f"deployment {endpoint}/{name} is still {view.provisioning_state} after {timeout_s:.0f} s"
-                )
-            await asyncio.sleep(poll_s)
+        """Follow a deployment (a rollout started here or elsewhere) until Succeeded (returned) or
+        Failed/Canceled (OperationFailed)."""
+        operation = await self.backend(backend).watch_deployment(endpoint, name)
+        return await self._follow_deployment(operation, timeout_s, progress)
+
+    async def _follow_deployment(
+        self, operation: Operation, timeout_s: float, progress: ProgressCallback | None
+    ) -> DeploymentView:
+        def seen(status: OperationStatus) -> None:
+            if progress is not None and status.deployment is not None:
+                progress(status.deployment)
+
+        done = await self.follow(operation, timeout_s=timeout_s, on_status=seen)
+        assert done.deployment is not None, f"{operation.description}: a deployment operation without a view"
+        return done.deployment
 
     async def delete_deployment(
         self,
@@ -318,16 +376,37 @@ class EndpointService:
             )
         if current.mirror_traffic.get(name, 0) > 0:
             raise Conflict(f"deployment {name} receives mirrored traffic; set its mirror traffic to 0 first")
-        with waiting(wait, progress):
-            await target.delete_deployment(endpoint, name)
+        await self._settle(await target.delete_deployment(endpoint, name), wait, progress)
 
     # --- data plane, credentials, observability -------------------------------------------------
     async def invoke(
-        self, endpoint: str, body: bytes, *, deployment: str | None = None, backend: str | None = None
+        self,
+        endpoint: str,
+        body: bytes,
+        *,
+        deployment: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        backend: str | None = None,
     ) -> InvokeResult:
+        session = self.scoring_session(endpoint, backend=backend)
+        return await session.invoke(body, deployment=deployment, headers=headers)
+
+    def scoring_session(self, endpoint: str, *, backend: str | None = None) -> ScoringSession:
+        """The endpoint's scoring session: its URI and credential resolved once, one pooled client. Kept
+        until the endpoint's keys or auth change here (another terminal's change is noticed by a 401)."""
         target = self.backend(backend)
         self._require(target, Capability.INVOKE)
-        return await target.invoke(endpoint, body, deployment=deployment)
+        key = (target.name, endpoint)
+        session = self._sessions.get(key)
+        if session is None:
+            session = self._sessions[key] = ScoringSession(lambda: target.scoring_target(endpoint))
+        return session
+
+    def _forget_session(self, backend: str, endpoint: str) -> None:
+        """The next invoke resolves the endpoint again; requests in flight finish on the old session."""
+        session = self._sessions.pop((backend, endpoint), None)
+        if session is not None:
+            self._retired_sessions.append(session)
 
     async def get_credentials(self, endpoint: str, *, backend: str | None = None) -> Credentials:
         target = self.backend(backend)
@@ -342,7 +421,8 @@ class EndpointService:
             raise InvalidInput(
                 f"endpoint {endpoint} uses auth_mode {current.spec.auth_mode}; it has no keys to regenerate"
             )
-        await target.regenerate_keys(endpoint, key_type)
+        await self._settle(await target.regenerate_keys(endpoint, key_type), True, None)
+        self._forget_session(target.name, endpoint)
 
     async def get_logs(
         self,
@@ -354,8 +434,7 @@ class EndpointService:
         instance: str | None = None,
         backend: str | None = None,
     ) -> list[LogLine]:
-        target = self.backend(backend)
-        self._require(target, Capability.LOGS)
+        target = self._role(self.backend(backend), SupportsLogs, Capability.LOGS)
         return await target.get_logs(
             endpoint, deployment, container=container, lines=lines, instance=instance
         )
@@ -369,41 +448,36 @@ class EndpointService:
         instance: str | None = None,
         backend: str | None = None,
     ) -> AsyncIterator[LogLine]:
-        target = self.backend(backend)
-        self._require(target, Capability.LOG_FOLLOW)
+        target = self._role(self.backend(backend), SupportsLogs, Capability.LOG_FOLLOW)
         return target.follow_logs(endpoint, deployment, container=container, instance=instance)
 
     async def events(
         self, endpoint: str, *, after_id: int = 0, backend: str | None = None
     ) -> list[EventView]:
-        return await self.backend(backend).events(endpoint, after_id=after_id)
+        target = self._role(self.backend(backend), SupportsEvents, Capability.EVENTS)
+        return await target.events(endpoint, after_id=after_id)
 
     async def start_agent(self, *, backend: str | None = None) -> BackendStatus:
-        target = self.backend(backend)
-        self._require(target, Capability.AGENT)
+        target = self._role(self.backend(backend), SupportsAgent, Capability.AGENT)
         return await target.start_agent()
 
     async def stop_agent(self, *, backend: str | None = None) -> bool:
-        target = self.backend(backend)
-        self._require(target, Capability.AGENT)
+        target = self._role(self.backend(backend), SupportsAgent, Capability.AGENT)
         return await target.stop_agent()
 
     async def metrics(self, endpoint: str, *, backend: str | None = None) -> MetricsSnapshot:
-        target = self.backend(backend)
-        self._require(target, Capability.METRICS)
+        target = self._role(self.backend(backend), SupportsMetrics, Capability.METRICS)
         return await target.metrics(endpoint)
 
     # --- review without applying ----------------------------------------------------------------
     async def plan_endpoint(self, spec: EndpointSpec, *, backend: str | None = None) -> DryRunPlan:
         """`create|update --dry-run`: the rules still hold, but nothing is contacted or changed."""
-        target = self.backend(backend)
-        self._require(target, Capability.DRY_RUN)
+        target = self._role(self.backend(backend), SupportsDryRun, Capability.DRY_RUN)
         self._check_split(_split_of(spec), known=tuple(spec.traffic) + tuple(spec.mirror_traffic))
         return await target.plan_endpoint(spec)
 
     async def plan_deployment(self, spec: DeploymentSpec, *, backend: str | None = None) -> DryRunPlan:
-        target = self.backend(backend)
-        self._require(target, Capability.DRY_RUN)
+        target = self._role(self.backend(backend), SupportsDryRun, Capability.DRY_RUN)
         return await target.plan_deployment(spec)
 
 

@@ -15,11 +15,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
 
-from endpointctl.backends.base import KeyType
+import httpx
+
 from endpointctl.core import keys
-from endpointctl.core.capabilities import Capabilities, Capability
+from endpointctl.core.capabilities import Capability
 from endpointctl.core.context import BackendContext
-from endpointctl.core.errors import NotFound, NotSupported
+from endpointctl.core.errors import NotFound
+from endpointctl.core.operations import DeploymentRollout, Done, Operation
+from endpointctl.core.ports import FEATURES, KeyType, ScoringTarget, capabilities_of
 from endpointctl.core.spec import DeploymentSpec, EndpointSpec, dump_yaml, parse_deployment, parse_endpoint
 from endpointctl.core.store import DeploymentRecord, EndpointRecord
 from endpointctl.core.traffic import TrafficSplit
@@ -34,7 +37,6 @@ from endpointctl.core.views import (
     EventView,
     InstanceState,
     InstanceView,
-    InvokeResult,
     LogLine,
     MetricsSnapshot,
     ProvisioningState,
@@ -73,11 +75,22 @@ class FakeBackend:
     def mutations(cls) -> list[str]:
         return [m for m, _ in cls.calls if m in MUTATIONS]
 
-    def capabilities(self) -> Capabilities:
-        return Capabilities(self.supported, {Capability.MIRROR_TRAFFIC: "the fake cannot mirror"})
+    @property
+    def features(self) -> frozenset[Capability]:
+        return self.supported & FEATURES
+
+    def limits(self) -> Mapping[Capability, str]:
+        """The fake implements every role but the agent; a test switches capabilities off through `supported`."""
+        reasons = {
+            c: f"this backend does not support {c.value.replace('_', ' ')}"
+            for c in frozenset(Capability) - self.supported
+        }
+        if Capability.MIRROR_TRAFFIC in reasons:
+            reasons[Capability.MIRROR_TRAFFIC] = "the fake cannot mirror"
+        return reasons
 
     async def status(self) -> BackendStatus:
-        return BackendStatus(NAME, True, self.capabilities(), context="in-memory")
+        return BackendStatus(NAME, True, capabilities_of(self), context="in-memory")
 
     async def close(self) -> None:
         return None
@@ -105,8 +118,12 @@ class FakeBackend:
             raise NotFound(f"endpoint {name} does not exist on {NAME}")
         return self._endpoint_view(rec)
 
-    async def apply_endpoint(self, spec: EndpointSpec) -> EndpointView:
+    async def apply_endpoint(self, spec: EndpointSpec) -> Operation:
         self._record("apply_endpoint", spec)
+        self._put_endpoint(spec)
+        return Done(f"endpoint {spec.name}")
+
+    def _put_endpoint(self, spec: EndpointSpec) -> None:
         now = time.time()
         with self._ctx.store.transaction() as tx:
             old = tx.get_endpoint(NAME, spec.name)
@@ -116,12 +133,12 @@ class FakeBackend:
             )
             if old is None:
                 tx.put_keys(keys.new_keys(NAME, spec.name))
-        return await self.get_endpoint(spec.name)
 
-    async def delete_endpoint(self, name: str) -> None:
+    async def delete_endpoint(self, name: str) -> Operation:
         self._record("delete_endpoint", name)
         with self._ctx.store.transaction() as tx:
             tx.delete_endpoint(NAME, name)
+        return Done(f"delete endpoint {name}")
 
     # --- deployments ---
     def _deployment_view(self, rec: DeploymentRecord) -> DeploymentView:
@@ -169,7 +186,10 @@ class FakeBackend:
             raise NotFound(f"deployment {endpoint}/{name} does not exist on {NAME}")
         return self._deployment_view(rec)
 
-    async def apply_deployment(self, spec: DeploymentSpec) -> DeploymentView:
+    async def watch_deployment(self, endpoint: str, name: str) -> Operation:
+        return DeploymentRollout(f"deployment {endpoint}/{name}", lambda: self.get_deployment(endpoint, name))
+
+    async def apply_deployment(self, spec: DeploymentSpec) -> Operation:
         self._record("apply_deployment", spec)
         now = time.time()
         with self._ctx.store.transaction() as tx:
@@ -204,20 +224,22 @@ class FakeBackend:
                 message=f"revision {revision}: replacing {spec.instance_count} instance(s)",
             )
         self._polls[(spec.endpoint_name, spec.name)] = 0
-        return await self.get_deployment(spec.endpoint_name, spec.name)
+        return await self.watch_deployment(spec.endpoint_name, spec.name)
 
-    async def delete_deployment(self, endpoint: str, name: str) -> None:
+    async def delete_deployment(self, endpoint: str, name: str) -> Operation:
         self._record("delete_deployment", endpoint, name)
         with self._ctx.store.transaction() as tx:
             tx.delete_deployment(NAME, endpoint, name)
+        return Done(f"delete deployment {endpoint}/{name}")
 
-    async def set_traffic(self, endpoint: str, split: TrafficSplit) -> EndpointView:
+    async def set_traffic(self, endpoint: str, split: TrafficSplit) -> Operation:
         self._record("set_traffic", endpoint, split)
         current = await self.get_endpoint(endpoint)
         spec = current.spec.model_copy(
             update={"traffic": dict(split.weights), "mirror_traffic": dict(split.mirror)}
         )
-        return await self.apply_endpoint(spec)
+        self._put_endpoint(spec)
+        return Done(f"traffic of {endpoint}")
 
     async def get_credentials(self, endpoint: str) -> Credentials:
         current = await self.get_endpoint(endpoint)
@@ -226,28 +248,34 @@ class FakeBackend:
         assert record is not None
         return keys.credentials_for(record, current.spec.auth_mode)
 
-    async def regenerate_keys(self, endpoint: str, key_type: KeyType) -> None:
+    async def regenerate_keys(self, endpoint: str, key_type: KeyType) -> Operation:
         self._record("regenerate_keys", endpoint, key_type)
         with self._ctx.store.transaction() as tx:
             record = tx.get_keys(NAME, endpoint)
             assert record is not None
             tx.put_keys(keys.rotate(record, key_type))
+        return Done(f"regenerate the {key_type} key of {endpoint}")
 
-    async def invoke(
-        self,
-        endpoint: str,
-        body: bytes,
-        *,
-        deployment: str | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> InvokeResult:
+    async def scoring_target(self, endpoint: str) -> ScoringTarget:
+        current = await self.get_endpoint(endpoint)
+        assert current.scoring_uri is not None
+        return ScoringTarget(
+            current.scoring_uri,
+            await self.get_credentials(endpoint),
+            httpx.MockTransport(lambda request: self._score(endpoint, request)),
+        )
+
+    async def _score(self, endpoint: str, request: httpx.Request) -> httpx.Response:
+        """An in-memory gateway: echoes the body, served by the pinned deployment or the largest share."""
+        deployment = request.headers.get("azureml-model-deployment")
+        body = await request.aread()
         self._record("invoke", endpoint, body, deployment)
         current = await self.get_endpoint(endpoint)
         served = deployment or max(current.traffic, key=lambda k: current.traffic[k], default=None)
         if served is None:
-            return InvokeResult(404, {}, b'{"message": "no deployment has traffic"}', 0.1, None)
+            return httpx.Response(404, json={"message": "no deployment has traffic"})
         payload = json.dumps({"echo": json.loads(body), "served_by": served}).encode()
-        return InvokeResult(200, {"azureml-model-deployment": served}, payload, 0.1, served)
+        return httpx.Response(200, headers={"azureml-model-deployment": served}, content=payload)
 
     async def get_logs(
         self,
@@ -294,14 +322,8 @@ class FakeBackend:
         }
         return MetricsSnapshot(endpoint, time.time(), deployments)
 
-    async def start_agent(self) -> BackendStatus:
-        raise NotSupported("the fake has no agent")
-
-    async def stop_agent(self) -> bool:
-        raise NotSupported("the fake has no agent")
-
     async def plan_endpoint(self, spec: EndpointSpec) -> DryRunPlan:
-        raise NotSupported(self.capabilities().why_not(Capability.DRY_RUN) or "no dry run")
+        return DryRunPlan(NAME, ({"endpoint": spec.name},))
 
     async def plan_deployment(self, spec: DeploymentSpec) -> DryRunPlan:
-        raise NotSupported(self.capabilities().why_not(Capability.DRY_RUN) or "no dry run")
+        return DryRunPlan(NAME, ({"deployment": f"{spec.endpoint_name}/{spec.name}"},))

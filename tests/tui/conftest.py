@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from endpointctl.backends.base import BackendFactory
 from endpointctl.core.home import Home
+from endpointctl.core.ports import BackendFactory
 from endpointctl.core.service import EndpointService
 from endpointctl.core.spec import load_deployment, load_endpoint
 from endpointctl.tui.app import EndpointctlApp

@@ -11,6 +11,7 @@ from endpointctl.core.capabilities import Capabilities, Capability
 from endpointctl.core.context import BackendContext
 from endpointctl.core.errors import BackendUnavailable
 from endpointctl.core.home import Home
+from endpointctl.core.ports import capabilities_of
 from endpointctl.core.service import EndpointService
 from endpointctl.core.spec import DeploymentSpec, EndpointSpec, load_deployment
 from endpointctl.core.store import EndpointRecord
@@ -86,7 +87,7 @@ class KubeLikeBackend(FakeBackend):
     """The fake, reporting contexts the way a Kubernetes backend does: the kube context, and a namespace."""
 
     async def status(self) -> BackendStatus:
-        return BackendStatus(NAME, True, self.capabilities(), context="kind-dev · ns default")
+        return BackendStatus(NAME, True, capabilities_of(self), context="kind-dev · ns default")
 
     def _endpoint_view(self, rec: EndpointRecord) -> EndpointView:
         return replace(super()._endpoint_view(rec), context="kind-dev · ns team-a")
@@ -99,7 +100,7 @@ class SignedOutAzure(FakeBackend):
         return BackendStatus(
             "azure",
             False,
-            self.capabilities(),
+            capabilities_of(self),
             context="sub-1234 · rg-ml/ws-prod",
             reason="AzureCliCredential: run `az login`",
         )

@@ -12,6 +12,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, TextArea
 
+from endpointctl.core import scoring
 from endpointctl.core.home import Home
 from endpointctl.tui.app import EndpointctlApp
 from endpointctl.tui.target import Target
@@ -30,6 +31,7 @@ SnapCompare = Callable[..., bool]
 @pytest.fixture
 async def frozen(home: Home, monkeypatch: pytest.MonkeyPatch) -> Home:
     monkeypatch.setattr(time, "time", lambda: FROZEN)
+    monkeypatch.setattr(scoring, "clock", lambda: FROZEN)
     await seed(home)
     return home
 

@@ -1,9 +1,8 @@
 """The azure backend as the façade sees it: managed online endpoints in one Azure ML workspace, over ARM.
 
-Deployment changes return after ARM's first answer (the `--no-wait` point); the long-running operation
-is remembered and `get_deployment` — which the façade polls — folds its outcome (and error) into the view,
-polling no faster than ARM's Retry-After. Endpoint, traffic, key and delete operations are followed to
-the end here (the façade hands them over in one call), unless core.waiting says not to wait.
+Every change returns after ARM's first answer (the `--no-wait` point) with an Operation the façade
+follows: ARM's long-running operation, polled no faster than its Retry-After. A deployment's operation is
+also remembered, so any read of the deployment folds its outcome (and error) into the view, without waiting.
 
 Importing this module must stay cheap: no azure.identity until a credential is really needed.
 """
@@ -39,17 +38,16 @@ from endpointctl.backends.azure.bodies import (
     wire_traffic,
 )
 from endpointctl.backends.azure.settings import NOT_CONFIGURED, WorkspaceScope, with_api_version
-from endpointctl.backends.base import KeyType
-from endpointctl.backends.common.scoring_client import post_score
-from endpointctl.core.capabilities import Capabilities, Capability
+from endpointctl.core.capabilities import Capability
 from endpointctl.core.context import BackendContext
 from endpointctl.core.errors import (
     BackendUnavailable,
     EndpointctlError,
     InvalidInput,
     NotSupported,
-    OperationFailed,
 )
+from endpointctl.core.operations import DeploymentRollout, Done, Operation, OperationState, OperationStatus
+from endpointctl.core.ports import KeyType, ScoringTarget, capabilities_of
 from endpointctl.core.spec import DeploymentSpec, EndpointSpec
 from endpointctl.core.traffic import TrafficSplit
 from endpointctl.core.views import (
@@ -59,23 +57,16 @@ from endpointctl.core.views import (
     DeploymentView,
     DryRunPlan,
     EndpointView,
-    EventView,
-    InvokeResult,
     LogLine,
-    MetricsSnapshot,
     ProvisioningState,
 )
-from endpointctl.core.waiting import is_following, report, should_wait
 
 NAME = "azure"
-CAPABILITIES = Capabilities(
-    frozenset(Capability) - {Capability.AGENT, Capability.METRICS, Capability.EVENTS},
-    {
-        Capability.AGENT: "Azure runs the endpoints; there is no local supervisor",
-        Capability.METRICS: "request metrics live in Azure Monitor, which endpointctl does not query yet",
-        Capability.EVENTS: "ARM keeps no per-endpoint event history; see the Azure activity log",
-    },
-)
+LIMITS: Mapping[Capability, str] = {
+    Capability.AGENT: "Azure runs the endpoints; there is no local supervisor",
+    Capability.METRICS: "request metrics live in Azure Monitor, which endpointctl does not query yet",
+    Capability.EVENTS: "ARM keeps no per-endpoint event history; see the Azure activity log",
+}
 # The AAD audience of Azure ML data-plane tokens (aad_token endpoints).
 ML_SCOPE = "https://ml.azure.com/.default"
 CONTAINER_TYPES = {
@@ -90,8 +81,37 @@ PLAN_DATASTORE = "<default datastore>"
 PLAN_CONTAINER_URL = "<default datastore's blob container URL>"
 
 
+_OP_STATES = {
+    lro.OpState.RUNNING: OperationState.RUNNING,
+    lro.OpState.SUCCEEDED: OperationState.SUCCEEDED,
+    lro.OpState.FAILED: OperationState.FAILED,
+    lro.OpState.CANCELED: OperationState.CANCELED,
+}
+
+
+class ArmOperation:
+    """One of ARM's long-running operations, polled when its Retry-After says."""
+
+    def __init__(self, arm: ArmClient, op: lro.Operation, description: str) -> None:
+        self._arm = arm
+        self._op = op
+        self.description = description
+
+    async def poll(self) -> OperationStatus:
+        result = await lro.poll_when_due(self._arm, self._op)
+        return OperationStatus(_OP_STATES[result.state], str(result.state), result.error)
+
+
 class AzureBackend:
     name = NAME
+    features = frozenset(
+        {
+            Capability.MIRROR_TRAFFIC,
+            Capability.ROLLING_UPDATE,
+            Capability.TOKENS,
+            Capability.REGISTERED_ASSETS,
+        }
+    )
 
     def __init__(
         self,
@@ -113,8 +133,8 @@ class AzureBackend:
         self.last_resolver: AssetResolver | None = None
 
     # --- plumbing ---------------------------------------------------------------------------------
-    def capabilities(self) -> Capabilities:
-        return CAPABILITIES
+    def limits(self) -> Mapping[Capability, str]:
+        return LIMITS
 
     def _require_scope(self) -> WorkspaceScope:
         if self._scope is None:
@@ -143,17 +163,21 @@ class AzureBackend:
 
     async def status(self) -> BackendStatus:
         if self._scope is None:
-            return BackendStatus(NAME, False, CAPABILITIES, reason=NOT_CONFIGURED)
+            return BackendStatus(NAME, False, capabilities_of(self), reason=NOT_CONFIGURED)
         try:
             # Always a real call, even when the location is configured: status says whether ARM answers us.
             location = await asyncio.wait_for(self._read_workspace(), timeout=20)
         except EndpointctlError as exc:
-            return BackendStatus(NAME, False, CAPABILITIES, context=self._context, reason=str(exc))
+            return BackendStatus(NAME, False, capabilities_of(self), context=self._context, reason=str(exc))
         except Exception as exc:  # status() never raises: the tree shows the reason instead
             return BackendStatus(
-                NAME, False, CAPABILITIES, context=self._context, reason=f"{type(exc).__name__}: {exc}"
+                NAME,
+                False,
+                capabilities_of(self),
+                context=self._context,
+                reason=f"{type(exc).__name__}: {exc}",
             )
-        return BackendStatus(NAME, True, CAPABILITIES, context=f"{self._context} · {location}")
+        return BackendStatus(NAME, True, capabilities_of(self), context=f"{self._context} · {location}")
 
     async def _read_workspace(self) -> str:
         ws = await self._arm.request("GET", self._require_scope().workspace_url, what="read the workspace")
@@ -189,7 +213,7 @@ class AzureBackend:
         body = await self._endpoint_body(name)
         return endpoint_view(body, await self._deployment_names(name), context=self._context)
 
-    async def apply_endpoint(self, spec: EndpointSpec) -> EndpointView:
+    async def apply_endpoint(self, spec: EndpointSpec) -> Operation:
         url = self._endpoint_url(spec.name)
         current = await self._arm.request(
             "GET", url, what=f"get endpoint {spec.name}", allow=frozenset({404})
@@ -197,24 +221,18 @@ class AzureBackend:
         location = str(_dict(current.body).get("location") or "") if current.status == 200 else ""
         body = endpoint_body(spec, location or await self._workspace_location())
         response = await self._arm.request("PUT", url, json=body, what=f"put endpoint {spec.name}")
-        await self._finish(response, f"endpoint {spec.name}")
-        return await self.get_endpoint(spec.name)
+        return self._operation(response, f"endpoint {spec.name}")
 
-    async def delete_endpoint(self, name: str) -> None:
+    async def delete_endpoint(self, name: str) -> Operation:
         response = await self._arm.request("DELETE", self._endpoint_url(name), what=f"delete endpoint {name}")
-        await self._finish(response, f"delete endpoint {name}")
+        return self._operation(response, f"delete endpoint {name}")
 
-    async def _finish(self, response: ArmResponse, what: str) -> None:
-        """Follow a long-running operation to its end; Failed/Canceled become OperationFailed."""
+    def _operation(self, response: ArmResponse, what: str) -> Operation:
+        """ARM's long-running operation for an accepted change, or Done when its first answer finished it."""
         op = lro.Operation.from_response(response, what=what, interval_s=self._tuning.lro_interval_s)
-        if op is None or not should_wait():
-            # --no-wait: ARM accepted the change; the resource shows its progress from here on.
-            return
-        result = await lro.follow(self._arm, op, progress=lambda r: report(str(r.state)))
-        if result.state is not lro.OpState.SUCCEEDED:
-            raise OperationFailed(
-                f"azure: {what} ended {result.state}" + (f": {result.error}" if result.error else "")
-            )
+        if op is None:
+            return Done(f"azure: {what}")
+        return ArmOperation(self._arm, op, f"azure: {what}")
 
     # --- deployments ------------------------------------------------------------------------------
     def _deployment_url(self, endpoint: str, name: str) -> str:
@@ -228,12 +246,20 @@ class AzureBackend:
         return [deployment_view(b, endpoint) for b in items]
 
     async def get_deployment(self, endpoint: str, name: str) -> DeploymentView:
+        return await self._deployment(endpoint, name, paced=False)
+
+    async def watch_deployment(self, endpoint: str, name: str) -> Operation:
+        return DeploymentRollout(
+            f"deployment {endpoint}/{name}", lambda: self._deployment(endpoint, name, paced=True)
+        )
+
+    async def _deployment(self, endpoint: str, name: str, *, paced: bool) -> DeploymentView:
         key = (endpoint, name)
         op = self._ops.get(key)
         result: lro.OpResult | None = None
         if op is not None:
-            # The façade's wait honours Retry-After by waiting here; any other read answers at once.
-            poll = lro.poll_when_due if is_following() else lro.poll_if_due
+            # Following the rollout honours Retry-After by waiting here; any other read answers at once.
+            poll = lro.poll_when_due if paced else lro.poll_if_due
             result = await poll(self._arm, op)
             if result.state.terminal:
                 del self._ops[key]
@@ -253,7 +279,7 @@ class AzureBackend:
         )
         return deployment_view(body, endpoint, state=state)
 
-    async def apply_deployment(self, spec: DeploymentSpec) -> DeploymentView:
+    async def apply_deployment(self, spec: DeploymentSpec) -> Operation:
         check_managed_deployment(spec)
         scope = self._require_scope()
         endpoint = await self._endpoint_body(spec.endpoint_name)
@@ -275,23 +301,17 @@ class AzureBackend:
         op = lro.Operation.from_response(response, what=what, interval_s=self._tuning.lro_interval_s)
         if op is not None:
             self._ops[(spec.endpoint_name, spec.name)] = op
-        if response.status in (200, 201) and isinstance(response.body, dict):
-            return deployment_view(response.body, spec.endpoint_name)
-        latest = await self._arm.request("GET", url, what=f"get {what}")
-        view = deployment_view(_dict(latest.body), spec.endpoint_name)
-        if op is not None and view.provisioning_state.terminal:
-            return deployment_view(_dict(latest.body), spec.endpoint_name, state=ProvisioningState.SCALING)
-        return view
+        return await self.watch_deployment(spec.endpoint_name, spec.name)
 
-    async def delete_deployment(self, endpoint: str, name: str) -> None:
+    async def delete_deployment(self, endpoint: str, name: str) -> Operation:
         self._ops.pop((endpoint, name), None)
         response = await self._arm.request(
             "DELETE", self._deployment_url(endpoint, name), what=f"delete deployment {endpoint}/{name}"
         )
-        await self._finish(response, f"delete deployment {endpoint}/{name}")
+        return self._operation(response, f"delete deployment {endpoint}/{name}")
 
     # --- traffic and credentials ------------------------------------------------------------------
-    async def set_traffic(self, endpoint: str, split: TrafficSplit) -> EndpointView:
+    async def set_traffic(self, endpoint: str, split: TrafficSplit) -> Operation:
         # The 2024-04-01 PATCH body (PartialMinimalTrackedResourceWithIdentity) carries only tags and
         # identity, so traffic goes as a PUT of the endpoint as ARM has it, with the new split.
         body = _writable_endpoint(await self._endpoint_body(endpoint))
@@ -300,8 +320,7 @@ class AzureBackend:
         response = await self._arm.request(
             "PUT", self._endpoint_url(endpoint), json=body, what=f"set traffic of {endpoint}"
         )
-        await self._finish(response, f"traffic of {endpoint}")
-        return await self.get_endpoint(endpoint)
+        return self._operation(response, f"traffic of {endpoint}")
 
     async def get_credentials(self, endpoint: str) -> Credentials:
         view = await self.get_endpoint(endpoint)
@@ -326,38 +345,23 @@ class AzureBackend:
         assert self._tokens is not None  # created with the client by get_endpoint above
         return Credentials("aad_token", access_token=await self._tokens.token(ML_SCOPE))
 
-    async def regenerate_keys(self, endpoint: str, key_type: KeyType) -> None:
+    async def regenerate_keys(self, endpoint: str, key_type: KeyType) -> Operation:
         response = await self._arm.request(
             "POST",
             self._endpoint_url(endpoint) + "/regenerateKeys",
             json={"keyType": key_type.capitalize()},
             what=f"regenerate the {key_type} key of {endpoint}",
         )
-        await self._finish(response, f"regenerate the {key_type} key of {endpoint}")
+        return self._operation(response, f"regenerate the {key_type} key of {endpoint}")
 
     # --- data plane and observability -------------------------------------------------------------
-    async def invoke(
-        self,
-        endpoint: str,
-        body: bytes,
-        *,
-        deployment: str | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> InvokeResult:
+    async def scoring_target(self, endpoint: str) -> ScoringTarget:
         view = await self.get_endpoint(endpoint)
         if not view.scoring_uri:
             raise InvalidInput(
                 f"azure: endpoint {endpoint} has no scoring_uri yet ({view.provisioning_state})"
             )
-        credentials = await self.get_credentials(endpoint)
-        return await post_score(
-            view.scoring_uri,
-            credentials,
-            body,
-            deployment=deployment,
-            headers=headers,
-            transport=self._transport,
-        )
+        return ScoringTarget(view.scoring_uri, await self.get_credentials(endpoint), self._transport)
 
     async def _logs(self, endpoint: str, deployment: str, container: Container, tail: int) -> list[str]:
         response = await self._arm.request(
@@ -402,18 +406,6 @@ class AzureBackend:
             for text in _new_lines(previous, current):
                 yield LogLine(text, container=container)
             previous = current
-
-    async def events(self, endpoint: str, *, after_id: int = 0) -> list[EventView]:
-        return []
-
-    async def start_agent(self) -> BackendStatus:
-        raise NotSupported(f"azure: {CAPABILITIES.why_not(Capability.AGENT)}")
-
-    async def stop_agent(self) -> bool:
-        raise NotSupported(f"azure: {CAPABILITIES.why_not(Capability.AGENT)}")
-
-    async def metrics(self, endpoint: str) -> MetricsSnapshot:
-        raise NotSupported(f"azure: {CAPABILITIES.why_not(Capability.METRICS)}")
 
     # --- dry run: no credential, no network, no upload ----------------------------------------------
     def _plan_location(self, what: str) -> str:

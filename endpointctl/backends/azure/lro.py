@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from endpointctl.backends.azure.arm import ArmClient, ArmResponse, error_of, retry_after_s
@@ -96,15 +95,3 @@ async def poll_if_due(client: ArmClient, op: Operation) -> OpResult:
     if op.due > time.monotonic():
         return op.last
     return await poll(client, op)
-
-
-async def follow(
-    client: ArmClient, op: Operation, *, progress: Callable[[OpResult], None] | None = None
-) -> OpResult:
-    """Poll until a terminal state, honouring Retry-After between polls."""
-    while True:
-        result = await poll_when_due(client, op)
-        if progress is not None:
-            progress(result)
-        if result.state.terminal:
-            return result

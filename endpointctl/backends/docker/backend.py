@@ -12,23 +12,19 @@ import asyncio
 from endpointctl.backends.docker.layout import BACKEND, Layout, engine_env
 from endpointctl.backends.local.client import LocalBackend
 from endpointctl.backends.local.lock import lock_holder
-from endpointctl.core.capabilities import Capabilities, Capability
 from endpointctl.core.context import BackendContext
 from endpointctl.core.errors import BackendUnavailable, InvalidInput
+from endpointctl.core.operations import Operation
+from endpointctl.core.ports import capabilities_of
 from endpointctl.core.spec import DeploymentSpec
-from endpointctl.core.views import BackendStatus, DeploymentView
+from endpointctl.core.views import BackendStatus
 
-CAPABILITIES = Capabilities(
-    frozenset(Capability) - {Capability.DRY_RUN},
-    {Capability.DRY_RUN: "the docker backend applies changes directly; there is no server-side dry run"},
-)
 # `status()` is drawn in the tree while the TUI starts: an engine that does not answer must not hold it up.
 STATUS_TIMEOUT_S = 3
 
 
 class DockerBackend(LocalBackend):
     name = BACKEND
-    CAPABILITIES = CAPABILITIES
 
     def __init__(self, context: BackendContext) -> None:
         super().__init__(context, Layout(context.home))
@@ -57,14 +53,14 @@ class DockerBackend(LocalBackend):
         try:
             version = await self._ping(STATUS_TIMEOUT_S)
         except BackendUnavailable as exc:
-            return BackendStatus(self.name, False, CAPABILITIES, context=address, reason=str(exc))
+            return BackendStatus(self.name, False, capabilities_of(self), context=address, reason=str(exc))
         pid = lock_holder(self._layout)
         agent = f"agent pid {pid}" if pid else "agent starts on first use"
         return BackendStatus(
-            self.name, True, CAPABILITIES, context=f"engine {version} at {address} · {agent}"
+            self.name, True, capabilities_of(self), context=f"engine {version} at {address} · {agent}"
         )
 
-    async def apply_deployment(self, spec: DeploymentSpec) -> DeploymentView:
+    async def apply_deployment(self, spec: DeploymentSpec) -> Operation:
         # Checked before anything is written: a deployment accepted here must have an engine to run on.
         await self._ping(STATUS_TIMEOUT_S)
         from endpointctl.backends.local.sources import requirements

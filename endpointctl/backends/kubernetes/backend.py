@@ -20,15 +20,13 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from endpointctl.backends.base import KeyType
 from endpointctl.backends.common.gateway_metrics import metrics_snapshot
-from endpointctl.backends.common.scoring_client import post_score
 from endpointctl.backends.kubernetes import manifests, naming, packaging
 from endpointctl.backends.kubernetes.apply import apply, delete_labelled
 from endpointctl.backends.kubernetes.settings import DEFAULT_NAMESPACE, KubeSettings, Target, compute_name
 from endpointctl.backends.kubernetes.status import deployment_status, gateway_ready, scoring_address
 from endpointctl.core import keys
-from endpointctl.core.capabilities import Capabilities, Capability
+from endpointctl.core.capabilities import Capability
 from endpointctl.core.context import BackendContext
 from endpointctl.core.errors import (
     BackendUnavailable,
@@ -36,8 +34,9 @@ from endpointctl.core.errors import (
     EndpointctlError,
     InvalidInput,
     NotFound,
-    NotSupported,
 )
+from endpointctl.core.operations import DeploymentRollout, Done, Operation
+from endpointctl.core.ports import KeyType, ScoringTarget, capabilities_of
 from endpointctl.core.spec import DeploymentSpec, EndpointSpec, restore
 from endpointctl.core.store import KeyRecord
 from endpointctl.core.traffic import TrafficSplit
@@ -49,7 +48,6 @@ from endpointctl.core.views import (
     DryRunPlan,
     EndpointView,
     EventView,
-    InvokeResult,
     LogLine,
     MetricsSnapshot,
     ProvisioningState,
@@ -59,18 +57,22 @@ if TYPE_CHECKING:
     from endpointctl.backends.kubernetes.client import KubeClient
 
 BACKEND = "kubernetes"
-# Registered models and environments are resolved in the local registry and travel in the package like
-# local folders do.
-CAPABILITIES = Capabilities(
-    frozenset(Capability) - {Capability.AGENT},
-    {Capability.AGENT: "the cluster runs the endpoints; there is no local supervisor to start"},
-)
 STATUS_TIMEOUT_S = 2.0
 T = TypeVar("T")
 
 
 class KubernetesBackend:
     name = BACKEND
+    # Registered models and environments are resolved in the local registry and travel in the package like
+    # local folders do.
+    features = frozenset(
+        {
+            Capability.MIRROR_TRAFFIC,
+            Capability.ROLLING_UPDATE,
+            Capability.TOKENS,
+            Capability.REGISTERED_ASSETS,
+        }
+    )
 
     def __init__(self, context: BackendContext) -> None:
         self._ctx = context
@@ -84,8 +86,8 @@ class KubernetesBackend:
     def settings(self) -> KubeSettings:
         return KubeSettings.from_defaults(self._ctx.defaults)
 
-    def capabilities(self) -> Capabilities:
-        return CAPABILITIES
+    def limits(self) -> Mapping[Capability, str]:
+        return {Capability.AGENT: "the cluster runs the endpoints; there is no local supervisor to start"}
 
     async def close(self) -> None:
         with self._lock:
@@ -170,19 +172,21 @@ class KubernetesBackend:
 
         reason = no_config_reason()
         if reason is not None:
-            return BackendStatus(self.name, False, CAPABILITIES, reason=reason)
+            return BackendStatus(self.name, False, capabilities_of(self), reason=reason)
         try:
             target = await asyncio.wait_for(self._run(self._default_target), STATUS_TIMEOUT_S)
             client = await asyncio.wait_for(self._run(self._client, target), STATUS_TIMEOUT_S)
             version = await asyncio.wait_for(self._run(client.version), STATUS_TIMEOUT_S + 0.5)
         except TimeoutError:
             return BackendStatus(
-                self.name, False, CAPABILITIES, reason="the API server did not answer within 2 s"
+                self.name, False, capabilities_of(self), reason="the API server did not answer within 2 s"
             )
         except Exception as exc:  # status must never raise: any failure is the reason shown
-            return BackendStatus(self.name, False, CAPABILITIES, reason=str(exc) or type(exc).__name__)
+            return BackendStatus(
+                self.name, False, capabilities_of(self), reason=str(exc) or type(exc).__name__
+            )
         context = f"{target.label} · {client.host} · {version.get('gitVersion', '?')}"
-        return BackendStatus(self.name, True, CAPABILITIES, context=context)
+        return BackendStatus(self.name, True, capabilities_of(self), context=context)
 
     # --- endpoints --------------------------------------------------------------------------------------------
     def _locate(self, endpoint: str) -> tuple[KubeClient, dict[str, Any]]:
@@ -305,7 +309,7 @@ class KubernetesBackend:
             host_digest=digest,
         )
 
-    def _apply_endpoint(self, spec: EndpointSpec) -> EndpointView:
+    def _apply_endpoint(self, spec: EndpointSpec) -> None:
         target = self._target_for(spec)
         client = self._client(target)
         key_material = self._key_material(client, spec.name) or self._fresh_keys()
@@ -318,17 +322,19 @@ class KubernetesBackend:
             name = cm["metadata"]["name"]
             if name.startswith(naming.gateway_host_name(spec.name, "")) and name not in current_host:
                 client.delete("ConfigMap", name)
-        return self._get_endpoint(spec.name)
 
-    async def apply_endpoint(self, spec: EndpointSpec) -> EndpointView:
-        return await self._run(self._apply_endpoint, spec)
+    async def apply_endpoint(self, spec: EndpointSpec) -> Operation:
+        # The objects are applied; the endpoint's own state says when its gateway is ready.
+        await self._run(self._apply_endpoint, spec)
+        return Done(f"endpoint {spec.name}")
 
     def _delete_endpoint(self, name: str) -> None:
         client, _ = self._locate(name)
         delete_labelled(client, naming.ours(name))
 
-    async def delete_endpoint(self, name: str) -> None:
+    async def delete_endpoint(self, name: str) -> Operation:
         await self._run(self._delete_endpoint, name)
+        return Done(f"delete endpoint {name}")
 
     def _write_routing(
         self,
@@ -424,7 +430,7 @@ class KubernetesBackend:
     async def list_deployments(self, endpoint: str) -> list[DeploymentView]:
         return await self._run(self._list_deployments, endpoint)
 
-    def _apply_deployment(self, spec: DeploymentSpec) -> DeploymentView:
+    def _apply_deployment(self, spec: DeploymentSpec) -> None:
         # Packaging fails (size, scheme, environment) before anything is sent.
         package = packaging.build_package(spec, self._ctx.registry)
         client, routing_cm = self._locate(spec.endpoint_name)
@@ -443,7 +449,6 @@ class KubernetesBackend:
             client, endpoint_spec, deployments, entry.get("traffic", {}), entry.get("mirror_traffic", {})
         )
         self._collect_packages(client, spec.endpoint_name, spec.name, keep=docs[0]["metadata"]["name"])
-        return self._get_deployment(spec.endpoint_name, spec.name)
 
     def _collect_packages(self, client: KubeClient, endpoint: str, name: str, *, keep: str) -> None:
         """Delete package ConfigMaps no ReplicaSet can roll back to any more."""
@@ -464,8 +469,12 @@ class KubernetesBackend:
             if cm["metadata"]["name"] not in wanted:
                 client.delete("ConfigMap", cm["metadata"]["name"])
 
-    async def apply_deployment(self, spec: DeploymentSpec) -> DeploymentView:
-        return await self._run(self._apply_deployment, spec)
+    async def watch_deployment(self, endpoint: str, name: str) -> Operation:
+        return DeploymentRollout(f"deployment {endpoint}/{name}", lambda: self.get_deployment(endpoint, name))
+
+    async def apply_deployment(self, spec: DeploymentSpec) -> Operation:
+        await self._run(self._apply_deployment, spec)
+        return await self.watch_deployment(spec.endpoint_name, spec.name)
 
     def _delete_deployment(self, endpoint: str, name: str) -> None:
         client, routing_cm = self._locate(endpoint)
@@ -477,19 +486,21 @@ class KubernetesBackend:
             client, endpoint_spec, deployments, entry.get("traffic", {}), entry.get("mirror_traffic", {})
         )
 
-    async def delete_deployment(self, endpoint: str, name: str) -> None:
+    async def delete_deployment(self, endpoint: str, name: str) -> Operation:
         await self._run(self._delete_deployment, endpoint, name)
+        return Done(f"delete deployment {endpoint}/{name}")
 
     # --- traffic and credentials ------------------------------------------------------------------------------
-    def _set_traffic(self, endpoint: str, split: TrafficSplit) -> EndpointView:
+    def _set_traffic(self, endpoint: str, split: TrafficSplit) -> None:
         client, routing_cm = self._locate(endpoint)
         endpoint_spec, _ = self._routing(routing_cm)
         deployments = self._deployment_specs(client, endpoint)
         self._write_routing(client, endpoint_spec, deployments, split.weights, split.mirror)
-        return self._get_endpoint(endpoint)
 
-    async def set_traffic(self, endpoint: str, split: TrafficSplit) -> EndpointView:
-        return await self._run(self._set_traffic, endpoint, split)
+    async def set_traffic(self, endpoint: str, split: TrafficSplit) -> Operation:
+        # The gateway reloads its routing ConfigMap when the kubelet refreshes the mount.
+        await self._run(self._set_traffic, endpoint, split)
+        return Done(f"traffic of {endpoint}")
 
     def _credentials(self, endpoint: str) -> Credentials:
         client, routing_cm = self._locate(endpoint)
@@ -517,25 +528,18 @@ class KubernetesBackend:
         # The gateway re-reads the mounted Secret; the other key never stops working.
         apply(client, manifests.keys_secret(endpoint, material, client.target.namespace))
 
-    async def regenerate_keys(self, endpoint: str, key_type: KeyType) -> None:
+    async def regenerate_keys(self, endpoint: str, key_type: KeyType) -> Operation:
         await self._run(self._regenerate, endpoint, key_type)
+        return Done(f"regenerate the {key_type} key of {endpoint}")
 
     # --- data plane and observability -------------------------------------------------------------------------
-    async def invoke(
-        self,
-        endpoint: str,
-        body: bytes,
-        *,
-        deployment: str | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> InvokeResult:
+    async def scoring_target(self, endpoint: str) -> ScoringTarget:
         view = await self.get_endpoint(endpoint)
         if view.scoring_uri is None:
             raise InvalidInput(
                 f"endpoint {endpoint} has no scoring_uri yet (LoadBalancer pending? try kube_service_type=NodePort)"
             )
-        credentials = await self.get_credentials(endpoint)
-        return await post_score(view.scoring_uri, credentials, body, deployment=deployment, headers=headers)
+        return ScoringTarget(view.scoring_uri, await self.get_credentials(endpoint))
 
     def _pods(
         self, endpoint: str, deployment: str, instance: str | None
@@ -633,12 +637,6 @@ class KubernetesBackend:
 
     async def events(self, endpoint: str, *, after_id: int = 0) -> list[EventView]:
         return await self._run(self._events, endpoint, after_id)
-
-    async def start_agent(self) -> BackendStatus:
-        raise NotSupported(CAPABILITIES.why_not(Capability.AGENT) or "no agent")
-
-    async def stop_agent(self) -> bool:
-        raise NotSupported(CAPABILITIES.why_not(Capability.AGENT) or "no agent")
 
     async def metrics(self, endpoint: str) -> MetricsSnapshot:
         return await self._run(self._metrics, endpoint)

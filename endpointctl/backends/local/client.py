@@ -13,9 +13,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
 from typing import Any
 
-from endpointctl.backends.base import KeyType
 from endpointctl.backends.common.gateway_metrics import metrics_snapshot
-from endpointctl.backends.common.scoring_client import post_score
 from endpointctl.backends.local import control
 from endpointctl.backends.local.launcher import ensure_agent, stop_agent
 from endpointctl.backends.local.layout import Layout
@@ -24,9 +22,11 @@ from endpointctl.backends.local.logs import follow_logs, read_logs
 from endpointctl.backends.local.ports import free_port, is_free
 from endpointctl.backends.local.sources import check_resolvable
 from endpointctl.core import keys
-from endpointctl.core.capabilities import Capabilities, Capability
+from endpointctl.core.capabilities import Capability
 from endpointctl.core.context import BackendContext
-from endpointctl.core.errors import InvalidInput, NotFound, NotSupported
+from endpointctl.core.errors import InvalidInput, NotFound
+from endpointctl.core.operations import DeploymentRollout, Done, Operation
+from endpointctl.core.ports import KeyType, ScoringTarget, capabilities_of
 from endpointctl.core.spec import DeploymentSpec, EndpointSpec, restore, spec_to_dict
 from endpointctl.core.store import DeploymentRecord, EndpointRecord
 from endpointctl.core.traffic import TrafficSplit
@@ -35,12 +35,10 @@ from endpointctl.core.views import (
     Container,
     Credentials,
     DeploymentView,
-    DryRunPlan,
     EndpointView,
     EventView,
     InstanceState,
     InstanceView,
-    InvokeResult,
     LogLine,
     MetricsSnapshot,
     ProvisioningState,
@@ -52,20 +50,31 @@ class LocalBackend:
     """The client half shared by the local backends; subclasses name themselves and their layout."""
 
     name: str
-    CAPABILITIES: Capabilities
+    features = frozenset(
+        {
+            Capability.MIRROR_TRAFFIC,
+            Capability.ROLLING_UPDATE,
+            Capability.TOKENS,
+            Capability.REGISTERED_ASSETS,
+        }
+    )
 
     def __init__(self, context: BackendContext, layout: Layout) -> None:
         self._ctx = context
         self._store = context.store
         self._layout = layout
 
-    def capabilities(self) -> Capabilities:
-        return self.CAPABILITIES
+    def limits(self) -> Mapping[Capability, str]:
+        return {
+            Capability.DRY_RUN: f"the {self.name} backend applies changes directly; there is no server-side dry run"
+        }
 
     async def status(self) -> BackendStatus:
         pid = lock_holder(self._layout)
         context = f"agent pid {pid}" if pid else "agent starts on first use"
-        return BackendStatus(self.name, True, self.CAPABILITIES, context=f"{context} · {self._ctx.home.root}")
+        return BackendStatus(
+            self.name, True, capabilities_of(self), context=f"{context} · {self._ctx.home.root}"
+        )
 
     async def close(self) -> None:
         return None
@@ -115,7 +124,7 @@ class LocalBackend:
     async def get_endpoint(self, name: str) -> EndpointView:
         return self._endpoint_view(*self._endpoint_record(name))
 
-    async def apply_endpoint(self, spec: EndpointSpec) -> EndpointView:
+    async def apply_endpoint(self, spec: EndpointSpec) -> Operation:
         now = time.time()
         with self._store.transaction() as tx:
             existing = tx.get_endpoint(self.name, spec.name)
@@ -145,14 +154,16 @@ class LocalBackend:
                 )
                 message = "endpoint updated"
             tx.add_event(backend=self.name, endpoint=spec.name, kind="endpoint", message=message)
+        # The agent routes the endpoint before it answers: nothing is left to follow.
         await self._agent("reconcile")
-        return await self.get_endpoint(spec.name)
+        return Done(f"endpoint {spec.name}")
 
-    async def delete_endpoint(self, name: str) -> None:
+    async def delete_endpoint(self, name: str) -> Operation:
         with self._store.transaction() as tx:
             if not tx.delete_endpoint(self.name, name):
                 raise NotFound(f"endpoint {name} does not exist on the {self.name} backend")
         await self._agent("reconcile")
+        return Done(f"delete endpoint {name}")
 
     # --- deployments ------------------------------------------------------------------------------
     async def _statuses(self, endpoint: str) -> dict[str, Any]:
@@ -203,7 +214,10 @@ class LocalBackend:
         statuses = await self._statuses(endpoint)
         return self._deployment_view(record, statuses.get(f"{endpoint}/{name}"))
 
-    async def apply_deployment(self, spec: DeploymentSpec) -> DeploymentView:
+    async def watch_deployment(self, endpoint: str, name: str) -> Operation:
+        return DeploymentRollout(f"deployment {endpoint}/{name}", lambda: self.get_deployment(endpoint, name))
+
+    async def apply_deployment(self, spec: DeploymentSpec) -> Operation:
         # Registered assets and the conda file are checked before anything is written.
         check_resolvable(spec, self._ctx.registry)
         now = time.time()
@@ -242,10 +256,11 @@ class LocalBackend:
                 kind="accepted",
                 message=f"revision {revision} accepted ({'create' if old is None else 'update'})",
             )
+        # The agent rolls out in the background; the operation follows the deployment's state.
         await self._agent("reconcile")
-        return await self.get_deployment(spec.endpoint_name, spec.name)
+        return await self.watch_deployment(spec.endpoint_name, spec.name)
 
-    async def delete_deployment(self, endpoint: str, name: str) -> None:
+    async def delete_deployment(self, endpoint: str, name: str) -> Operation:
         with self._store.transaction() as tx:
             record = tx.get_endpoint(self.name, endpoint)
             if record is None or not tx.delete_deployment(self.name, endpoint, name):
@@ -266,9 +281,10 @@ class LocalBackend:
                 message="deployment deleted",
             )
         await self._agent("reconcile")
+        return Done(f"delete deployment {endpoint}/{name}")
 
     # --- traffic and credentials ------------------------------------------------------------------
-    async def set_traffic(self, endpoint: str, split: TrafficSplit) -> EndpointView:
+    async def set_traffic(self, endpoint: str, split: TrafficSplit) -> Operation:
         with self._store.transaction() as tx:
             record = tx.get_endpoint(self.name, endpoint)
             if record is None:
@@ -285,8 +301,9 @@ class LocalBackend:
                 kind="traffic",
                 message=f"traffic {shown}" + (f"; mirror {mirror}" if mirror else ""),
             )
+        # The gateway routes the new split when the agent answers.
         await self._agent("reconcile")
-        return await self.get_endpoint(endpoint)
+        return Done(f"traffic of {endpoint}")
 
     async def get_credentials(self, endpoint: str) -> Credentials:
         record, _ = self._endpoint_record(endpoint)
@@ -296,7 +313,7 @@ class LocalBackend:
             raise NotFound(f"endpoint {endpoint} has no keys")
         return keys.credentials_for(key_record, str(record.spec.get("auth_mode", "key")))
 
-    async def regenerate_keys(self, endpoint: str, key_type: KeyType) -> None:
+    async def regenerate_keys(self, endpoint: str, key_type: KeyType) -> Operation:
         with self._store.transaction() as tx:
             record = tx.get_keys(self.name, endpoint)
             if record is None:
@@ -307,22 +324,15 @@ class LocalBackend:
             )
         # The gateway has the new key when this returns; the other key never stopped working.
         await self._agent("reconcile")
+        return Done(f"regenerate the {key_type} key of {endpoint}")
 
     # --- data plane and observability -------------------------------------------------------------
-    async def invoke(
-        self,
-        endpoint: str,
-        body: bytes,
-        *,
-        deployment: str | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> InvokeResult:
+    async def scoring_target(self, endpoint: str) -> ScoringTarget:
         view = await self.get_endpoint(endpoint)
         if view.scoring_uri is None:
             raise InvalidInput(f"endpoint {endpoint} has no scoring_uri yet")
-        await ensure_agent(self._layout)
-        credentials = await self.get_credentials(endpoint)
-        return await post_score(view.scoring_uri, credentials, body, deployment=deployment, headers=headers)
+        await ensure_agent(self._layout)  # the gateway runs in the agent
+        return ScoringTarget(view.scoring_uri, await self.get_credentials(endpoint))
 
     async def get_logs(
         self,
@@ -352,12 +362,6 @@ class LocalBackend:
     async def metrics(self, endpoint: str) -> MetricsSnapshot:
         self._endpoint_record(endpoint)
         return metrics_snapshot(endpoint, await self._agent("metrics", endpoint=endpoint))
-
-    async def plan_endpoint(self, spec: EndpointSpec) -> DryRunPlan:
-        raise NotSupported(self.capabilities().why_not(Capability.DRY_RUN) or "no dry run")
-
-    async def plan_deployment(self, spec: DeploymentSpec) -> DryRunPlan:
-        raise NotSupported(self.capabilities().why_not(Capability.DRY_RUN) or "no dry run")
 
 
 def _pick_port(used: set[int]) -> int:

@@ -8,18 +8,11 @@ from __future__ import annotations
 
 from endpointctl.backends.local.client import LocalBackend
 from endpointctl.backends.process.layout import BACKEND, Layout
-from endpointctl.core.capabilities import Capabilities, Capability
 from endpointctl.core.context import BackendContext
-
-CAPABILITIES = Capabilities(
-    frozenset(Capability) - {Capability.DRY_RUN},
-    {Capability.DRY_RUN: "the process backend applies changes directly; there is no server-side dry run"},
-)
 
 
 class ProcessBackend(LocalBackend):
     name = BACKEND
-    CAPABILITIES = CAPABILITIES
 
     def __init__(self, context: BackendContext) -> None:
         super().__init__(context, Layout(context.home))

@@ -240,14 +240,18 @@ class EditorPane(Pane):
         panel.start(f"applying {self.kind} {spec.name} on {backend}")
         try:
             if isinstance(spec, DeploymentSpec):
-                after = max((e.id for e in await svc.events(spec.endpoint_name, backend=backend)), default=0)
-                follower = asyncio.create_task(self._follow_events(spec.endpoint_name, backend, after))
+                follower: asyncio.Task[None] | None = None
+                if self.caps is not None and Capability.EVENTS in self.caps:
+                    events = await svc.events(spec.endpoint_name, backend=backend)
+                    after = max((e.id for e in events), default=0)
+                    follower = asyncio.create_task(self._follow_events(spec.endpoint_name, backend, after))
                 try:
                     view: DeploymentView = await svc.apply_deployment(
                         spec, backend=backend, progress=panel.progress
                     )
                 finally:
-                    follower.cancel()
+                    if follower is not None:
+                        follower.cancel()
                 panel.progress(view)
                 panel.finish(True, f"✔ {spec.endpoint_name}/{spec.name} rolled out (rev {view.revision})")
             elif self.is_new:

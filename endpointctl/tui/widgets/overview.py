@@ -149,8 +149,12 @@ class OverviewPane(Pane):
         try:
             endpoint = await self.service.get_endpoint(target.endpoint, backend=target.backend)
             deployments = await self.service.list_deployments(target.endpoint, backend=target.backend)
-            events = await self.service.events(
-                target.endpoint, after_id=self._events_after, backend=target.backend
+            events = (
+                await self.service.events(
+                    target.endpoint, after_id=self._events_after, backend=target.backend
+                )
+                if self.caps is not None and Capability.EVENTS in self.caps
+                else []
             )
             metrics: MetricsSnapshot | None = None
             metrics_problem = ""

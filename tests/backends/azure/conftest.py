@@ -12,9 +12,9 @@ import pytest
 
 from endpointctl.backends.azure.arm import Tuning
 from endpointctl.backends.azure.backend import AzureBackend
-from endpointctl.backends.base import BackendFactory
 from endpointctl.core.context import BackendContext
 from endpointctl.core.home import Home
+from endpointctl.core.ports import BackendFactory
 from endpointctl.core.service import EndpointService
 
 # azure-ai-ml (a test-only dependency: its REST models check the double's request bodies) builds

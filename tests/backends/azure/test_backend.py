@@ -109,7 +109,7 @@ async def test_long_running_failure_is_surfaced_with_arms_code_and_message(
     double.failing["blue"] = ("Failed", "ImageBuildFailure", "conda could not solve the environment")
     with pytest.raises(OperationFailed) as info:
         await deploy_blue(service)
-    assert "my-endpoint/blue is Failed" in str(info.value)
+    assert "deployment my-endpoint/blue ended Failed" in str(info.value)
     assert "ImageBuildFailure: conda could not solve the environment" in str(info.value)
     view = await service.get_deployment("my-endpoint", "blue", backend="azure")
     assert view.provisioning_state is ProvisioningState.FAILED
@@ -117,7 +117,7 @@ async def test_long_running_failure_is_surfaced_with_arms_code_and_message(
 
 async def test_canceled_operation_ends_the_wait(service: EndpointService, double: ArmDouble) -> None:
     double.failing["blue"] = ("Canceled", "OperationCanceled", "a newer deployment replaced this one")
-    with pytest.raises(OperationFailed, match="is Canceled: OperationCanceled"):
+    with pytest.raises(OperationFailed, match="ended Canceled: OperationCanceled"):
         await deploy_blue(service)
 
 

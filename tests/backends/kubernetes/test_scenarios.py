@@ -75,9 +75,10 @@ async def test_update_rolls_out_a_new_revision_and_traffic_lands_in_the_configma
     svc = await _create(backend)
     spec = load_deployment(K8S / "kubernetes-blue-deployment.yml")
     updated = spec.model_copy(update={"instance_count": 3, "environment_variables": {"GEN": "2"}})
-    accepted = await backend.apply_deployment(updated)
+    operation = await backend.apply_deployment(updated)
     # The double's controller may already have finished; either way the new revision is what was accepted.
-    assert accepted.revision == 2
+    accepted = (await operation.poll()).deployment
+    assert accepted is not None and accepted.revision == 2
     assert accepted.provisioning_state in (ProvisioningState.UPDATING, ProvisioningState.SUCCEEDED)
     view = await svc.wait_for_deployment("my-endpoint", "blue", backend="kubernetes", timeout_s=30)
     assert view.revision == 2 and view.ready_instances == 3
