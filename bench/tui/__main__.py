@@ -72,7 +72,7 @@ def model(tick: int) -> NavigatorModel:
         spec = EndpointSpec.model_construct(
             name=f"ep-{i:04d}", auth_mode="key", traffic=traffic, mirror_traffic={}
         )
-        endpoint = EndpointView("bench", spec, ProvisioningState.SUCCEEDED, traffic=traffic)
+        endpoint = EndpointView("bench", spec, ProvisioningState.SUCCEEDED)
         deployments = tuple(
             DeploymentView(
                 "bench",

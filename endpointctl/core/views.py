@@ -95,12 +95,19 @@ class EndpointView:
     openapi_uri: str | None = None
     location: str = "local"
     context: str = ""
-    traffic: Mapping[str, int] = field(default_factory=dict)
-    mirror_traffic: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def traffic(self) -> Mapping[str, int]:
+        """The split the endpoint serves, every deployment named (0 for those without traffic)."""
+        return self.spec.traffic
+
+    @property
+    def mirror_traffic(self) -> Mapping[str, int]:
+        return self.spec.mirror_traffic
 
     def to_show(self) -> dict[str, Any]:
         out = spec_to_dict(self.spec)

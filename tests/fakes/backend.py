@@ -103,8 +103,6 @@ class FakeBackend:
             spec,
             ProvisioningState(rec.provisioning_state),
             scoring_uri=f"http://127.0.0.1:{rec.scoring_port}/score",
-            traffic=dict(spec.traffic),
-            mirror_traffic=dict(spec.mirror_traffic),
         )
 
     async def list_endpoints(self) -> list[EndpointView]:

@@ -144,11 +144,7 @@ def synthetic(count: int, changes: Mapping[int, int] = {}, gone: int | None = No
             )
             for d in ("blue", "green")
         )
-        entries.append(
-            EndpointEntry(
-                EndpointView("syn", spec, ProvisioningState.SUCCEEDED, traffic=traffic), deployments
-            )
-        )
+        entries.append(EndpointEntry(EndpointView("syn", spec, ProvisioningState.SUCCEEDED), deployments))
     return NavigatorModel([BackendEntry(BackendStatus("syn", True, caps, context="ctx"), tuple(entries))])
 
 

@@ -145,8 +145,6 @@ def endpoint_view(body: Mapping[str, Any], deployments: list[str], *, context: s
         openapi_uri=_opt_str(props.get("swaggerUri")),
         location=str(body.get("location") or ""),
         context=context,
-        traffic=spec.traffic,
-        mirror_traffic=spec.mirror_traffic,
     )
 
 

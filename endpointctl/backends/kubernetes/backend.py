@@ -246,8 +246,6 @@ class KubernetesBackend:
             openapi_uri=f"http://{address}/swagger.json" if address else None,
             location=client.target.label,
             context=client.target.label,
-            traffic=dict(entry.get("traffic", {})),
-            mirror_traffic=dict(entry.get("mirror_traffic", {})),
         )
 
     def _list_endpoints(self) -> list[EndpointView]:

@@ -334,5 +334,5 @@ class Agent:
         out: dict[str, Any] = {"pid": os.getpid(), "deployments": {}}
         for (ep, name), controller in self.controllers.items():
             if endpoint is None or endpoint == ep:
-                out["deployments"][f"{ep}/{name}"] = controller.status()
+                out["deployments"][f"{ep}/{name}"] = controller.status().to_wire()
         return out

@@ -21,6 +21,7 @@ from endpointctl.backends.local.lock import lock_holder
 from endpointctl.backends.local.logs import follow_logs, read_logs
 from endpointctl.backends.local.ports import free_port, is_free
 from endpointctl.backends.local.sources import check_resolvable
+from endpointctl.backends.local.status import DeploymentStatus
 from endpointctl.core import keys
 from endpointctl.core.capabilities import Capability
 from endpointctl.core.context import BackendContext
@@ -37,12 +38,9 @@ from endpointctl.core.views import (
     DeploymentView,
     EndpointView,
     EventView,
-    InstanceState,
-    InstanceView,
     LogLine,
     MetricsSnapshot,
     ProvisioningState,
-    RolloutView,
 )
 
 
@@ -93,17 +91,16 @@ class LocalBackend:
     # --- endpoints --------------------------------------------------------------------------------
     def _endpoint_view(self, record: EndpointRecord, deployments: list[str]) -> EndpointView:
         spec = restore(EndpointSpec, record.spec)
-        traffic = {**dict.fromkeys(deployments, 0), **spec.traffic}
+        # Every deployment appears in the split, as in az ml's `show`: 0 for those without traffic.
+        served = spec.model_copy(update={"traffic": {**dict.fromkeys(deployments, 0), **spec.traffic}})
         port = record.scoring_port
         return EndpointView(
             self.name,
-            spec,
+            served,
             ProvisioningState(record.provisioning_state),
             scoring_uri=f"http://127.0.0.1:{port}/score" if port else None,
             openapi_uri=f"http://127.0.0.1:{port}/swagger.json" if port else None,
             location="local",
-            traffic=traffic,
-            mirror_traffic=dict(spec.mirror_traffic),
         )
 
     def _endpoint_record(self, name: str) -> tuple[EndpointRecord, list[str]]:
@@ -166,36 +163,19 @@ class LocalBackend:
         return Done(f"delete endpoint {name}")
 
     # --- deployments ------------------------------------------------------------------------------
-    async def _statuses(self, endpoint: str) -> dict[str, Any]:
+    async def _statuses(self, endpoint: str) -> dict[str, DeploymentStatus]:
         status = await self._agent("status", endpoint=endpoint)
-        return dict(status.get("deployments", {}))
+        return {key: DeploymentStatus.from_wire(doc) for key, doc in status.get("deployments", {}).items()}
 
-    def _deployment_view(self, record: DeploymentRecord, status: Mapping[str, Any] | None) -> DeploymentView:
-        spec = restore(DeploymentSpec, record.spec)
-        instances: tuple[InstanceView, ...] = ()
-        rollout: RolloutView | None = None
-        if status:
-            instances = tuple(
-                InstanceView(
-                    i["id"],
-                    InstanceState(i["state"]),
-                    int(i["revision"]),
-                    int(i["restarts"]),
-                    i.get("started_at"),
-                    i.get("address"),
-                    i.get("reason", ""),
-                )
-                for i in status.get("instances", [])
-            )
-            if status.get("rollout"):
-                rollout = RolloutView(**status["rollout"])
+    def _deployment_view(self, record: DeploymentRecord, status: DeploymentStatus | None) -> DeploymentView:
+        status = status or DeploymentStatus()
         return DeploymentView(
             self.name,
-            spec,
+            restore(DeploymentSpec, record.spec),
             ProvisioningState(record.provisioning_state),
             revision=record.revision,
-            instances=instances,
-            rollout=rollout,
+            instances=status.instances,
+            rollout=status.rollout,
             reason=record.reason,
         )
 

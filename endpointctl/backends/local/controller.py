@@ -22,6 +22,7 @@ from endpointctl.backends.local.instance import Instance
 from endpointctl.backends.local.layout import Layout
 from endpointctl.backends.local.records import InstanceRecord
 from endpointctl.backends.local.runtime import Prepared, Runtime
+from endpointctl.backends.local.status import DeploymentStatus
 from endpointctl.core.errors import EndpointctlError
 from endpointctl.core.rollout import only_scale_changed, plan_rollout
 from endpointctl.core.spec import DeploymentSpec, restore, spec_to_dict
@@ -73,11 +74,8 @@ class DeploymentController:
     def routable(self) -> list[str]:
         return [i.address for i in self.instances if i.routable]
 
-    def status(self) -> dict[str, Any]:
-        return {
-            "instances": [_instance_json(i) for i in self.instances],
-            "rollout": None if self.rollout is None else self.rollout.__dict__,
-        }
+    def status(self) -> DeploymentStatus:
+        return DeploymentStatus(tuple(i.view() for i in self.instances), self.rollout)
 
     def kick(self, record: DeploymentRecord) -> None:
         """Start converging towards `record` unless a step is already running (it re-kicks when done)."""
@@ -447,19 +445,6 @@ async def _settle(task: asyncio.Task[list[Instance]]) -> list[Instance]:
         return await task
     except (RolloutFailed, EndpointctlError):
         return []  # it already removed its own instances
-
-
-def _instance_json(instance: Instance) -> dict[str, Any]:
-    view = instance.view()
-    return {
-        "id": view.id,
-        "state": str(view.state),
-        "revision": view.revision,
-        "restarts": view.restarts,
-        "started_at": view.started_at,
-        "address": view.address,
-        "reason": view.reason,
-    }
 
 
 def _tail(path: Path, lines: int) -> str:
