@@ -215,7 +215,7 @@ class EndpointService:
             {**current.traffic, **spec.traffic}, dict(spec.mirror_traffic or current.mirror_traffic)
         )
         self._check_split(split, known=names)
-        if split.mirror and Capability.MIRROR_TRAFFIC not in capabilities_of(target):
+        if split.mirror:
             self._require(target, Capability.MIRROR_TRAFFIC)
         merged = spec.model_copy(
             update={"traffic": dict(split.weights), "mirror_traffic": dict(split.mirror)}
