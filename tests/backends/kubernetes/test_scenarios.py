@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from endpointctl.backends.kubernetes.backend import KubernetesBackend
-from endpointctl.core.errors import InvalidInput, NotFound, OperationFailed
+from endpointctl.core.errors import InvalidInput, OperationFailed
 from endpointctl.core.service import EndpointService
 from endpointctl.core.spec import load_deployment, load_endpoint
 from endpointctl.core.traffic import TrafficSplit
@@ -136,19 +136,6 @@ async def test_logs_of_both_containers_and_following(
     second = await asyncio.wait_for(anext(stream), 10)
     assert second.text == "POST /score 200 0.8ms 14"
     await stream.aclose()  # type: ignore[attr-defined]
-
-
-async def test_delete_leaves_nothing_labelled(backend: KubernetesBackend, apiserver: ApiServer) -> None:
-    svc = await _create(backend)
-    await svc.delete_endpoint("my-endpoint", backend="kubernetes")
-    leftovers = [
-        key
-        for key, obj in apiserver.cluster.objects.items()
-        if (obj["metadata"].get("labels") or {}).get("app.kubernetes.io/managed-by") == "endpointctl"
-    ]
-    assert leftovers == []
-    with pytest.raises(NotFound):
-        await svc.get_endpoint("my-endpoint", backend="kubernetes")
 
 
 async def test_a_concurrent_write_is_retried_with_the_new_resource_version(

@@ -1,0 +1,143 @@
+"""Every capability, on every backend: the façade call it gates either refuses with the backend's own reason
+(NotSupported, whose message carries `capabilities().why_not(…)`) or gets through to the backend.
+
+Nothing is deployed here: a call that gets through meets an endpoint that does not exist and must say so
+(NotFound), the same way on every backend; the agent is started and stopped; dry runs return their plan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from endpointctl.core.capabilities import Capability
+from endpointctl.core.errors import NotFound, NotSupported
+from endpointctl.core.views import DryRunPlan
+from tests.conformance.harness import Harness
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+MISSING = "no-such-endpoint"
+Call = Callable[[], Awaitable[object]]
+
+# What each backend lacks, stated here so that gaining or losing a capability is a visible change.
+LACKS: dict[str, set[Capability]] = {
+    "process": {Capability.DRY_RUN},
+    "docker": {Capability.DRY_RUN},
+    "kubernetes": {Capability.AGENT},
+    "azure": {Capability.AGENT, Capability.METRICS, Capability.EVENTS},
+}
+# Capabilities no single façade call stands for (they shape how other calls behave); a backend without one
+# would have nothing to refuse it with, so every backend must have them.
+UNGATED = {Capability.ENDPOINTS, Capability.TOKENS, Capability.ROLLING_UPDATE, Capability.REGISTERED_ASSETS}
+FOLLOW_WAIT_S = 2.0
+
+# Where a backend does not yet behave as the others do (strict: fixing it turns the xfail into a failure,
+# and the entry goes). Low impact: the CLI and the TUI call get_logs, which does raise NotFound, before
+# follow_logs, and read events only of endpoints they have just listed.
+_LOCAL_FOLLOW = (
+    "follow_logs of the local backends (backends/local/logs.follow_logs) never checks that the endpoint and "
+    "deployment exist: it polls for log files forever, where kubernetes and azure raise NotFound",
+    TimeoutError,
+)
+_LOCAL_EVENTS = (
+    "events of the local backends (backends/local/client.LocalBackend.events) reads the store without checking "
+    "the endpoint: [] for one that does not exist, where kubernetes raises NotFound",
+    pytest.fail.Exception,
+)
+DIFFERS: dict[tuple[str, Capability], tuple[str, type[BaseException]]] = {
+    ("process", Capability.LOG_FOLLOW): _LOCAL_FOLLOW,
+    ("docker", Capability.LOG_FOLLOW): _LOCAL_FOLLOW,
+    ("process", Capability.EVENTS): _LOCAL_EVENTS,
+    ("docker", Capability.EVENTS): _LOCAL_EVENTS,
+}
+
+
+async def _first_line(harness: Harness) -> object:
+    stream = harness.service.follow_logs(MISSING, "blue", backend=harness.name)
+    try:
+        # A stream that finds nothing to follow may wait for the deployment to appear: give it a moment.
+        return await asyncio.wait_for(anext(stream), timeout=FOLLOW_WAIT_S)
+    finally:
+        await stream.aclose()  # type: ignore[attr-defined]
+
+
+def gated_calls(harness: Harness) -> dict[Capability, list[tuple[str, Call]]]:
+    """For each capability the façade gates, the calls it gates, aimed at an endpoint that does not exist."""
+    svc, name = harness.service, harness.name
+    blue = harness.deployment_spec("blue", f"endpoint_name={MISSING}")
+    return {
+        Capability.DEPLOYMENTS: [("apply_deployment", lambda: svc.apply_deployment(blue, backend=name))],
+        Capability.TRAFFIC: [
+            ("set_traffic", lambda: svc.set_traffic(MISSING, traffic={"blue": 100}, backend=name))
+        ],
+        Capability.MIRROR_TRAFFIC: [
+            ("set_traffic(mirror=…)", lambda: svc.set_traffic(MISSING, mirror={"blue": 10}, backend=name))
+        ],
+        Capability.INVOKE: [("invoke", lambda: svc.invoke(MISSING, b"{}", backend=name))],
+        Capability.KEYS: [
+            ("get_credentials", lambda: svc.get_credentials(MISSING, backend=name)),
+            ("regenerate_keys", lambda: svc.regenerate_keys(MISSING, "primary", backend=name)),
+        ],
+        Capability.LOGS: [("get_logs", lambda: svc.get_logs(MISSING, "blue", backend=name))],
+        Capability.LOG_FOLLOW: [("follow_logs", lambda: _first_line(harness))],
+        Capability.METRICS: [("metrics", lambda: svc.metrics(MISSING, backend=name))],
+        Capability.EVENTS: [("events", lambda: svc.events(MISSING, backend=name))],
+        Capability.AGENT: [
+            ("start_agent", lambda: svc.start_agent(backend=name)),
+            ("stop_agent", lambda: svc.stop_agent(backend=name)),
+        ],
+        Capability.DRY_RUN: [
+            ("plan_endpoint", lambda: svc.plan_endpoint(harness.endpoint_spec(), backend=name)),
+            ("plan_deployment", lambda: svc.plan_deployment(harness.deployment_spec("blue"), backend=name)),
+        ],
+    }
+
+
+async def test_what_the_backend_lacks(harness: Harness) -> None:
+    gated = set(gated_calls(harness))
+    assert gated | UNGATED == set(Capability) and not gated & UNGATED, "a capability without a façade call"
+    caps = harness.service.capabilities(harness.name)
+    assert set(Capability) - caps.supported == LACKS[harness.name]
+    for capability in LACKS[harness.name]:
+        reason = caps.why_not(capability)
+        assert reason, f"{harness.name} gives no reason for lacking {capability}"
+
+
+@pytest.mark.parametrize("capability", list(Capability), ids=lambda c: c.value)
+async def test_the_facade_call_refuses_or_lets_through(
+    harness: Harness, capability: Capability, request: pytest.FixtureRequest
+) -> None:
+    svc, name = harness.service, harness.name
+    caps = svc.capabilities(name)
+    if capability in UNGATED:
+        assert capability in caps, f"{name} lacks {capability}, which no façade call refuses"
+        return
+    calls = gated_calls(harness)[capability]
+    reason = caps.why_not(capability)
+    if reason is not None:
+        for what, call in calls:
+            with pytest.raises(NotSupported) as refused:
+                await call()
+            assert reason in str(refused.value), f"{name}.{what}: {refused.value}"
+        return
+    if capability is Capability.AGENT:
+        status = await svc.start_agent(backend=name)
+        assert status.available and status.name == name, status
+        assert await svc.stop_agent(backend=name) is True
+        assert await svc.stop_agent(backend=name) is False
+        return
+    if capability is Capability.DRY_RUN:
+        for what, call in calls:
+            plan = await call()
+            assert isinstance(plan, DryRunPlan) and plan.backend == name and plan.documents, what
+        return
+    if (name, capability) in DIFFERS:
+        reason, raises = DIFFERS[(name, capability)]
+        request.applymarker(pytest.mark.xfail(strict=True, reason=reason, raises=raises))
+    for what, call in calls:
+        with pytest.raises(NotFound):
+            await call()
+            pytest.fail(f"{name}.{what} on an endpoint that does not exist did not raise NotFound")
