@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from endpointctl.core.context import BackendContext
 from endpointctl.core.errors import NotFound
 from endpointctl.core.home import HOME_ENV, Home
 from endpointctl.core.service import EndpointService, discover_factories
-from endpointctl.core.spec import DeploymentSpec, EndpointSpec, InlineModel, load_deployment, load_endpoint
+from endpointctl.core.spec import DeploymentSpec, EndpointSpec, load_deployment, load_endpoint
 from tests.conftest import SAMPLES
 
 if TYPE_CHECKING:  # each backend's test helpers are imported when that backend is stood up
@@ -199,20 +198,6 @@ class KubernetesHarness(Harness):
     kubelet: Kubelet
     node_port: int
     gateway: ClusterGateway | None = None  # once the endpoint exists
-
-    def deployment_spec(self, colour: str, *sets: str) -> DeploymentSpec:
-        # WORKAROUND for a bug test_lifecycle's model-layout scenario records (strict xfail): this backend stages
-        # an inline model folder's *contents* at AZUREML_MODEL_DIR, where Azure ML and the other backends keep
-        # the folder (AZUREML_MODEL_DIR/model/…, which the samples' score.py reads). Until it is fixed, the
-        # sample's model folder is given inside a parent folder, so the rest of the scenarios can serve.
-        # Remove this override with the xfail.
-        sample = super().deployment_spec(colour, *sets)
-        assert isinstance(sample.model, InlineModel)
-        source = Path(sample.model.path)
-        parent = self.folder / "models" / colour
-        if not parent.exists():
-            shutil.copytree(source, parent / source.name)
-        return super().deployment_spec(colour, *sets, f"model.path={parent}")
 
     def failing_update(self) -> DeploymentSpec:
         # The double runs no container: a pod crash-loops when its image is one of `crash_images`. The broken

@@ -175,18 +175,6 @@ async def test_an_inline_model_folder_keeps_its_name_under_azureml_model_dir(
     it there: a deployment whose score.py lists AZUREML_MODEL_DIR shows where each backend put it."""
     svc, name = harness.service, harness.name
     await ensure_blue(harness)
-    if name == "kubernetes":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                raises=AssertionError,
-                reason="kubernetes stages an inline model folder's contents at AZUREML_MODEL_DIR "
-                "(packaging.build_package: add_tree(app/azureml-models/NAME/VERSION, source)), dropping the "
-                "folder's name that process, docker, Azure ML and its own https/pvc sources keep; the samples' "
-                "score.py then fails in init() with FileNotFoundError. When fixed, also remove the "
-                "KubernetesHarness.deployment_spec workaround.",
-            )
-        )
     code = harness.folder / "model-layout"
     code.mkdir(exist_ok=True)
     (code / "score.py").write_text(MODEL_LAYOUT_SCORE_PY)

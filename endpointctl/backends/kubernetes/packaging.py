@@ -129,8 +129,10 @@ class _Archive:
     def add(self, name: str, data: bytes) -> None:
         self.members[name] = data
 
-    def add_tree(self, prefix: str, root: Path) -> None:
-        base = root.parent if root.is_file() else root
+    def add_tree(self, prefix: str, root: Path, *, keep_name: bool = False) -> None:
+        """`root`'s files under `prefix`: a folder's contents, or with `keep_name` the folder itself (a file
+        always keeps its name)."""
+        base = root.parent if root.is_file() or keep_name else root
         for path in tree_files(root):
             self.add(f"{prefix}/{path.relative_to(base).as_posix()}", path.read_bytes())
 
@@ -233,7 +235,9 @@ def build_package(spec: DeploymentSpec, registry: AssetRegistry) -> Package:
         if asset.blob_path is None:
             raise InvalidInput(f"model {asset.reference} has no stored files")
         version_dir = _model_target(asset.name, asset.version)
-        archive.add_tree(f"app/{MODELS_DIR}/{asset.name}/{asset.version}", asset.blob_path)
+        # A model keeps its folder's name under AZUREML_MODEL_DIR, as on Azure ML and the other backends:
+        # the samples' score.py reads $AZUREML_MODEL_DIR/model/….
+        archive.add_tree(f"app/{MODELS_DIR}/{asset.name}/{asset.version}", asset.blob_path, keep_name=True)
         env["AZUREML_MODEL_DIR"] = version_dir
     elif isinstance(model, InlineModel):
         model_remote = parse_remote(model.path)
@@ -245,7 +249,7 @@ def build_package(spec: DeploymentSpec, registry: AssetRegistry) -> Package:
             source = Path(model.path)
             name = model.name or tree_digest(source).removeprefix(PREFIX)[:32]
             version_dir = _model_target(name, model.version or "1")
-            archive.add_tree(f"app/{MODELS_DIR}/{name}/{model.version or '1'}", source)
+            archive.add_tree(f"app/{MODELS_DIR}/{name}/{model.version or '1'}", source, keep_name=True)
         env["AZUREML_MODEL_DIR"] = version_dir
 
     config = spec.code_configuration
