@@ -34,26 +34,6 @@ LACKS: dict[str, set[Capability]] = {
 UNGATED = {Capability.ENDPOINTS, Capability.TOKENS, Capability.ROLLING_UPDATE, Capability.REGISTERED_ASSETS}
 FOLLOW_WAIT_S = 2.0
 
-# Where a backend does not yet behave as the others do (strict: fixing it turns the xfail into a failure,
-# and the entry goes). Low impact: the CLI and the TUI call get_logs, which does raise NotFound, before
-# follow_logs, and read events only of endpoints they have just listed.
-_LOCAL_FOLLOW = (
-    "follow_logs of the local backends (backends/local/logs.follow_logs) never checks that the endpoint and "
-    "deployment exist: it polls for log files forever, where kubernetes and azure raise NotFound",
-    TimeoutError,
-)
-_LOCAL_EVENTS = (
-    "events of the local backends (backends/local/client.LocalBackend.events) reads the store without checking "
-    "the endpoint: [] for one that does not exist, where kubernetes raises NotFound",
-    pytest.fail.Exception,
-)
-DIFFERS: dict[tuple[str, Capability], tuple[str, type[BaseException]]] = {
-    ("process", Capability.LOG_FOLLOW): _LOCAL_FOLLOW,
-    ("docker", Capability.LOG_FOLLOW): _LOCAL_FOLLOW,
-    ("process", Capability.EVENTS): _LOCAL_EVENTS,
-    ("docker", Capability.EVENTS): _LOCAL_EVENTS,
-}
-
 
 async def _first_line(harness: Harness) -> object:
     stream = harness.service.follow_logs(MISSING, "blue", backend=harness.name)
@@ -107,9 +87,7 @@ async def test_what_the_backend_lacks(harness: Harness) -> None:
 
 
 @pytest.mark.parametrize("capability", list(Capability), ids=lambda c: c.value)
-async def test_the_facade_call_refuses_or_lets_through(
-    harness: Harness, capability: Capability, request: pytest.FixtureRequest
-) -> None:
+async def test_the_facade_call_refuses_or_lets_through(harness: Harness, capability: Capability) -> None:
     svc, name = harness.service, harness.name
     caps = svc.capabilities(name)
     if capability in UNGATED:
@@ -134,9 +112,6 @@ async def test_the_facade_call_refuses_or_lets_through(
             plan = await call()
             assert isinstance(plan, DryRunPlan) and plan.backend == name and plan.documents, what
         return
-    if (name, capability) in DIFFERS:
-        reason, raises = DIFFERS[(name, capability)]
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason, raises=raises))
     for what, call in calls:
         with pytest.raises(NotFound):
             await call()

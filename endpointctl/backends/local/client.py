@@ -329,13 +329,24 @@ class LocalBackend:
             read_logs, self._layout, endpoint, deployment, container=container, lines=lines, instance=instance
         )
 
-    def follow_logs(
+    async def follow_logs(
         self, endpoint: str, deployment: str, *, container: Container, instance: str | None = None
     ) -> AsyncIterator[LogLine]:
-        return follow_logs(self._layout, endpoint, deployment, container=container, instance=instance)
+        # The log files of a deployment that does not exist would never appear: say so instead of waiting.
+        with self._store.read() as tx:
+            if tx.get_deployment(self.name, endpoint, deployment) is None:
+                raise NotFound(
+                    f"deployment {endpoint}/{deployment} does not exist on the {self.name} backend"
+                )
+        async for line in follow_logs(
+            self._layout, endpoint, deployment, container=container, instance=instance
+        ):
+            yield line
 
     async def events(self, endpoint: str, *, after_id: int = 0) -> list[EventView]:
         with self._store.read() as tx:
+            if tx.get_endpoint(self.name, endpoint) is None:
+                raise NotFound(f"endpoint {endpoint} does not exist on the {self.name} backend")
             records = tx.events(self.name, endpoint, after_id=after_id)
         return [EventView(e.id, e.ts, e.kind, e.message, e.deployment, e.data) for e in records]
 
