@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-MAX_MIRROR_PERCENT = 50
+# The gateway enforces the same limit; one definition, re-exported for the TUI's slider.
+from endpointctl.serving.gateway.config import MAX_MIRROR_PERCENT as MAX_MIRROR_PERCENT
 
 
 class TrafficError(ValueError):

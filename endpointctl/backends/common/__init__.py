@@ -1,1 +1,1 @@
-"""What more than one backend uses: environment recipes, the gateway's metrics reader, the scoring client."""
+"""What more than one backend uses: environment recipes, the gateway's routing and metrics reader, the scoring client."""

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from endpointctl.backends.common.routing import deployment_config, endpoint_config
 from endpointctl.backends.kubernetes import naming
 from endpointctl.backends.kubernetes.packaging import (
     APP_ROOT,
@@ -29,6 +30,8 @@ from endpointctl.backends.kubernetes.packaging import (
 from endpointctl.backends.kubernetes.settings import KubeSettings
 from endpointctl.core.spec import DeploymentSpec, EndpointSpec, ProbeSettings, spec_to_dict
 from endpointctl.core.spec.deployment import ResourceAmounts, TargetUtilizationScaleSettings
+from endpointctl.serving.gateway.config import EndpointConfig, GatewayConfig, routing_document
+from endpointctl.serving.gateway.config import keys_document as gateway_keys_document
 
 STAGE_SCRIPT = Path(__file__).with_name("stage_script.py")
 SCORING_PORT = 5001
@@ -289,36 +292,20 @@ def routing_config(
     mirror: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """The gateway's document without credentials (they are in the Secret)."""
-    entries: dict[str, Any] = {}
-    for name in sorted(deployments):
-        dep = deployments[name]
-        settings = dep.request_settings
-        entries[name] = {
-            "instances": [f"{naming.service_host(spec.name, name, namespace)}:{SCORING_PORT}"],
-            "request_timeout_ms": settings.request_timeout_ms,
-            # The Service spreads requests over the pods, so the gateway sees one address carrying all of
-            # them: its concurrency limit is the deployment's (per instance × instances).
-            "max_concurrent_requests_per_instance": settings.max_concurrent_requests_per_instance
-            * replicas_ceiling(dep),
-            "max_queue_wait_ms": settings.max_queue_wait_ms,
-        }
-    weights = dict(spec.traffic if traffic is None else traffic)
-    return {
-        "endpoints": {
-            spec.name: {
-                "host": "0.0.0.0",
-                "port": GATEWAY_PORT,
-                "auth_mode": spec.auth_mode,
-                "traffic": {k: weights.get(k, 0) for k in sorted(entries)},
-                "mirror_traffic": {
-                    k: v
-                    for k, v in sorted(dict(spec.mirror_traffic if mirror is None else mirror).items())
-                    if v
-                },
-                "deployments": entries,
-            }
-        }
+    entries = {
+        # The Service spreads requests over the pods, so the gateway sees one address carrying all of them:
+        # its concurrency limit is the deployment's (per instance × instances).
+        name: deployment_config(
+            deployments[name],
+            [f"{naming.service_host(spec.name, name, namespace)}:{SCORING_PORT}"],
+            instances_per_address=replicas_ceiling(deployments[name]),
+        )
+        for name in sorted(deployments)
     }
+    endpoint = endpoint_config(
+        spec, entries, host="0.0.0.0", port=GATEWAY_PORT, traffic=traffic, mirror=mirror
+    )
+    return routing_document(GatewayConfig({spec.name: endpoint}))
 
 
 def replicas_ceiling(spec: DeploymentSpec) -> int:
@@ -341,9 +328,10 @@ def routing_config_map(spec: EndpointSpec, routing: dict[str, Any], namespace: s
 
 
 def keys_document(endpoint: str, keys: KeyMaterial) -> dict[str, Any]:
-    return {
-        "endpoints": {endpoint: {"keys": [keys.primary, keys.secondary], "token_secret": keys.token_secret}}
-    }
+    credentials = EndpointConfig(
+        keys=(keys.primary, keys.secondary), token_secret=bytes.fromhex(keys.token_secret)
+    )
+    return gateway_keys_document(GatewayConfig({endpoint: credentials}))
 
 
 def keys_secret(endpoint: str, keys: KeyMaterial, namespace: str) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from endpointctl.backends.common.routing import deployment_config, endpoint_config
 from endpointctl.backends.local import control, lock
 from endpointctl.backends.local.controller import DeploymentController
 from endpointctl.backends.local.instance import Instance
@@ -28,10 +29,10 @@ from endpointctl.backends.local.records import InstanceRecord
 from endpointctl.backends.local.runtime import Runtime
 from endpointctl.core.context import BackendContext
 from endpointctl.core.errors import NotFound
-from endpointctl.core.spec import DeploymentSpec, restore
+from endpointctl.core.spec import DeploymentSpec, EndpointSpec, restore
 from endpointctl.core.store import DeploymentRecord, EndpointRecord
 from endpointctl.core.views import ProvisioningState
-from endpointctl.serving.gateway.config import GatewayConfig
+from endpointctl.serving.gateway.config import DeploymentConfig, EndpointConfig, GatewayConfig
 from endpointctl.serving.gateway.gateway import Gateway, GatewayBindError
 
 log = logging.getLogger("endpointctl.agent")
@@ -235,60 +236,51 @@ class Agent:
             if endpoints is None:
                 with self.store.read() as tx:
                     endpoints = tx.list_endpoints(self.backend)
-            documents = self._gateway_documents(endpoints)
+            routing = self._routing(endpoints)
             try:
-                await self.gateway.apply(GatewayConfig.from_dict({"endpoints": documents}))
+                await self.gateway.apply(GatewayConfig(routing).checked())
                 failed: dict[str, str] = {}
             except GatewayBindError:
-                failed = await self._apply_one_by_one(documents)
+                failed = await self._apply_one_by_one(routing)
             self._record_endpoint_states(endpoints, failed)
 
-    async def _apply_one_by_one(self, documents: dict[str, Any]) -> dict[str, str]:
+    async def _apply_one_by_one(self, routing: Mapping[str, EndpointConfig]) -> dict[str, str]:
         """A port someone else took must not keep the other endpoints from serving."""
-        good: dict[str, Any] = {}
+        good: dict[str, EndpointConfig] = {}
         failed: dict[str, str] = {}
-        for name, document in documents.items():
+        for name, endpoint in routing.items():
             try:
-                await self.gateway.apply(GatewayConfig.from_dict({"endpoints": {**good, name: document}}))
-                good[name] = document
+                await self.gateway.apply(GatewayConfig({**good, name: endpoint}).checked())
+                good[name] = endpoint
             except GatewayBindError as exc:
                 failed[name] = str(exc)
-        await self.gateway.apply(GatewayConfig.from_dict({"endpoints": good}))
+        await self.gateway.apply(GatewayConfig(good).checked())
         return failed
 
-    def _gateway_documents(self, endpoints: list[EndpointRecord]) -> dict[str, Any]:
-        documents: dict[str, Any] = {}
+    def _routing(self, endpoints: list[EndpointRecord]) -> dict[str, EndpointConfig]:
+        """Each endpoint that has keys and a port, routed to its deployments' routable instances."""
+        routing: dict[str, EndpointConfig] = {}
         with self.store.read() as tx:
             for endpoint in endpoints:
                 keys = tx.get_keys(self.backend, endpoint.name)
                 if keys is None or endpoint.scoring_port is None:
                     continue
-                spec = endpoint.spec
-                deployments: dict[str, Any] = {}
+                deployments: dict[str, DeploymentConfig] = {}
                 for record in tx.list_deployments(self.backend, endpoint.name):
-                    dspec = restore(DeploymentSpec, record.live_spec or record.spec)
                     controller = self.controllers.get((endpoint.name, record.name))
-                    deployments[record.name] = {
-                        "instances": controller.routable() if controller else [],
-                        "request_timeout_ms": dspec.request_settings.request_timeout_ms,
-                        "max_concurrent_requests_per_instance": dspec.request_settings.max_concurrent_requests_per_instance,
-                        "max_queue_wait_ms": dspec.request_settings.max_queue_wait_ms,
-                    }
-                traffic = {k: v for k, v in (spec.get("traffic") or {}).items() if k in deployments}
-                if sum(traffic.values()) not in (0, 100):
-                    traffic = {k: 0 for k in traffic}
-                mirror = {k: v for k, v in (spec.get("mirror_traffic") or {}).items() if k in deployments}
-                documents[endpoint.name] = {
-                    "host": "127.0.0.1",
-                    "port": endpoint.scoring_port,
-                    "auth_mode": spec.get("auth_mode", "key"),
-                    "keys": [keys.primary_key, keys.secondary_key],
-                    "token_secret": keys.token_secret,
-                    "traffic": traffic,
-                    "mirror_traffic": mirror,
-                    "deployments": deployments,
-                }
-        return documents
+                    deployments[record.name] = deployment_config(
+                        restore(DeploymentSpec, record.live_spec or record.spec),
+                        controller.routable() if controller else [],
+                    )
+                routing[endpoint.name] = endpoint_config(
+                    restore(EndpointSpec, endpoint.spec),
+                    deployments,
+                    host="127.0.0.1",
+                    port=endpoint.scoring_port,
+                    keys=(keys.primary_key, keys.secondary_key),
+                    token_secret=keys.token_secret,
+                )
+        return routing
 
     def _record_endpoint_states(self, endpoints: list[EndpointRecord], failed: Mapping[str, str]) -> None:
         changes: list[tuple[str, str, str]] = []

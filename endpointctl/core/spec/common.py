@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
+# A name a spec accepts must be one the gateway accepts: both check it with the gateway's rule.
+from endpointctl.serving.gateway.config import is_name
+
 NAME_RULE = (
     "must be 3–32 characters: a letter first, then letters, digits or '-', and end with a letter or digit"
 )
-_NAME = re.compile(r"^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$")
 
 
 class SpecModel(BaseModel):
@@ -20,7 +21,7 @@ class SpecModel(BaseModel):
 
 
 def _check_name(value: str) -> str:
-    if not (3 <= len(value) <= 32 and _NAME.match(value)):
+    if not is_name(value):
         raise ValueError(NAME_RULE)
     return value
 

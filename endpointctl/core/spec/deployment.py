@@ -11,8 +11,10 @@ from endpointctl.core.spec.assets import InlineEnvironment, InlineModel
 from endpointctl.core.spec.common import Int, Lower, Name, Schema, SpecModel, Str, StrMap
 from endpointctl.core.spec.refs import AssetRef
 
+# The gateway enforces the same ceiling on what a deployment's requests may take: one definition, its own.
+from endpointctl.serving.gateway.config import MAX_REQUEST_TIMEOUT_MS
+
 MAX_INSTANCES = 50
-MAX_REQUEST_TIMEOUT_MS = 180_000
 
 
 def _ref_or_inline(value: Any) -> str | None:

@@ -7,9 +7,9 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 
 from endpointctl.core.spec.common import Int, Lower, Name, Schema, SpecModel, Str, StrMap
+from endpointctl.serving.gateway.config import MAX_MIRROR_PERCENT
 
 Percent = Annotated[Int, Field(ge=0, le=100)]
-MIRROR_MAX = 50
 
 
 class UserAssignedIdentity(SpecModel):
@@ -43,6 +43,6 @@ class EndpointSpec(SpecModel):
         if len(value) > 1:
             raise ValueError("may name exactly one deployment")
         for percent in value.values():
-            if percent > MIRROR_MAX:
-                raise ValueError(f"must be ≤ {MIRROR_MAX} percent")
+            if percent > MAX_MIRROR_PERCENT:
+                raise ValueError(f"must be ≤ {MAX_MIRROR_PERCENT} percent")
         return value

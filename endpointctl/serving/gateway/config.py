@@ -29,6 +29,11 @@ of every endpoint the gateway serves, and each ``apply`` replaces the previous o
 Names follow Azure's rules (3-32 characters, letters, digits and ``-``); unknown keys are errors, so a typo in a
 backend never silently changes behaviour. :meth:`GatewayConfig.to_dict` with ``redact=True`` replaces keys and
 secrets, which is what the admin API shows and what may be logged.
+
+Backends build these types (``endpointctl.backends.common.routing``) rather than the JSON, and write them with
+:func:`routing_document` and :func:`keys_document` (the two files of ``files.py``) or check them with
+:meth:`GatewayConfig.checked`, so this module alone defines the document. It stays stdlib-only: the control
+plane imports it, never the other way round.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 AUTH_MODES = ("key", "aml_token", "aad_token")
 NAME_RE = re.compile(r"^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$")
@@ -45,6 +50,8 @@ MAX_REQUEST_TIMEOUT_MS = 180_000
 DEFAULT_MAX_REQUEST_BODY_BYTES = 32 * 1024 * 1024
 MAX_MIRROR_PERCENT = 50
 REDACTED = "***"
+# The credentials: the only fields of an endpoint that go in the keys document rather than the routing one.
+SECRET_FIELDS = frozenset({"keys", "token_secret"})
 
 
 class ConfigError(ValueError):
@@ -73,8 +80,9 @@ class EndpointConfig:
     host: str = "127.0.0.1"
     port: int = 0
     auth_mode: str = "key"
-    keys: tuple[str, ...] = ()
-    token_secret: bytes = b""
+    # Out of repr: a stray log line or traceback must not carry a credential.
+    keys: tuple[str, ...] = field(default=(), repr=False)
+    token_secret: bytes = field(default=b"", repr=False)
     traffic: Mapping[str, int] = field(default_factory=dict)
     mirror_traffic: Mapping[str, int] = field(default_factory=dict)
     deployments: Mapping[str, DeploymentConfig] = field(default_factory=dict)
@@ -121,6 +129,41 @@ class GatewayConfig:
     def to_dict(self, *, redact: bool = True) -> dict[str, Any]:
         return {"endpoints": {name: ep.to_dict(redact=redact) for name, ep in self.endpoints.items()}}
 
+    def checked(self) -> GatewayConfig:
+        """This configuration after every check :func:`parse_config` makes (raises :class:`ConfigError`).
+
+        Values built in code skip the parser; going through the document gives them exactly the rules a file
+        or the admin API gets, with no second copy of those rules to drift.
+        """
+        return parse_config(self.to_dict(redact=False))
+
+
+def routing_document(config: GatewayConfig) -> dict[str, Any]:
+    """``config`` as the routing file (``--config-file``): everything but the credentials.
+
+    The routing file may be read by anyone (on Kubernetes it is a ConfigMap), so the credentials travel in
+    :func:`keys_document` and ``files.merge_keys`` puts them back. A body limit at the default is left out: the
+    file then says only what the backend chose, and the gateway's default applies.
+    """
+    doc = config.to_dict(redact=True)
+    for entry in doc["endpoints"].values():
+        for name in SECRET_FIELDS:
+            del entry[name]
+        if entry["max_request_body_bytes"] == DEFAULT_MAX_REQUEST_BODY_BYTES:
+            del entry["max_request_body_bytes"]
+    return doc
+
+
+def keys_document(config: GatewayConfig) -> dict[str, Any]:
+    """The credentials of ``config``'s endpoints, the keys file (``--keys-file``) that completes the routing one."""
+    doc = config.to_dict(redact=False)
+    return {
+        "endpoints": {
+            name: {key: entry[key] for key in sorted(SECRET_FIELDS)}
+            for name, entry in doc["endpoints"].items()
+        }
+    }
+
 
 def _obj(value: object, where: str, allowed: set[str]) -> dict[str, Any]:
     if not isinstance(value, dict):
@@ -140,8 +183,13 @@ def _int(value: object, where: str, low: int, high: int) -> int:
     return value
 
 
+def is_name(value: object) -> TypeGuard[str]:
+    """Azure's rule for endpoint and deployment names (the specs check names with it too)."""
+    return isinstance(value, str) and 3 <= len(value) <= 32 and NAME_RE.match(value) is not None
+
+
 def _name(value: object, where: str) -> str:
-    if not isinstance(value, str) or not 3 <= len(value) <= 32 or not NAME_RE.match(value):
+    if not is_name(value):
         raise ConfigError(
             f"{where}: {value!r} is not a valid name (3-32 letters, digits or '-', starting with a letter)"
         )

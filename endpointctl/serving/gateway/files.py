@@ -22,11 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from endpointctl.serving.gateway.config import ConfigError, GatewayConfig
+from endpointctl.serving.gateway.config import SECRET_FIELDS, ConfigError, GatewayConfig
 from endpointctl.serving.gateway.gateway import Gateway, GatewayBindError
 
 logger = logging.getLogger("endpointctl.gateway.files")
-SECRET_FIELDS = frozenset({"keys", "token_secret"})
 DEFAULT_RELOAD_INTERVAL_S = 2.0
 
 

@@ -9,7 +9,16 @@ from collections import Counter
 import pytest
 
 from endpointctl.serving.gateway.auth import UNAUTHORIZED, Authenticator
-from endpointctl.serving.gateway.config import ConfigError, GatewayConfig
+from endpointctl.serving.gateway.config import (
+    SECRET_FIELDS,
+    ConfigError,
+    DeploymentConfig,
+    EndpointConfig,
+    GatewayConfig,
+    keys_document,
+    routing_document,
+)
+from endpointctl.serving.gateway.files import merge_keys
 from endpointctl.serving.gateway.metrics import MetricsRegistry
 from endpointctl.serving.gateway.routing import MirrorSelector, WeightedRoundRobin
 from endpointctl.serving.gateway.tokens import issue_token, verify_token
@@ -56,6 +65,32 @@ def test_config_defaults_round_trip_and_redaction() -> None:
     )
     assert GatewayConfig.from_dict(config.to_dict(redact=False)) == config
     assert config.to_dict()["endpoints"]["ep1"]["keys"] == ["***"]
+
+
+def test_routing_and_keys_documents_split_the_credentials_and_merge_back() -> None:
+    config = GatewayConfig.from_dict(_doc(token_secret="ab" * 16, traffic={"blue": 100}))
+    routing = routing_document(config)
+    entry = routing["endpoints"]["ep1"]
+    assert not SECRET_FIELDS & set(entry)
+    assert "max_request_body_bytes" not in entry  # at the default: left to the gateway
+    keys = keys_document(config)
+    assert keys == {"endpoints": {"ep1": {"keys": ["k1"], "token_secret": "ab" * 16}}}
+    merge_keys(routing, keys)
+    assert GatewayConfig.from_dict(routing) == config
+    limited = GatewayConfig.from_dict(_doc(max_request_body_bytes=2048))
+    assert routing_document(limited)["endpoints"]["ep1"]["max_request_body_bytes"] == 2048
+
+
+def test_built_configs_get_the_parsers_checks_and_keep_credentials_out_of_repr() -> None:
+    blue = {"blue": DeploymentConfig()}
+    good = GatewayConfig(
+        {"ep1": EndpointConfig(keys=("secret-key",), traffic={"blue": 100}, deployments=blue)}
+    )
+    assert good.checked() == good
+    assert "secret-key" not in repr(good)
+    bad = GatewayConfig({"ep1": EndpointConfig(keys=("k1",), traffic={"blue": 50}, deployments=blue)})
+    with pytest.raises(ConfigError, match="sum to 100"):
+        bad.checked()
 
 
 def test_duplicate_explicit_ports_are_refused() -> None:
