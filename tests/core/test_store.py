@@ -12,12 +12,18 @@ from pathlib import Path
 
 import pytest
 
+from endpointctl.core.spec import EndpointSpec, load_deployment
 from endpointctl.core.store import EndpointRecord, KeyRecord, Store, StoreError
 from endpointctl.core.store.migrations import MIGRATIONS
+from tests.conftest import SAMPLES
+
+BLUE = load_deployment(SAMPLES / "managed" / "sample" / "blue-deployment.yml")
 
 
 def _endpoint(name: str, state: str = "Succeeded") -> EndpointRecord:
-    return EndpointRecord("process", name, {"name": name}, state, None, time.time(), time.time())
+    # The record's name is the row's key; the spec's name is validated separately (3–32 characters).
+    spec = EndpointSpec(name=name if len(name) >= 3 else f"{name}-endpoint")
+    return EndpointRecord("process", name, spec, state, None, time.time(), time.time())
 
 
 def test_creates_database_and_side_files_readable_only_by_the_user(tmp_path: Path) -> None:
@@ -81,7 +87,7 @@ def test_deleting_an_endpoint_cascades_to_deployments_and_keys(tmp_path: Path) -
     now = time.time()
     with store.transaction() as tx:
         tx.put_endpoint(_endpoint("ep"))
-        tx.put_deployment(DeploymentRecord("process", "ep", "blue", {}, "Succeeded", 1, now, now))
+        tx.put_deployment(DeploymentRecord("process", "ep", "blue", BLUE, "Succeeded", 1, now, now))
         tx.put_keys(KeyRecord("process", "ep", "p", "s", "00", now))
     with store.transaction() as tx:
         assert tx.delete_endpoint("process", "ep")
@@ -111,12 +117,13 @@ _WRITER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
+    from endpointctl.core.spec import EndpointSpec
     from endpointctl.core.store import EndpointRecord, Store
 
     store = Store(Path(sys.argv[1]))
     with store.transaction() as tx:
         for i in range(2000):
-            tx.put_endpoint(EndpointRecord("process", f"new-{i}", {"blob": "x" * 2000}, "Creating", None, 0.0, 0.0))
+            tx.put_endpoint(EndpointRecord("process", f"new-{i}", EndpointSpec(name=f"new-{i}", description="x" * 2000), "Creating", None, 0.0, 0.0))
         tx.set_endpoint_state("process", "old", "Failed")
         print("written", flush=True)
         time.sleep(60)
@@ -151,6 +158,7 @@ _COMMITTER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
+    from endpointctl.core.spec import EndpointSpec
     from endpointctl.core.store import EndpointRecord, Store
 
     store = Store(Path(sys.argv[1]))
@@ -159,8 +167,8 @@ _COMMITTER = textwrap.dedent(
     while True:
         with store.transaction() as tx:
             # Each transaction writes a pair; a torn commit would leave an odd count.
-            tx.put_endpoint(EndpointRecord("process", f"a-{n}", {"blob": "y" * 4000}, "Creating", None, 0.0, 0.0))
-            tx.put_endpoint(EndpointRecord("process", f"b-{n}", {"blob": "y" * 4000}, "Creating", None, 0.0, 0.0))
+            tx.put_endpoint(EndpointRecord("process", f"a-{n}", EndpointSpec(name=f"a-{n}", description="y" * 4000), "Creating", None, 0.0, 0.0))
+            tx.put_endpoint(EndpointRecord("process", f"b-{n}", EndpointSpec(name=f"b-{n}", description="y" * 4000), "Creating", None, 0.0, 0.0))
         n += 1
     """
 )

@@ -12,7 +12,6 @@ import json
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
-from pathlib import Path
 from typing import ClassVar
 
 import httpx
@@ -23,7 +22,7 @@ from endpointctl.core.context import BackendContext
 from endpointctl.core.errors import NotFound
 from endpointctl.core.operations import DeploymentRollout, Done, Operation
 from endpointctl.core.ports import FEATURES, KeyType, ScoringTarget, capabilities_of
-from endpointctl.core.spec import DeploymentSpec, EndpointSpec, dump_yaml, parse_deployment, parse_endpoint
+from endpointctl.core.spec import DeploymentSpec, EndpointSpec
 from endpointctl.core.store import DeploymentRecord, EndpointRecord
 from endpointctl.core.traffic import TrafficSplit
 from endpointctl.core.views import (
@@ -97,7 +96,7 @@ class FakeBackend:
 
     # --- endpoints ---
     def _endpoint_view(self, rec: EndpointRecord) -> EndpointView:
-        spec = parse_endpoint(rec.spec["yaml"], source=f"<{rec.name}>", base_dir=Path("/"))
+        spec = rec.spec
         return EndpointView(
             NAME,
             spec,
@@ -126,9 +125,7 @@ class FakeBackend:
         with self._ctx.store.transaction() as tx:
             old = tx.get_endpoint(NAME, spec.name)
             port = old.scoring_port if old else 20000 + len(tx.list_endpoints(NAME))
-            tx.put_endpoint(
-                EndpointRecord(NAME, spec.name, {"yaml": dump_yaml(spec)}, "Succeeded", port, now, now)
-            )
+            tx.put_endpoint(EndpointRecord(NAME, spec.name, spec, "Succeeded", port, now, now))
             if old is None:
                 tx.put_keys(keys.new_keys(NAME, spec.name))
 
@@ -140,7 +137,7 @@ class FakeBackend:
 
     # --- deployments ---
     def _deployment_view(self, rec: DeploymentRecord) -> DeploymentView:
-        spec = parse_deployment(rec.spec["yaml"], source=f"<{rec.name}>", base_dir=Path("/"))
+        spec = rec.spec
         key = (rec.endpoint, rec.name)
         polls = self._polls.get(key, 0)
         self._polls[key] = polls + 1
@@ -196,18 +193,16 @@ class FakeBackend:
             endpoint = tx.get_endpoint(NAME, spec.endpoint_name)
             if old is None and endpoint is not None:
                 # A new deployment joins the endpoint's traffic map at 0%, as Azure shows it.
-                current = parse_endpoint(
-                    endpoint.spec["yaml"], source=f"<{endpoint.name}>", base_dir=Path("/")
-                )
+                current = endpoint.spec
                 traffic = {**current.traffic, spec.name: current.traffic.get(spec.name, 0)}
                 updated = current.model_copy(update={"traffic": traffic})
-                tx.put_endpoint(replace(endpoint, spec={"yaml": dump_yaml(updated)}, updated_at=now))
+                tx.put_endpoint(replace(endpoint, spec=updated, updated_at=now))
             tx.put_deployment(
                 DeploymentRecord(
                     NAME,
                     spec.endpoint_name,
                     spec.name,
-                    {"yaml": dump_yaml(spec)},
+                    spec,
                     "Creating",
                     revision,
                     now,

@@ -29,7 +29,6 @@ from endpointctl.backends.local.records import InstanceRecord
 from endpointctl.backends.local.runtime import Runtime
 from endpointctl.core.context import BackendContext
 from endpointctl.core.errors import NotFound
-from endpointctl.core.spec import DeploymentSpec, EndpointSpec, restore
 from endpointctl.core.store import DeploymentRecord, EndpointRecord
 from endpointctl.core.views import ProvisioningState
 from endpointctl.serving.gateway.config import DeploymentConfig, EndpointConfig, GatewayConfig
@@ -155,10 +154,8 @@ class Agent:
                 await self.runtime.remove_deployment(record.endpoint, record.deployment)
                 path.unlink(missing_ok=True)
                 continue
-            spec_doc = (
-                deployment.live_spec if record.revision == deployment.live_revision else deployment.spec
-            )
-            spec = restore(DeploymentSpec, spec_doc or deployment.spec)
+            live = deployment.live_spec if record.revision == deployment.live_revision else None
+            spec = live or deployment.spec
             controller = self._controller(record.endpoint, record.deployment)
             instance = Instance(
                 record,
@@ -269,11 +266,11 @@ class Agent:
                 for record in tx.list_deployments(self.backend, endpoint.name):
                     controller = self.controllers.get((endpoint.name, record.name))
                     deployments[record.name] = deployment_config(
-                        restore(DeploymentSpec, record.live_spec or record.spec),
+                        record.live_spec or record.spec,
                         controller.routable() if controller else [],
                     )
                 routing[endpoint.name] = endpoint_config(
-                    restore(EndpointSpec, endpoint.spec),
+                    endpoint.spec,
                     deployments,
                     host="127.0.0.1",
                     port=endpoint.scoring_port,

@@ -28,7 +28,7 @@ from endpointctl.core.context import BackendContext
 from endpointctl.core.errors import InvalidInput, NotFound
 from endpointctl.core.operations import DeploymentRollout, Done, Operation
 from endpointctl.core.ports import KeyType, ScoringTarget, capabilities_of
-from endpointctl.core.spec import DeploymentSpec, EndpointSpec, restore, spec_to_dict
+from endpointctl.core.spec import DeploymentSpec, EndpointSpec
 from endpointctl.core.store import DeploymentRecord, EndpointRecord
 from endpointctl.core.traffic import TrafficSplit
 from endpointctl.core.views import (
@@ -90,7 +90,7 @@ class LocalBackend:
 
     # --- endpoints --------------------------------------------------------------------------------
     def _endpoint_view(self, record: EndpointRecord, deployments: list[str]) -> EndpointView:
-        spec = restore(EndpointSpec, record.spec)
+        spec = record.spec
         # Every deployment appears in the split, as in az ml's `show`: 0 for those without traffic.
         served = spec.model_copy(update={"traffic": {**dict.fromkeys(deployments, 0), **spec.traffic}})
         port = record.scoring_port
@@ -131,7 +131,7 @@ class LocalBackend:
                     EndpointRecord(
                         self.name,
                         spec.name,
-                        spec_to_dict(spec),
+                        spec,
                         str(ProvisioningState.CREATING),
                         port,
                         now,
@@ -144,7 +144,7 @@ class LocalBackend:
                 tx.put_endpoint(
                     replace(
                         existing,
-                        spec=spec_to_dict(spec),
+                        spec=spec,
                         provisioning_state=str(ProvisioningState.UPDATING),
                         updated_at=now,
                     )
@@ -171,7 +171,7 @@ class LocalBackend:
         status = status or DeploymentStatus()
         return DeploymentView(
             self.name,
-            restore(DeploymentSpec, record.spec),
+            record.spec,
             ProvisioningState(record.provisioning_state),
             revision=record.revision,
             instances=status.instances,
@@ -214,7 +214,7 @@ class LocalBackend:
                     self.name,
                     spec.endpoint_name,
                     spec.name,
-                    spec_to_dict(spec),
+                    spec,
                     str(state),
                     revision,
                     old.created_at if old else now,
@@ -225,10 +225,10 @@ class LocalBackend:
                 )
             )
             if old is None:
-                endpoint_spec = dict(endpoint.spec)
-                endpoint_spec["traffic"] = {**(endpoint_spec.get("traffic") or {}), spec.name: 0}
-                endpoint_spec["traffic"][spec.name] = (endpoint.spec.get("traffic") or {}).get(spec.name, 0)
-                tx.put_endpoint(replace(endpoint, spec=endpoint_spec, updated_at=now))
+                # A new deployment joins the split at 0% (or the share the endpoint already names for it).
+                traffic = {**endpoint.spec.traffic, spec.name: endpoint.spec.traffic.get(spec.name, 0)}
+                joined = endpoint.spec.model_copy(update={"traffic": traffic})
+                tx.put_endpoint(replace(endpoint, spec=joined, updated_at=now))
             tx.add_event(
                 backend=self.name,
                 endpoint=spec.endpoint_name,
@@ -245,14 +245,13 @@ class LocalBackend:
             record = tx.get_endpoint(self.name, endpoint)
             if record is None or not tx.delete_deployment(self.name, endpoint, name):
                 raise NotFound(f"deployment {endpoint}/{name} does not exist on the {self.name} backend")
-            endpoint_spec = dict(record.spec)
-            endpoint_spec["traffic"] = {
-                k: v for k, v in (endpoint_spec.get("traffic") or {}).items() if k != name
-            }
-            endpoint_spec["mirror_traffic"] = {
-                k: v for k, v in (endpoint_spec.get("mirror_traffic") or {}).items() if k != name
-            }
-            tx.put_endpoint(replace(record, spec=endpoint_spec, updated_at=time.time()))
+            left = record.spec.model_copy(
+                update={
+                    "traffic": {k: v for k, v in record.spec.traffic.items() if k != name},
+                    "mirror_traffic": {k: v for k, v in record.spec.mirror_traffic.items() if k != name},
+                }
+            )
+            tx.put_endpoint(replace(record, spec=left, updated_at=time.time()))
             tx.add_event(
                 backend=self.name,
                 endpoint=endpoint,
@@ -269,9 +268,9 @@ class LocalBackend:
             record = tx.get_endpoint(self.name, endpoint)
             if record is None:
                 raise NotFound(f"endpoint {endpoint} does not exist on the {self.name} backend")
-            spec = dict(record.spec)
-            spec["traffic"] = dict(split.weights)
-            spec["mirror_traffic"] = dict(split.mirror)
+            spec = record.spec.model_copy(
+                update={"traffic": dict(split.weights), "mirror_traffic": dict(split.mirror)}
+            )
             tx.put_endpoint(replace(record, spec=spec, updated_at=time.time()))
             shown = " ".join(f"{k}={v}" for k, v in split.weights.items()) or "none"
             mirror = " ".join(f"{k}={v}" for k, v in split.mirror.items())
@@ -291,7 +290,7 @@ class LocalBackend:
             key_record = tx.get_keys(self.name, endpoint)
         if key_record is None:
             raise NotFound(f"endpoint {endpoint} has no keys")
-        return keys.credentials_for(key_record, str(record.spec.get("auth_mode", "key")))
+        return keys.credentials_for(key_record, record.spec.auth_mode)
 
     async def regenerate_keys(self, endpoint: str, key_type: KeyType) -> Operation:
         with self._store.transaction() as tx:

@@ -25,7 +25,7 @@ from endpointctl.backends.local.runtime import Prepared, Runtime
 from endpointctl.backends.local.status import DeploymentStatus
 from endpointctl.core.errors import EndpointctlError
 from endpointctl.core.rollout import only_scale_changed, plan_rollout
-from endpointctl.core.spec import DeploymentSpec, restore, spec_to_dict
+from endpointctl.core.spec import DeploymentSpec
 from endpointctl.core.store import DeploymentRecord, Store
 from endpointctl.core.views import PREPARING, InstanceState, ProvisioningState, RolloutView
 
@@ -121,7 +121,7 @@ class DeploymentController:
                 self.s.wake()
 
     async def _converge(self, record: DeploymentRecord) -> None:
-        spec = restore(DeploymentSpec, record.spec)
+        spec = record.spec
         state = ProvisioningState(record.provisioning_state)
         if record.live_revision is None or record.live_spec is None:
             if state is ProvisioningState.FAILED:
@@ -129,7 +129,7 @@ class DeploymentController:
                 return
             await self._create(record, spec)
             return
-        live_spec = restore(DeploymentSpec, record.live_spec)
+        live_spec = record.live_spec
         if record.revision != record.live_revision and state is not ProvisioningState.FAILED:
             if only_scale_changed(live_spec, spec):
                 await self._scale(record, spec)
@@ -413,7 +413,7 @@ class DeploymentController:
         with self.s.store.transaction() as tx:
             current = tx.get_deployment(self.s.layout.backend, self.endpoint, self.name)
             tx.set_deployment_live(
-                self.s.layout.backend, self.endpoint, self.name, revision=revision, spec=spec_to_dict(spec)
+                self.s.layout.backend, self.endpoint, self.name, revision=revision, spec=spec
             )
             # A newer revision may have been accepted meanwhile: leave its Updating state for the next pass.
             if current is not None and current.revision == revision:

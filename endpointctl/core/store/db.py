@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from endpointctl.core.spec import DeploymentSpec, EndpointSpec, restore, spec_to_dict
 from endpointctl.core.store.migrations import migrate
 from endpointctl.core.store.records import (
     AssetRecord,
@@ -148,7 +149,7 @@ class Tx:
             (
                 record.backend,
                 record.name,
-                _dumps(record.spec),
+                _dumps(spec_to_dict(record.spec)),
                 record.provisioning_state,
                 record.scoring_port,
                 record.created_at,
@@ -199,11 +200,11 @@ class Tx:
                 record.backend,
                 record.endpoint,
                 record.name,
-                _dumps(record.spec),
+                _dumps(spec_to_dict(record.spec)),
                 record.provisioning_state,
                 record.revision,
                 record.live_revision,
-                _dumps(record.live_spec) if record.live_spec is not None else None,
+                _dumps(spec_to_dict(record.live_spec)) if record.live_spec is not None else None,
                 record.reason,
                 record.created_at,
                 record.updated_at,
@@ -233,13 +234,13 @@ class Tx:
         )
 
     def set_deployment_live(
-        self, backend: str, endpoint: str, name: str, *, revision: int, spec: Mapping[str, Any]
+        self, backend: str, endpoint: str, name: str, *, revision: int, spec: DeploymentSpec
     ) -> None:
         """Record that `revision` now serves (after a successful rollout or scale)."""
         self._conn.execute(
             "UPDATE deployments SET live_revision = ?, live_spec_json = ?, updated_at = ?"
             " WHERE backend = ? AND endpoint = ? AND name = ?",
-            (revision, _dumps(spec), time.time(), backend, endpoint, name),
+            (revision, _dumps(spec_to_dict(spec)), time.time(), backend, endpoint, name),
         )
 
     def delete_deployment(self, backend: str, endpoint: str, name: str) -> bool:
@@ -366,7 +367,7 @@ def _endpoint(row: sqlite3.Row) -> EndpointRecord:
     return EndpointRecord(
         backend=row["backend"],
         name=row["name"],
-        spec=json.loads(row["spec_json"]),
+        spec=restore(EndpointSpec, json.loads(row["spec_json"])),
         provisioning_state=row["provisioning_state"],
         scoring_port=row["scoring_port"],
         created_at=row["created_at"],
@@ -379,12 +380,14 @@ def _deployment(row: sqlite3.Row) -> DeploymentRecord:
         backend=row["backend"],
         endpoint=row["endpoint"],
         name=row["name"],
-        spec=json.loads(row["spec_json"]),
+        spec=restore(DeploymentSpec, json.loads(row["spec_json"])),
         provisioning_state=row["provisioning_state"],
         revision=row["revision"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         live_revision=row["live_revision"],
-        live_spec=json.loads(row["live_spec_json"]) if row["live_spec_json"] else None,
+        live_spec=restore(DeploymentSpec, json.loads(row["live_spec_json"]))
+        if row["live_spec_json"]
+        else None,
         reason=row["reason"],
     )

@@ -1,9 +1,11 @@
-"""Rows of the state store as plain values."""
+"""Rows of the state store as values: endpoint and deployment specs as the pydantic models they are."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+from endpointctl.core.spec import DeploymentSpec, EndpointSpec
 
 
 @dataclass(frozen=True)
@@ -22,7 +24,7 @@ class AssetRecord:
 class EndpointRecord:
     backend: str
     name: str
-    spec: dict[str, Any]
+    spec: EndpointSpec
     provisioning_state: str
     scoring_port: int | None
     created_at: float
@@ -34,13 +36,13 @@ class DeploymentRecord:
     backend: str
     endpoint: str
     name: str
-    spec: dict[str, Any]
+    spec: DeploymentSpec
     provisioning_state: str
     revision: int
     created_at: float
     updated_at: float
     live_revision: int | None = None
-    live_spec: dict[str, Any] | None = None
+    live_spec: DeploymentSpec | None = None
     reason: str = ""
 
 
