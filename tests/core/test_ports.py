@@ -4,7 +4,7 @@ backend's reason before anything is called, and every operation is followed the 
 from __future__ import annotations
 
 import ast
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -12,20 +12,11 @@ import pytest
 import endpointctl.backends
 from endpointctl.core.capabilities import Capability
 from endpointctl.core.errors import NotSupported, OperationFailed
-from endpointctl.core.home import Home
 from endpointctl.core.operations import OperationState, OperationStatus
 from endpointctl.core.ports import CORE, FEATURES, capabilities_of
 from endpointctl.core.service import EndpointService
 from endpointctl.core.views import Container
 from tests.fakes.backend import FakeBackend
-
-
-@pytest.fixture
-async def service(home: Home) -> AsyncIterator[EndpointService]:
-    FakeBackend.reset()
-    svc = EndpointService.open(home, {"fake": FakeBackend})
-    yield svc
-    await svc.close()
 
 
 class CoreOnly(FakeBackend):

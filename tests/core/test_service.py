@@ -1,27 +1,17 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from endpointctl.core.capabilities import Capability
 from endpointctl.core.errors import Conflict, InvalidInput, NotFound, NotSupported, OperationFailed
-from endpointctl.core.home import Home
 from endpointctl.core.service import EndpointService
 from endpointctl.core.spec import load_deployment, load_endpoint
 from tests.conftest import SAMPLES
 from tests.fakes.backend import FakeBackend
 
 SAMPLE = SAMPLES / "managed" / "sample"
-
-
-@pytest.fixture
-async def service(home: Home) -> AsyncIterator[EndpointService]:
-    FakeBackend.reset()
-    svc = EndpointService.open(home, {"fake": FakeBackend})
-    yield svc
-    await svc.close()
 
 
 async def _with_blue_and_green(service: EndpointService) -> None:
