@@ -41,6 +41,8 @@ class ScoringSession:
         self._lock = asyncio.Lock()
         self._client: httpx.AsyncClient | None = None
         self._retired: list[httpx.AsyncClient] = []
+        self._in_flight = 0
+        self._retiring = False
 
     async def target(self) -> ScoringTarget:
         if self._target is None or _token_due(self._target):
@@ -82,6 +84,23 @@ class ScoringSession:
 
         A scoring URI that cannot be reached is BackendUnavailable; any HTTP answer is returned as it is.
         """
+        self._in_flight += 1
+        try:
+            return await self._invoke(body, deployment, headers)
+        finally:
+            self._in_flight -= 1
+            if self._retiring and self._in_flight == 0:
+                await self.close()
+
+    async def retire(self) -> None:
+        """Close once the requests in flight have their answers (the façade has a newer session)."""
+        self._retiring = True
+        if self._in_flight == 0:
+            await self.close()
+
+    async def _invoke(
+        self, body: bytes, deployment: str | None, headers: Mapping[str, str] | None
+    ) -> InvokeResult:
         import httpx
 
         target = await self.target()

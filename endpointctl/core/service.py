@@ -77,7 +77,6 @@ class EndpointService:
         self._factories = dict(factories)
         self._backends: dict[str, Backend] = {}
         self._sessions: dict[tuple[str, str], ScoringSession] = {}
-        self._retired_sessions: list[ScoringSession] = []
 
     @classmethod
     def open(
@@ -87,8 +86,7 @@ class EndpointService:
         return cls(context, discover_factories() if factories is None else factories)
 
     async def close(self) -> None:
-        sessions = [*self._sessions.values(), *self._retired_sessions]
-        self._sessions, self._retired_sessions = {}, []
+        sessions, self._sessions = list(self._sessions.values()), {}
         for session in sessions:
             await session.close()
         backends, self._backends = list(self._backends.values()), {}
@@ -196,7 +194,7 @@ class EndpointService:
             )
         self._check_split(_split_of(spec), known=())
         await self._settle(await target.apply_endpoint(spec), wait, progress)
-        self._forget_session(target.name, spec.name)
+        await self._forget_session(target.name, spec.name)
         return await target.get_endpoint(spec.name)
 
     async def update_endpoint(
@@ -221,7 +219,7 @@ class EndpointService:
             update={"traffic": dict(split.weights), "mirror_traffic": dict(split.mirror)}
         )
         await self._settle(await target.apply_endpoint(merged), wait, progress)
-        self._forget_session(target.name, spec.name)  # auth_mode may have changed
+        await self._forget_session(target.name, spec.name)  # auth_mode may have changed
         return await target.get_endpoint(spec.name)
 
     async def delete_endpoint(
@@ -235,7 +233,7 @@ class EndpointService:
         target = self.backend(backend)
         await target.get_endpoint(name)
         operation = await target.delete_endpoint(name)
-        self._forget_session(target.name, name)
+        await self._forget_session(target.name, name)
         await self._settle(operation, wait, progress)
 
     async def set_traffic(
@@ -402,11 +400,11 @@ class EndpointService:
             session = self._sessions[key] = ScoringSession(lambda: target.scoring_target(endpoint))
         return session
 
-    def _forget_session(self, backend: str, endpoint: str) -> None:
+    async def _forget_session(self, backend: str, endpoint: str) -> None:
         """The next invoke resolves the endpoint again; requests in flight finish on the old session."""
         session = self._sessions.pop((backend, endpoint), None)
         if session is not None:
-            self._retired_sessions.append(session)
+            await session.retire()
 
     async def get_credentials(self, endpoint: str, *, backend: str | None = None) -> Credentials:
         target = self.backend(backend)
@@ -422,7 +420,7 @@ class EndpointService:
                 f"endpoint {endpoint} uses auth_mode {current.spec.auth_mode}; it has no keys to regenerate"
             )
         await self._settle(await target.regenerate_keys(endpoint, key_type), True, None)
-        self._forget_session(target.name, endpoint)
+        await self._forget_session(target.name, endpoint)
 
     async def get_logs(
         self,

@@ -3,6 +3,7 @@ session that resolves its endpoint once and notices a changed key or a restarted
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import time
 from collections.abc import Callable
@@ -163,3 +164,23 @@ async def test_no_invoke_loads_the_ca_bundle_again(monkeypatch: pytest.MonkeyPat
             await session.invoke(b"{}")
         await session.close()
     assert loads == [], "the CA bundle was read again for an invoke (about 45 ms of CPU each time)"
+
+
+async def test_a_retired_session_closes_once_its_requests_have_their_answers() -> None:
+    release = asyncio.Event()
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        await release.wait()
+        return httpx.Response(200)
+
+    session = ScoringSession(Resolver(ScoringTarget(URI, KEY, httpx.MockTransport(slow))))
+    in_flight = asyncio.create_task(session.invoke(b"{}"))
+    await asyncio.sleep(0.01)
+    client = session._client
+    assert client is not None
+    await session.retire()
+    open_while_in_flight = not client.is_closed
+    release.set()
+    assert (await in_flight).status == 200
+    assert open_while_in_flight, "a request in flight lost its connection"
+    assert client.is_closed and session._client is None
