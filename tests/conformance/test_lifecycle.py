@@ -282,9 +282,7 @@ async def test_logs_of_both_containers(harness: Harness) -> None:
         assert len(last) == 1 and last[0].container is container
 
 
-async def test_follow_logs_yields_the_lines_written_after_it_started(
-    harness: Harness, request: pytest.FixtureRequest
-) -> None:
+async def test_follow_logs_yields_the_lines_written_after_it_started(harness: Harness) -> None:
     svc, name = harness.service, harness.name
     await ensure_blue(harness)
     if Capability.LOG_FOLLOW not in capabilities(harness):
@@ -292,16 +290,6 @@ async def test_follow_logs_yields_the_lines_written_after_it_started(
             harness, Capability.LOG_FOLLOW, lambda: _first(svc.follow_logs(ENDPOINT, "blue", backend=name))
         )
         return
-    if name == "kubernetes":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                raises=AssertionError,
-                reason="kubernetes follow_logs replays each pod's whole log before new lines "
-                "(no sinceTime/tailLines=0), so `get-logs --follow` and the TUI, which print the tail "
-                "first, show those lines twice; the other backends yield only new lines",
-            )
-        )
     stream = svc.follow_logs(ENDPOINT, "blue", backend=name)
     following = asyncio.ensure_future(_first(stream))
     try:

@@ -1,7 +1,9 @@
 """Following pod logs: one thread per pod streams `pods/{name}/log?follow=true`; a watch adds new pods.
 
 The streams block in the client, so each runs in a daemon thread and hands lines to the event loop; a rolling
-update's new pods join the stream as the watch reports them.
+update's new pods join the stream as the watch reports them. Pods running when the follow starts stream only
+what they write from then on (`tailLines=0`): `get-logs --follow` and the TUI have already shown their tail.
+Pods that join later stream from their first line.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ class LogFollower:
 
     def start(self, pods: Iterable[str], *, watch_selector: str | None) -> None:
         for pod in pods:
-            self._follow(pod)
+            self._follow(pod, new_lines_only=True)
         if watch_selector is not None:
             threading.Thread(target=self._watch, args=(watch_selector,), daemon=True).start()
 
@@ -42,15 +44,17 @@ class LogFollower:
         if not self._stopped.is_set():
             self._loop.call_soon_threadsafe(self.queue.put_nowait, line)
 
-    def _follow(self, pod: str) -> None:
+    def _follow(self, pod: str, *, new_lines_only: bool = False) -> None:
         with self._lock:
             if pod in self._followed:
                 return
             self._followed.add(pod)
-        threading.Thread(target=self._stream, args=(pod,), daemon=True).start()
+        threading.Thread(target=self._stream, args=(pod, new_lines_only), daemon=True).start()
 
-    def _stream(self, pod: str) -> None:
+    def _stream(self, pod: str, new_lines_only: bool) -> None:
         query = {"container": str(self._container), "follow": "true"}
+        if new_lines_only:
+            query["tailLines"] = "0"
         try:
             for raw in self._client.stream_lines(self._client.path("Pod", pod, sub="log"), query):
                 if self._stopped.is_set():

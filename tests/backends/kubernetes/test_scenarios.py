@@ -126,15 +126,28 @@ async def test_logs_of_both_containers_and_following(
     )
     assert any("storage-initializer unpacked" in line.text for line in init)
     assert all(line.container is Container.STORAGE_INITIALIZER for line in init)
+    pod = server[0].instance
     stream = svc.follow_logs("my-endpoint", "blue", backend="kubernetes")
-    first = await asyncio.wait_for(anext(stream), 10)
-    assert "Listening on" in first.text
-    pod = first.instance
-    with apiserver.cluster.lock:
-        apiserver.cluster.logs[(pod, "inference-server")].append("POST /score 200 0.8ms 14")
-        apiserver.cluster.changed.notify_all()
-    second = await asyncio.wait_for(anext(stream), 10)
-    assert second.text == "POST /score 200 0.8ms 14"
+    following = asyncio.ensure_future(anext(stream))
+    # A running pod is followed from where its log ends: the tail was shown already (get-logs, the TUI).
+    for _ in range(100):
+        if any(
+            "/log?" in p and "follow=true" in p and "tailLines=0" in p for _, p in apiserver.cluster.requests
+        ):
+            break
+        await asyncio.sleep(0.05)
+    written: list[str] = []
+    for n in range(50):
+        line = f"POST /score 200 0.8ms {n}"
+        with apiserver.cluster.lock:
+            apiserver.cluster.logs[(pod, "inference-server")].append(line)
+            apiserver.cluster.changed.notify_all()
+        written.append(line)
+        await asyncio.wait({following}, timeout=0.2)
+        if following.done():
+            break
+    first = following.result()
+    assert first.text in written and first.instance == pod, f"replayed an old line: {first.text!r}"
     await stream.aclose()  # type: ignore[attr-defined]
 
 
