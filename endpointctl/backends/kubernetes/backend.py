@@ -1,9 +1,11 @@
 """The Kubernetes backend as the façade sees it. The cluster is the only state: specs live in annotations and
 the routing ConfigMap, keys in a Secret, so any machine with the kubeconfig sees the same endpoints.
 
-Blocking client calls run in threads (asyncio.to_thread). A failed rollout is rolled back to the previous
-revision when the failure is first observed (by the façade's wait, a `show` or the TUI's refresh), since no
-agent of ours runs in the cluster; the Deployment then keeps the failure in an annotation until the next apply.
+Blocking client calls run in threads (asyncio.to_thread). Reads never change the cluster. No agent of ours runs
+in the cluster, so the rollout's Operation — what the façade follows after create/update — is the reconcile
+step: when it sees the rollout fail it rolls back to the previous revision and records a `RolledBack` Event on
+the Deployment, which then keeps the failure in an annotation until the next apply. A failed rollout nobody
+follows (`--no-wait`) shows Failed with the previous revision's pods still serving, and says how to roll back.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from endpointctl.backends.common.gateway_metrics import metrics_snapshot
@@ -352,7 +354,11 @@ class KubernetesBackend:
         apply(client, manifests.routing_config_map(spec, routing, client.target.namespace))
 
     # --- deployments ------------------------------------------------------------------------------------------
-    def _deployment_view(self, client: KubeClient, deployment: dict[str, Any]) -> DeploymentView:
+    def _deployment_view(
+        self, client: KubeClient, deployment: dict[str, Any], *, reconcile: bool = False
+    ) -> DeploymentView:
+        """The deployment as the cluster has it. Only a caller following the rollout (`reconcile`) acts on a
+        failure it sees, by rolling back; any other read leaves the cluster as it is."""
         labels = deployment["metadata"]["labels"]
         selector = naming.selector(
             {
@@ -365,13 +371,23 @@ class KubernetesBackend:
         replicasets = client.list("ReplicaSet", selector)
         pods = client.list("Pod", selector)
         result = deployment_status(deployment, replicasets, pods)
-        if result.state is ProvisioningState.FAILED and naming.FAILURE_ANNOTATION not in (
+        unsettled = result.state is ProvisioningState.FAILED and naming.FAILURE_ANNOTATION not in (
             deployment["metadata"].get("annotations") or {}
-        ):
+        )
+        if unsettled and reconcile:
             deployment, reason = self._roll_back(client, deployment, replicasets, result.reason)
             result = deployment_status(deployment, replicasets, pods)
             result = type(result)(
                 ProvisioningState.FAILED, result.revision, result.instances, result.rollout, reason
+            )
+        elif unsettled:
+            result = type(result)(
+                result.state,
+                result.revision,
+                result.instances,
+                result.rollout,
+                f"{result.reason}; not rolled back yet: the previous revision's pods keep serving. Following "
+                "the rollout rolls it back (`online-deployment update` without --no-wait, or the TUI's editor)",
             )
         annotations = deployment["metadata"].get("annotations") or {}
         spec = restore(DeploymentSpec, json.loads(annotations[naming.SPEC_ANNOTATION]))
@@ -401,16 +417,50 @@ class KubernetesBackend:
         annotations[naming.FAILURE_ANNOTATION] = reason
         body.pop("status", None)
         try:
-            return client.replace(body), reason
+            replaced = client.replace(body)
         except Conflict:
-            return deployment, reason  # someone else changed it; the next read decides again
+            return deployment, reason  # someone else changed it; the next poll decides again
+        self._record_event(client, replaced, "RolledBack" if previous else "RolloutFailed", reason)
+        return replaced, reason
 
-    def _get_deployment(self, endpoint: str, name: str) -> DeploymentView:
+    def _record_event(
+        self, client: KubeClient, deployment: Mapping[str, Any], reason: str, message: str
+    ) -> None:
+        """A Kubernetes Event on the Deployment: `events`, `kubectl describe` and the TUI show what we did."""
+        meta = deployment["metadata"]
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {
+                "name": f"{meta['name']}.{secrets.token_hex(8)}",
+                "namespace": client.target.namespace,
+            },
+            "involvedObject": {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "name": meta["name"],
+                "namespace": client.target.namespace,
+                **({"uid": meta["uid"]} if meta.get("uid") else {}),
+            },
+            "reason": reason,
+            "message": message[:1024],
+            "type": "Warning",
+            "source": {"component": naming.MANAGER},
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        # The rollback happened; an identity that may not create events only loses its record.
+        with contextlib.suppress(EndpointctlError):
+            client.create(event)
+
+    def _get_deployment(self, endpoint: str, name: str, reconcile: bool = False) -> DeploymentView:
         client, _ = self._locate(endpoint)
         deployment = client.find("Deployment", naming.deployment_name(endpoint, name))
         if deployment is None or (deployment["metadata"].get("labels") or {}).get(naming.DEPLOYMENT) != name:
             raise NotFound(f"deployment {endpoint}/{name} does not exist on the kubernetes backend")
-        return self._deployment_view(client, deployment)
+        return self._deployment_view(client, deployment, reconcile=reconcile)
 
     async def get_deployment(self, endpoint: str, name: str) -> DeploymentView:
         return await self._run(self._get_deployment, endpoint, name)
@@ -468,7 +518,11 @@ class KubernetesBackend:
                 client.delete("ConfigMap", cm["metadata"]["name"])
 
     async def watch_deployment(self, endpoint: str, name: str) -> Operation:
-        return DeploymentRollout(f"deployment {endpoint}/{name}", lambda: self.get_deployment(endpoint, name))
+        # Following the rollout is the reconcile step: a failure it sees is rolled back (and recorded).
+        return DeploymentRollout(
+            f"deployment {endpoint}/{name}",
+            lambda: self._run(self._get_deployment, endpoint, name, True),
+        )
 
     async def apply_deployment(self, spec: DeploymentSpec) -> Operation:
         await self._run(self._apply_deployment, spec)

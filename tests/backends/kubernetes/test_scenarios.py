@@ -113,6 +113,40 @@ async def test_crash_loop_fails_the_rollout_and_rolls_back(
     view = await svc.get_deployment("my-endpoint", "blue", backend="kubernetes")
     assert view.provisioning_state is ProvisioningState.FAILED  # kept until the next apply
     assert view.spec.environment is not None and "broken" not in str(view.spec.environment)
+    rolled_back = [e for e in await svc.events("my-endpoint", backend="kubernetes") if e.kind == "RolledBack"]
+    assert len(rolled_back) == 1 and rolled_back[0].deployment == "blue"
+    assert "rolled back to revision 1" in rolled_back[0].message
+
+
+async def test_reading_a_failed_rollout_changes_nothing_and_says_how_to_roll_back(
+    backend: KubernetesBackend, apiserver: ApiServer
+) -> None:
+    svc = await _create(backend)
+    spec = load_deployment(K8S / "kubernetes-blue-deployment.yml")
+    env = spec.environment.model_copy(update={"image": "registry.example/broken:2"})  # type: ignore[union-attr]
+    apiserver.cluster.crash_images.add("registry.example/broken:2")
+    # --no-wait: nobody follows this rollout.
+    await svc.apply_deployment(spec.model_copy(update={"environment": env}), backend="kubernetes", wait=False)
+    for _ in range(200):
+        view = await svc.get_deployment("my-endpoint", "blue", backend="kubernetes")
+        if view.provisioning_state is ProvisioningState.FAILED:
+            break
+        await asyncio.sleep(0.05)
+    assert view.provisioning_state is ProvisioningState.FAILED
+    assert "not rolled back yet" in view.reason and "without --no-wait" in view.reason
+    writes = len([r for r in apiserver.cluster.requests if r[0] in ("PUT", "POST", "PATCH", "DELETE")])
+    for _ in range(3):
+        await svc.get_deployment("my-endpoint", "blue", backend="kubernetes")
+        await svc.list_deployments("my-endpoint", backend="kubernetes")
+    after = len([r for r in apiserver.cluster.requests if r[0] in ("PUT", "POST", "PATCH", "DELETE")])
+    assert after == writes, "a read wrote to the cluster"
+    dep = apiserver.cluster.get("Deployment", NS, "my-endpoint-blue")
+    assert {c["image"] for c in dep["spec"]["template"]["spec"]["containers"]} == {
+        "registry.example/broken:2"
+    }
+    # Following it (what `update` without --no-wait does) is the reconcile step that rolls back.
+    with pytest.raises(OperationFailed, match="rolled back to revision 1"):
+        await svc.wait_for_deployment("my-endpoint", "blue", backend="kubernetes", timeout_s=20)
 
 
 async def test_logs_of_both_containers_and_following(
