@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import copy
 import json
 import secrets
 import threading
@@ -281,9 +282,7 @@ class KubernetesBackend:
         return manifests.KeyMaterial(self.new_key(), self.new_key(), self.new_secret())
 
     def _deployment_specs(self, client: KubeClient, endpoint: str) -> dict[str, DeploymentSpec]:
-        selector = naming.selector(
-            {naming.MANAGED_BY: naming.MANAGER, naming.ENDPOINT: endpoint, naming.COMPONENT: naming.INFERENCE}
-        )
+        selector = naming.inference(endpoint)
         out: dict[str, DeploymentSpec] = {}
         for item in client.list("Deployment", selector):
             annotations = item["metadata"].get("annotations") or {}
@@ -360,14 +359,7 @@ class KubernetesBackend:
         """The deployment as the cluster has it. Only a caller following the rollout (`reconcile`) acts on a
         failure it sees, by rolling back; any other read leaves the cluster as it is."""
         labels = deployment["metadata"]["labels"]
-        selector = naming.selector(
-            {
-                naming.MANAGED_BY: naming.MANAGER,
-                naming.ENDPOINT: labels[naming.ENDPOINT],
-                naming.DEPLOYMENT: labels[naming.DEPLOYMENT],
-                naming.COMPONENT: naming.INFERENCE,
-            }
-        )
+        selector = naming.inference(labels[naming.ENDPOINT], labels[naming.DEPLOYMENT])
         replicasets = client.list("ReplicaSet", selector)
         pods = client.list("Pod", selector)
         result = deployment_status(deployment, replicasets, pods)
@@ -402,11 +394,11 @@ class KubernetesBackend:
 
         revision = revision_of(deployment)
         previous = [rs for rs in replicasets if 0 < revision_of(rs) < revision]
-        body = json.loads(json.dumps(deployment))
+        body = copy.deepcopy(deployment)
         annotations = body["metadata"].setdefault("annotations", {})
         if previous:
             # What `kubectl rollout undo` does: the previous ReplicaSet's template becomes the Deployment's.
-            template = json.loads(json.dumps(max(previous, key=revision_of)["spec"]["template"]))
+            template = copy.deepcopy(max(previous, key=revision_of)["spec"]["template"])
             template["metadata"].get("labels", {}).pop(HASH_LABEL, None)
             body["spec"]["template"] = template
             old_spec = (template["metadata"].get("annotations") or {}).get(naming.SPEC_ANNOTATION)
@@ -467,9 +459,7 @@ class KubernetesBackend:
 
     def _list_deployments(self, endpoint: str) -> list[DeploymentView]:
         client, _ = self._locate(endpoint)
-        selector = naming.selector(
-            {naming.MANAGED_BY: naming.MANAGER, naming.ENDPOINT: endpoint, naming.COMPONENT: naming.INFERENCE}
-        )
+        selector = naming.inference(endpoint)
         return sorted(
             (self._deployment_view(client, d) for d in client.list("Deployment", selector)),
             key=lambda v: v.name,
@@ -501,14 +491,7 @@ class KubernetesBackend:
     def _collect_packages(self, client: KubeClient, endpoint: str, name: str, *, keep: str) -> None:
         """Delete package ConfigMaps no ReplicaSet can roll back to any more."""
         wanted = {keep}
-        selector = naming.selector(
-            {
-                naming.MANAGED_BY: naming.MANAGER,
-                naming.ENDPOINT: endpoint,
-                naming.DEPLOYMENT: name,
-                naming.COMPONENT: naming.INFERENCE,
-            }
-        )
+        selector = naming.inference(endpoint, name)
         for rs in client.list("ReplicaSet", selector):
             for volume in rs["spec"]["template"]["spec"].get("volumes") or []:
                 if "configMap" in volume:
@@ -598,14 +581,7 @@ class KubernetesBackend:
     ) -> tuple[KubeClient, list[dict[str, Any]]]:
         self._get_deployment(endpoint, deployment)
         client, _ = self._locate(endpoint)
-        selector = naming.selector(
-            {
-                naming.MANAGED_BY: naming.MANAGER,
-                naming.ENDPOINT: endpoint,
-                naming.DEPLOYMENT: deployment,
-                naming.COMPONENT: naming.INFERENCE,
-            }
-        )
+        selector = naming.inference(endpoint, deployment)
         pods = sorted(client.list("Pod", selector), key=lambda p: p["metadata"]["name"])
         if instance is not None:
             pods = [p for p in pods if p["metadata"]["name"] == instance]

@@ -71,6 +71,11 @@ def selector(values: dict[str, str]) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(values.items()))
 
 
+def inference(endpoint: str, deployment: str | None = None) -> str:
+    """The selector of an endpoint's inference objects (Deployments, ReplicaSets, Pods), or one deployment's."""
+    return selector(labels(endpoint, INFERENCE, deployment))
+
+
 def ours(endpoint: str | None = None, deployment: str | None = None) -> str:
     values = {MANAGED_BY: MANAGER}
     if endpoint is not None:
