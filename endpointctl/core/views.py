@@ -209,12 +209,22 @@ class LogLine:
 
 @dataclass(frozen=True)
 class EventView:
+    """Something that happened to an endpoint or one of its deployments.
+
+    `data` carries what a client may act on without parsing `message`; for rollouts, the keys in `ROLLOUT_DATA`:
+    `revision` (the revision rolling out), `batch` and `batches` (on a batch that became ready), `log_tail` (on a
+    failure: the instance's last log lines).
+    """
+
     id: int
     ts: float
     kind: str
     message: str
     deployment: str | None = None
     data: Mapping[str, Any] = field(default_factory=dict)
+
+
+ROLLOUT_DATA = ("revision", "batch", "batches", "log_tail")
 
 
 @dataclass(frozen=True)

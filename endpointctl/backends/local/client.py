@@ -235,6 +235,7 @@ class LocalBackend:
                 deployment=spec.name,
                 kind="accepted",
                 message=f"revision {revision} accepted ({'create' if old is None else 'update'})",
+                data={"revision": revision},
             )
         # The agent rolls out in the background; the operation follows the deployment's state.
         await self._agent("reconcile")

@@ -168,7 +168,11 @@ class DeploymentController:
     async def _create(self, record: DeploymentRecord, spec: DeploymentSpec) -> None:
         revision = record.revision
         self.s.event(
-            self.endpoint, self.name, "creating", f"revision {revision}: preparing environment and model"
+            self.endpoint,
+            self.name,
+            "creating",
+            f"revision {revision}: preparing environment and model",
+            {"revision": revision},
         )
         try:
             prepared = await self._prepare(spec, revision)
@@ -185,7 +189,11 @@ class DeploymentController:
         self.rollout = None
         self._go_live(revision, spec)
         self.s.event(
-            self.endpoint, self.name, "succeeded", f"revision {revision}: {len(started)} instance(s) ready"
+            self.endpoint,
+            self.name,
+            "succeeded",
+            f"revision {revision}: {len(started)} instance(s) ready",
+            {"revision": revision},
         )
 
     async def _rollout(
@@ -200,6 +208,7 @@ class DeploymentController:
             self.name,
             "rollout",
             f"revision {revision}: rolling update in {plan.total_batches} batch(es) of ≤ {max(plan.batches)}",
+            {"revision": revision, "batches": plan.total_batches},
         )
         new: list[Instance] = []
         retired: list[Instance] = []
@@ -244,6 +253,7 @@ class DeploymentController:
                     self.name,
                     "batch",
                     f"revision {revision}: batch {number}/{plan.total_batches} ready",
+                    {"revision": revision, "batch": number, "batches": plan.total_batches},
                 )
             if old:  # the new revision has fewer instances than the old one had
                 await self._retire(old)
@@ -263,7 +273,13 @@ class DeploymentController:
         self.rollout = None
         self._go_live(revision, spec)
         await self._forget_revisions_but(revision)
-        self.s.event(self.endpoint, self.name, "succeeded", f"revision {revision}: rollout complete")
+        self.s.event(
+            self.endpoint,
+            self.name,
+            "succeeded",
+            f"revision {revision}: rollout complete",
+            {"revision": revision},
+        )
 
     async def _roll_back(
         self, live_revision: int, live_spec: DeploymentSpec, new: list[Instance], replace: int
@@ -304,7 +320,11 @@ class DeploymentController:
             self._prepared[revision] = self._prepared[live_revision]
         self._go_live(revision, spec)
         self.s.event(
-            self.endpoint, self.name, "succeeded", f"revision {revision}: scaled to {spec.instance_count}"
+            self.endpoint,
+            self.name,
+            "succeeded",
+            f"revision {revision}: scaled to {spec.instance_count}",
+            {"revision": revision},
         )
 
     async def _maintain(self, live_revision: int, live_spec: DeploymentSpec) -> None:
@@ -434,9 +454,10 @@ class DeploymentController:
                 tx.set_deployment_state(
                     self.s.layout.backend, self.endpoint, self.name, str(ProvisioningState.FAILED), reason
                 )
-        self.s.event(
-            self.endpoint, self.name, "failed", reason, {"log_tail": failed.detail} if failed.detail else None
-        )
+        data: dict[str, Any] = {"revision": revision}
+        if failed.detail:
+            data["log_tail"] = failed.detail
+        self.s.event(self.endpoint, self.name, "failed", reason, data)
 
 
 async def _settle(task: asyncio.Task[list[Instance]]) -> list[Instance]:
