@@ -22,8 +22,9 @@ from textual.app import App, ComposeResult
 from endpointctl.core.capabilities import Capabilities, Capability
 from endpointctl.core.spec import DeploymentSpec, EndpointSpec
 from endpointctl.core.views import BackendStatus, DeploymentView, EndpointView, LogLine, ProvisioningState
+from endpointctl.tui.model.snapshot import BackendEntry, EndpointEntry, Snapshot
 from endpointctl.tui.widgets.log_view import LogView
-from endpointctl.tui.widgets.navigator import BackendEntry, EndpointEntry, Navigator, NavigatorModel
+from endpointctl.tui.widgets.navigator import Navigator
 
 ENDPOINTS = 1000
 DEPLOYMENTS = ("blue", "green", "red")
@@ -62,7 +63,7 @@ def cold_start(*, bytecode_cache: bool, runs: int = 3) -> float:
         return statistics.median(times)
 
 
-def model(tick: int) -> NavigatorModel:
+def model(tick: int) -> Snapshot:
     caps = Capabilities(frozenset(Capability))
     entries = []
     for i in range(ENDPOINTS):
@@ -82,7 +83,7 @@ def model(tick: int) -> NavigatorModel:
             for d in DEPLOYMENTS
         )
         entries.append(EndpointEntry(endpoint, deployments))
-    return NavigatorModel([BackendEntry(BackendStatus("bench", True, caps, context="bench"), tuple(entries))])
+    return Snapshot([BackendEntry(BackendStatus("bench", True, caps, context="bench"), tuple(entries))])
 
 
 class NavigatorApp(App[None]):

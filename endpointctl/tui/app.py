@@ -45,6 +45,7 @@ class EndpointctlApp(App[None]):
             "Cmd",
             key_display=":",
             tooltip="Command mode (commands at the end)",
+            show=False,  # in `?`: the footer keeps its room for the pane's keys, `? Help` and `q Quit`
         ),
         Binding("q", "quit", "Quit"),
     ]
@@ -115,7 +116,19 @@ class EndpointctlApp(App[None]):
             ("Traffic", list(TrafficPane.BINDINGS) + list(TrafficSlider.BINDINGS)),
             ("Invoke", list(InvokePane.BINDINGS)),
         ]
-        self.push_screen(HelpScreen(sections))
+        self.push_screen(HelpScreen(sections, self._limits()))
+
+    def _limits(self) -> list[tuple[str, list[str]]]:
+        """Per backend, what it cannot do and why (from the latest snapshot's capabilities)."""
+        from endpointctl.core.capabilities import Capability
+
+        out = []
+        for backend in self.tui_context.model.snapshot.backends:
+            caps = backend.status.capabilities
+            reasons = [f"{c.value.replace('_', ' ')}: {caps.why_not(c)}" for c in Capability if c not in caps]
+            if reasons:
+                out.append((backend.status.name, reasons))
+        return out
 
     def action_command_line(self) -> None:
         main = self.screen

@@ -1,4 +1,4 @@
-"""What every screen and pane needs from the app: the façade, a clock and tuning knobs."""
+"""What every screen and pane needs from the app: the façade, the state model, a clock and tuning knobs."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from textual.dom import DOMNode
+
+from endpointctl.tui.model.refresher import Refresher
+from endpointctl.tui.model.streams import LogStreams
 
 if TYPE_CHECKING:
     from endpointctl.core.service import EndpointService
@@ -27,6 +30,12 @@ class TuiContext:
     last_request: dict[str, str] = field(default_factory=dict)
     # Opened by the app after its first frame (importing the façade and the backends is most of a cold start).
     opened: EndpointService | None = None
+    # The state model: one refresher (snapshots, the focused endpoint's detail, rollouts) and the log stream.
+    model: Refresher = field(init=False)
+    logs: LogStreams = field(default_factory=LogStreams)
+
+    def __post_init__(self) -> None:
+        self.model = Refresher(lambda: self.service, poll_s=self.poll_s, clock=self.clock)
 
     @property
     def ready(self) -> bool:

@@ -61,7 +61,7 @@ async def test_a_valid_edit_shows_a_diff_and_rolls_out_after_confirm(seeded: Hom
         panel = pilot.app.screen.query_one(RolloutPanel)
         await wait_for(pilot, lambda: panel.outcome is not None, "the rollout to finish")
         assert panel.outcome == "succeeded"
-        assert "rev 2" in static_text(pilot, "#rollout")
+        assert "rev 1→2 rolled out" in static_text(pilot, "#rollout")
     service = open_service(seeded)
     deployment = await service.get_deployment(ENDPOINT, "blue", backend=BACKEND)
     await service.close()

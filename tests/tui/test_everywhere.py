@@ -12,9 +12,10 @@ from endpointctl.tui.screens.help import HelpScreen
 from endpointctl.tui.target import Target
 from endpointctl.tui.widgets.logs_pane import LogsPane
 from endpointctl.tui.widgets.navigator import Navigator
+from endpointctl.tui.widgets.traffic_pane import TrafficPane
 from tests.fakes.backend import FakeBackend
 from tests.tui.conftest import BACKEND, ENDPOINT, make_app, open_service
-from tests.tui.helpers import ready, wait_for, widget_text
+from tests.tui.helpers import ready, static_text, wait_for, widget_text
 
 
 async def test_question_mark_lists_every_pane_s_bindings(seeded: Home) -> None:
@@ -39,8 +40,27 @@ async def test_question_mark_lists_every_pane_s_bindings(seeded: Home) -> None:
         await wait_for(pilot, lambda: not isinstance(pilot.app.screen, HelpScreen), "help to close")
 
 
-async def test_h_hides_the_tree_for_a_full_width_pane_and_escape_brings_it_back(seeded: Home) -> None:
+async def test_at_80_columns_the_panes_get_every_column_and_esc_brings_the_tree(seeded: Home) -> None:
     async with make_app(seeded).run_test(size=(80, 24)) as pilot:
+        main = await ready(pilot)
+        navigator = main.query_one(Navigator)
+        # A one-line breadcrumb instead of the tree.
+        await wait_for(pilot, lambda: "my-endpoint" in static_text(pilot, "#crumb"), "the breadcrumb")
+        assert not navigator.display
+        await pilot.press("l")
+        logs = main.query_one(LogsPane)
+        await wait_for(pilot, lambda: logs.active and logs.size.width == 80, "the logs at full width")
+        assert main.focused is not None and logs in main.focused.ancestors_with_self
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: navigator.display and navigator.has_focus, "the tree on esc")
+        await pilot.press("down")  # the cursor moves: the selection (and the breadcrumb) follow
+        await wait_for(pilot, lambda: "blue" in static_text(pilot, "#crumb"), "the breadcrumb on blue")
+        await pilot.press("l")
+        await wait_for(pilot, lambda: not navigator.display and logs.size.width == 80, "the tree gone again")
+
+
+async def test_h_hides_the_tree_for_a_full_width_pane_and_escape_brings_it_back(seeded: Home) -> None:
+    async with make_app(seeded).run_test(size=(120, 30)) as pilot:
         main = await ready(pilot)
         navigator = main.query_one(Navigator)
         await pilot.press("l")
@@ -49,8 +69,8 @@ async def test_h_hides_the_tree_for_a_full_width_pane_and_escape_brings_it_back(
         narrow = logs.size.width
         await pilot.press("h")
         await wait_for(pilot, lambda: not navigator.display, "the tree to hide")
-        await wait_for(pilot, lambda: logs.size.width == 80, "the logs to take the full width")
-        assert narrow < 60
+        await wait_for(pilot, lambda: logs.size.width == 120, "the logs to take the full width")
+        assert narrow < 90
         assert main.focused is not None and logs in main.focused.ancestors_with_self
         await pilot.press("escape")
         await wait_for(pilot, lambda: navigator.display and navigator.has_focus, "the tree to come back")
@@ -125,14 +145,19 @@ async def test_no_color_is_respected(seeded: Home, monkeypatch: pytest.MonkeyPat
 async def test_backend_errors_become_notifications_not_crashes(seeded: Home) -> None:
     async with make_app(seeded).run_test(size=(120, 40)) as pilot:
         main = await ready(pilot)
-        # The endpoint disappears behind the TUI's back; the panes keep polling it.
+        main.action_tab("traffic")
+        # The endpoint disappears behind the TUI's back: the next snapshot says so where the sliders were.
         service = open_service(seeded)
         await service.delete_endpoint(ENDPOINT, backend=BACKEND)
         await service.close()
-        main.action_tab("traffic")
+        pane = pilot.app.screen.query_one(TrafficPane)
         await wait_for(
             pilot,
-            lambda: any("does not exist" in n.message for n in pilot.app._notifications),
-            "a notification",
+            lambda: (
+                main.target != Target(BACKEND, ENDPOINT)
+                or "does not exist" in static_text(pilot, "#pane-traffic #blocked")
+            ),
+            "the traffic pane saying the endpoint is gone",
         )
         assert pilot.app.is_running
+        assert pane.target is None or pane.target.endpoint != ENDPOINT or pane.blocked_reason() is not None

@@ -78,5 +78,5 @@ async def test_wrap_and_timestamps_toggle(seeded: Home) -> None:
         rows_unwrapped = view.virtual_size.height
         await pilot.press("w")
         assert view.virtual_size.height > rows_unwrapped
-        await pilot.press("t")
+        await pilot.press("T")  # `t` is the Traffic tab
         assert view.line_text(view.line_count - 1).startswith("00:00:00.500 ")

@@ -17,11 +17,12 @@ from endpointctl.core.spec import DeploymentSpec, EndpointSpec, load_deployment
 from endpointctl.core.store import EndpointRecord
 from endpointctl.core.views import BackendStatus, DeploymentView, EndpointView, ProvisioningState
 from endpointctl.tui.app import EndpointctlApp
+from endpointctl.tui.model.snapshot import BackendEntry, EndpointEntry, Snapshot
 from endpointctl.tui.target import Target
-from endpointctl.tui.widgets.navigator import BackendEntry, EndpointEntry, Navigator, NavigatorModel
+from endpointctl.tui.widgets.navigator import Navigator
 from tests.fakes.backend import NAME, FakeBackend
 from tests.tui.conftest import BACKEND, ENDPOINT, SAMPLE, make_app, open_service
-from tests.tui.helpers import ready, select, wait_for
+from tests.tui.helpers import ready, select, static_text, wait_for
 
 
 def labels(nav: Navigator) -> list[str]:
@@ -79,8 +80,10 @@ async def test_an_unavailable_backend_shows_its_reason_and_the_others_still_work
     async with app.run_test(size=(120, 30)) as pilot:
         main = await ready(pilot)
         text = labels(main.navigator)
-        assert any("docker" in t and "no engine at unix:///var/run/docker.sock" in t for t in text)
+        assert any(t.startswith("✖ docker  no engine at") for t in text)
         assert any(ENDPOINT in t for t in text)
+        await select(pilot, Target("docker"))
+        assert "no engine at unix:///var/run/docker.sock" in static_text(pilot, "#capbar")
 
 
 class KubeLikeBackend(FakeBackend):
@@ -114,17 +117,20 @@ async def test_backend_nodes_show_their_context_and_an_unavailable_one_its_reaso
         main = await ready(pilot)
         nav = main.navigator
         assert str(nav._by_key[BACKEND].label).startswith("▣ fake (kind-dev · ns default)")
-        azure = str(nav._by_key["azure"].label)
-        assert azure == "✖ azure (sub-1234 · rg-ml/ws-prod): AzureCliCredential: run `az login`"
+        # Short in the row; the context and the whole reason on the status row when the row is focused.
+        assert str(nav._by_key["azure"].label) == "✖ azure  AzureCliCredential"
+        await select(pilot, Target("azure"))
+        status = static_text(pilot, "#capbar")
+        assert "sub-1234 · rg-ml/ws-prod: AzureCliCredential: run `az login`" in status
         # The endpoint's namespace is not its backend's: it is shown on the endpoint.
         assert "my-endpoint @kind-dev · ns team-a" in str(nav._by_key[f"{BACKEND}/{ENDPOINT}"].label)
         # What the terminal shows, not only the node data.
         screen = "\n".join(nav.render_line(y).text for y in range(nav.size.height))
         assert "fake (kind-dev · ns default)" in screen
-        assert "azure (sub-1234 · rg-ml/ws-prod)" in screen
+        assert "✖ azure  AzureCliCredential" in screen
 
 
-def synthetic(count: int, changes: Mapping[int, int] = {}, gone: int | None = None) -> NavigatorModel:
+def synthetic(count: int, changes: Mapping[int, int] = {}, gone: int | None = None) -> Snapshot:
     """`count` endpoints with blue/green; `changes` moves green's traffic on the endpoints it names."""
     caps = Capabilities(frozenset(Capability))
     entries = []
@@ -145,7 +151,7 @@ def synthetic(count: int, changes: Mapping[int, int] = {}, gone: int | None = No
             for d in ("blue", "green")
         )
         entries.append(EndpointEntry(EndpointView("syn", spec, ProvisioningState.SUCCEEDED), deployments))
-    return NavigatorModel([BackendEntry(BackendStatus("syn", True, caps, context="ctx"), tuple(entries))])
+    return Snapshot([BackendEntry(BackendStatus("syn", True, caps, context="ctx"), tuple(entries))])
 
 
 class NavigatorOnly(App[None]):
@@ -209,7 +215,7 @@ async def test_clearing_the_filter_restores_the_model_order() -> None:
 async def test_a_changed_backend_context_relabels_its_endpoints() -> None:
     # An endpoint's own context shows only where its backend's does not say it: when the backend's changes (another
     # kube context), endpoints whose entries are unchanged are relabelled too.
-    def with_context(backend_context: str) -> NavigatorModel:
+    def with_context(backend_context: str) -> Snapshot:
         model = synthetic(3)
         backend = model.backends[0]
         endpoints = tuple(
@@ -217,7 +223,7 @@ async def test_a_changed_backend_context_relabels_its_endpoints() -> None:
             for e in backend.endpoints
         )
         status = replace(backend.status, context=backend_context)
-        return NavigatorModel([BackendEntry(status, endpoints)])
+        return Snapshot([BackendEntry(status, endpoints)])
 
     async with NavigatorOnly().run_test(size=(80, 12)) as pilot:
         nav = pilot.app.query_one(Navigator)
@@ -235,7 +241,7 @@ async def test_a_backend_gone_from_the_model_leaves_the_tree() -> None:
         nav = pilot.app.query_one(Navigator)
         first = synthetic(2)
         other = replace(first.backends[0], status=replace(first.backends[0].status, name="other"))
-        nav.update_model(NavigatorModel([first.backends[0], other]))
+        nav.update_model(Snapshot([first.backends[0], other]))
         await pilot.pause()
         assert "other" in nav._by_key
         nav.update_model(first)

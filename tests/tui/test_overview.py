@@ -27,8 +27,8 @@ async def test_overview_shows_state_uri_traffic_instances_and_events(seeded: Hom
         table = pilot.app.screen.query_one("#ov-instances", DataTable)
         await wait_for(pilot, lambda: table.row_count == 2, "two instances")
         assert {str(k.value) for k in table.rows} == {"blue/blue-0", "green/green-0"}
-        events = static_text(pilot, "#ov-events")
-        assert "RolloutStarted" in events and "DeploymentSucceeded" in events
+        await wait_for(pilot, lambda: "DeploymentSucceeded" in static_text(pilot, "#ov-events"), "the events")
+        assert "RolloutStarted" in static_text(pilot, "#ov-events")
 
 
 async def test_keys_are_masked_until_revealed(seeded: Home) -> None:

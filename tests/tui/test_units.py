@@ -16,9 +16,9 @@ from endpointctl.core.views import (
 )
 from endpointctl.tui.command_line import Command, CommandError, parse_command
 from endpointctl.tui.format import INSTANCE_GLYPH, STATE_GLYPH, state_label, state_style
+from endpointctl.tui.model.metrics_history import MetricsHistory
+from endpointctl.tui.model.streams import new_lines
 from endpointctl.tui.widgets.editor_pane import guess_kind
-from endpointctl.tui.widgets.logs_pane import new_lines
-from endpointctl.tui.widgets.metrics_history import MetricsHistory
 from endpointctl.tui.widgets.ring import Ring
 from endpointctl.tui.widgets.traffic_pane import describe_changes
 
@@ -133,6 +133,7 @@ async def test_rollout_panel_shows_what_preparing_a_revision_is_doing() -> None:
 
     from endpointctl.core.spec import load_deployment
     from endpointctl.core.views import PREPARING, DeploymentView, RolloutView
+    from endpointctl.tui.model.rollouts import RolloutTracker
     from endpointctl.tui.widgets.rollout import RolloutPanel
     from tests.conftest import SAMPLES
     from tests.tui.helpers import widget_text
@@ -148,9 +149,11 @@ async def test_rollout_panel_shows_what_preparing_a_revision_is_doing() -> None:
     )
     async with Host().run_test(size=(120, 10)) as pilot:
         panel = pilot.app.query_one(RolloutPanel)
-        panel.start("create my-endpoint/blue")
-        panel.progress(view)
+        key = ("docker", "my-endpoint", "blue")
+        panel.start(key, "⟳ applying deployment blue on docker")
+        panel.show(RolloutTracker().observe(view, 0.0))
         await pilot.pause()
         text = widget_text(panel)
-    assert f"preparing  {line}" in text
+    assert f"preparing {line}" in text
+    assert "my-endpoint/blue rev 1 rolling out" in text
     assert "batch 0/0" not in text

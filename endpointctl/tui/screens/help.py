@@ -1,4 +1,8 @@
-"""`?`: every binding of every pane, plus the `:` command grammar."""
+"""`?`: every binding of every pane, the `:` command grammar, and what each backend cannot do, with why.
+
+What a backend lacks is said here (and by the greyed keys and the pane's banner), not on the status row: the
+status row is for what changes — rollouts, errors, the agent.
+"""
 
 from __future__ import annotations
 
@@ -37,9 +41,12 @@ def binding_table(title: str, bindings: list[BindingType]) -> Table:
 class HelpScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,question_mark", "dismiss", "Close")]
 
-    def __init__(self, sections: list[tuple[str, list[BindingType]]]) -> None:
+    def __init__(
+        self, sections: list[tuple[str, list[BindingType]]], limits: list[tuple[str, list[str]]] | None = None
+    ) -> None:
         super().__init__()
         self._sections = sections
+        self._limits = limits or []
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="dialog", classes="-wide"):
@@ -50,6 +57,11 @@ class HelpScreen(ModalScreen[None]):
             yield Static(
                 Text("ctrl+p  command palette: go to endpoint, create from file, delete, keys, credentials")
             )
+            for backend, reasons in self._limits:
+                text = Text(f"{backend} backend cannot:", style="bold")
+                for reason in reasons:
+                    text.append(f"\n  ⊘ {reason}", style="dim")
+                yield Static(text, classes="limits")
 
     async def action_dismiss(self, result: None = None) -> None:
         self.dismiss(result)

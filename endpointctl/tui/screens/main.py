@@ -5,35 +5,38 @@ from __future__ import annotations
 from typing import ClassVar
 
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal
-from textual.timer import Timer
-from textual.widgets import Footer, Static, TabbedContent, TabPane
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Footer, Static, TabbedContent, TabPane, TextArea
 
 from endpointctl.core.capabilities import Capabilities, Capability
 from endpointctl.tui.command_line import Command, CommandError, parse_command
 from endpointctl.tui.context import tui_context
-from endpointctl.tui.model_loader import load_model
+from endpointctl.tui.model.detail import EndpointDetail
+from endpointctl.tui.model.snapshot import Snapshot
 from endpointctl.tui.screens.endpoint_actions import EndpointActions
 from endpointctl.tui.screens.prompt import PromptScreen
 from endpointctl.tui.target import Target
 from endpointctl.tui.widgets.editor_pane import EditorPane
 from endpointctl.tui.widgets.invoke_pane import InvokePane
 from endpointctl.tui.widgets.logs_pane import LogsPane
-from endpointctl.tui.widgets.navigator import Navigator, NavigatorModel
+from endpointctl.tui.widgets.navigator import Navigator
 from endpointctl.tui.widgets.overview import OverviewPane
 from endpointctl.tui.widgets.pane import Pane
 from endpointctl.tui.widgets.traffic_pane import TrafficPane
 
+# The tab titles carry their keys, so the footer keeps room for the pane's own keys, `? Help` and `q Quit`.
 TABS: tuple[tuple[str, str], ...] = (
-    ("overview", "1 Overview"),
-    ("logs", "2 Logs"),
-    ("editor", "3 YAML"),
-    ("traffic", "4 Traffic"),
-    ("invoke", "5 Invoke"),
+    ("overview", "o Overview"),
+    ("logs", "l Logs"),
+    ("editor", "e YAML"),
+    ("traffic", "t Traffic"),
+    ("invoke", "i Invoke"),
 )
+# Below this width the navigator gives its columns to the panes: a one-line breadcrumb instead, the tree on esc.
+NARROW_COLUMNS = 100
 TAB_NEEDS: dict[str, Capability] = {
     "logs": Capability.LOGS,
     "traffic": Capability.TRAFFIC,
@@ -43,12 +46,19 @@ TAB_NEEDS: dict[str, Capability] = {
 
 class MainScreen(EndpointActions):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("o,1", "tab('overview')", "Overview", key_display="o"),
-        Binding("l,2", "tab('logs')", "Logs", key_display="l"),
-        Binding("e,3", "tab('editor')", "YAML", key_display="e"),
-        Binding("t,4", "tab('traffic')", "Traffic", key_display="t"),
-        Binding("i,5", "tab('invoke')", "Invoke", key_display="i"),
-        Binding("escape", "focus_navigator", "Navigator", show=False, tooltip="Show and focus the navigator"),
+        Binding("o,1", "tab('overview')", "Overview", key_display="o", show=False),
+        Binding("l,2", "tab('logs')", "Logs", key_display="l", show=False),
+        Binding("e,3", "tab('editor')", "YAML", key_display="e", show=False),
+        Binding("t,4", "tab('traffic')", "Traffic", key_display="t", show=False),
+        Binding("i,5", "tab('invoke')", "Invoke", key_display="i", show=False),
+        # In a text area letters are text: the same switches with alt (or esc first, then the letter).
+        Binding("alt+o", "tab('overview')", "Overview", show=False, priority=True),
+        Binding("alt+l", "tab('logs')", "Logs", show=False, priority=True),
+        Binding("alt+e", "tab('editor')", "YAML", show=False, priority=True),
+        Binding("alt+t", "tab('traffic')", "Traffic", show=False, priority=True),
+        Binding("alt+i", "tab('invoke')", "Invoke", show=False, priority=True),
+        Binding("escape", "focus_navigator", "Tree", tooltip="Show and focus the navigator"),
+        Binding("enter", "edit", "Edit", tooltip="Edit the YAML or the request body (esc leaves it)"),
         Binding(
             "h",
             "toggle_navigator",
@@ -63,8 +73,11 @@ class MainScreen(EndpointActions):
         super().__init__()
         self.target: Target | None = None
         self.capabilities: dict[str, Capabilities] = {}
-        self._tree_timer: Timer | None = None
         self._first_load = True
+        # What the status row says besides the target: the last refresh failure, until a tick succeeds.
+        self._problem = ""
+        self.narrow = False
+        self._tree_open = False  # narrow only: the operator asked for the tree (esc)
         # Started on an empty data directory: the first endpoint to appear (created from the editor, or by another
         # client) is selected, as the first one is when there are some at start.
         self._select_pending = True
@@ -72,12 +85,15 @@ class MainScreen(EndpointActions):
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):
             yield Navigator(id="navigator")
-            with TabbedContent(id="tabs", initial="overview"):
-                for tab_id, title in TABS:
-                    with TabPane(title, id=tab_id):
-                        yield self._pane(tab_id)
+            with Vertical(id="main-column"):
+                yield Static("", id="crumb")
+                with TabbedContent(id="tabs", initial="overview"):
+                    for tab_id, title in TABS:
+                        with TabPane(title, id=tab_id):
+                            yield self._pane(tab_id)
         yield Static("", id="capbar")
-        yield Footer()
+        # Compact, without the palette hint (it is in `?`): at 80 columns the pane keys, `? Help` and `q Quit` fit.
+        yield Footer(compact=True, show_command_palette=False)
 
     @staticmethod
     def _pane(tab_id: str) -> Pane:
@@ -101,48 +117,98 @@ class MainScreen(EndpointActions):
     def on_mount(self) -> None:
         self.navigator.focus()
         self.query_one("#pane-overview", Pane).set_active(True)
+        tui_context(self).model.listen(self)
         if tui_context(self).ready:
-            self.refresh_tree()
+            self.service_ready()
         else:
             self.query_one("#capbar", Static).update(Text(" opening the backends… ", style="dim"))
 
+    def on_resize(self, event: events.Resize) -> None:
+        narrow = event.size.width < NARROW_COLUMNS
+        if narrow == self.narrow:
+            return
+        self.narrow = narrow
+        self.set_class(narrow, "-narrow")
+        self.query_one("#crumb", Static).display = narrow
+        if narrow and not self._tree_open:
+            self.navigator.display = False
+        elif not narrow:
+            self.navigator.display = True
+        self._show_crumb()
+
+    def _show_crumb(self) -> None:
+        crumb = self.query_one("#crumb", Static)
+        if not self.narrow:
+            return
+        parts = [self.target.backend, self.target.endpoint, self.target.deployment] if self.target else []
+        text = Text(
+            " ▸ " + " › ".join(p for p in parts if p) if parts else " ▸ nothing selected", style="bold"
+        )
+        text.append("   esc: tree", style="dim")
+        crumb.update(text)
+
+    def on_tree_node_selected(self) -> None:
+        """enter on a tree row: in a narrow terminal, hand the columns back to the pane."""
+        if self.narrow:
+            active = self.query_one(TabbedContent).active
+            if active:
+                self.action_tab(active)
+
+    def on_unmount(self) -> None:
+        ctx = tui_context(self)
+        ctx.model.unlisten(self)
+        ctx.logs.close()
+
     def service_ready(self) -> None:
-        """The façade is open (the app opens it after the first frame): load the tree and the visible pane."""
-        self.refresh_tree()
+        """The façade is open (the app opens it after the first frame): start the refresher, load the visible pane."""
+        self._run_refresher()
         for pane in self.panes:
             pane.service_ready()
 
-    # --- the navigator's poll: re-armed only after it finishes -----------------------------------
+    # --- the state model: one refresher for every pane -------------------------------------------
     def action_reload(self) -> None:
-        self.refresh_tree()
+        tui_context(self).model.wake()
 
-    @work(exit_on_error=False, exclusive=True, group="tree")
-    async def refresh_tree(self) -> None:
-        ctx = tui_context(self)
-        # Nothing to repaint under a modal: skip the round trip, keep the schedule.
-        if self.app.screen is self or self._first_load:
-            try:
-                model = await load_model(ctx.service)
-            except Exception as exc:
-                self.notify(f"refresh: {exc}", severity="error", timeout=4)
-            else:
-                if not self.is_attached:
-                    return  # the app is shutting down
-                self.apply_model(model)
-        if self._tree_timer is not None:
-            self._tree_timer.stop()
-        self._tree_timer = self.set_timer(ctx.poll_s, self.refresh_tree)
+    @work(exit_on_error=False, exclusive=True, group="refresher")
+    async def _run_refresher(self) -> None:
+        # Nothing to repaint under a modal: the refresher skips its round trips and keeps the schedule.
+        await tui_context(self).model.run(paused=lambda: self.app.screen is not self and not self._first_load)
 
-    def apply_model(self, model: NavigatorModel) -> None:
+    def snapshot_changed(self, snapshot: Snapshot) -> None:
+        if not self.is_attached:
+            return  # the app is shutting down
+        self._problem = ""
+        self.apply_model(snapshot)
+        for pane in self.panes:
+            pane.snapshot_arrived(snapshot)
+
+    def detail_changed(self, detail: EndpointDetail) -> None:
+        if self.is_attached:
+            self.query_one(OverviewPane).show_detail(detail)
+            # The detail's events refine rollout timelines (real start, batches, end): redraw the rollout view.
+            self.query_one(EditorPane).show_snapshot(tui_context(self).model.snapshot)
+
+    def refresh_failed(self, what: str, error: Exception, retry_in: float) -> None:
+        if not self.is_attached:
+            return
+        self._problem = f"{what}: {error} (retry in {retry_in:.0f} s)"
+        self._show_capabilities()
+
+    def apply_model(self, model: Snapshot) -> None:
         self.capabilities = {b.status.name: b.status.capabilities for b in model.backends}
         self.navigator.update_model(model)
         self._first_load = False
         if self._select_pending:
             self._select_pending = not self._select_first(model)
+        if self.target is not None:
+            caps = self.capabilities.get(self.target.backend)
+            for pane in self.panes:
+                if pane.caps is None and caps is not None:
+                    pane.retarget(self.target, caps)
         self._show_capabilities()
         self.refresh_bindings()
 
-    def _select_first(self, model: NavigatorModel) -> bool:
+    def _select_first(self, model: Snapshot) -> bool:
         if self.target is not None and self.target.endpoint is not None:
             return True  # the operator got there first
         targets = model.endpoint_names()
@@ -155,9 +221,11 @@ class MainScreen(EndpointActions):
     def on_navigator_target_highlighted(self, event: Navigator.TargetHighlighted) -> None:
         self.target = event.target
         caps = self.capabilities.get(event.target.backend)
+        tui_context(self).model.focus(event.target)
         for pane in self.panes:
             pane.retarget(event.target, caps)
         self._show_capabilities()
+        self._show_crumb()
         self.refresh_bindings()
 
     def on_navigator_filter_requested(self) -> None:
@@ -168,18 +236,30 @@ class MainScreen(EndpointActions):
         self.app.push_screen(PromptScreen("Filter by name", self.navigator.filter_text, bottom=True), done)
 
     def _show_capabilities(self) -> None:
+        """The status row: the target, rollouts in progress, the last refresh problem, the backend's state.
+
+        What a backend cannot do is not repeated here: its keys are greyed in the footer, and `?` says why.
+        """
         bar = self.query_one("#capbar", Static)
         if self.target is None:
-            bar.update("")
+            bar.update(Text(f" {self._problem}", style="bold red") if self._problem else "")
             return
-        caps = self.capabilities.get(self.target.backend)
         text = Text.assemble((f" {self.target.describe()} ", "bold reverse"))
-        if caps is not None:
-            missing = [c for c in Capability if c not in caps]
-            for capability in missing[:2]:
-                text.append(
-                    f"  ⊘ {capability.value.replace('_', ' ')}: {caps.why_not(capability)}", style="dim"
-                )
+        ctx = tui_context(self)
+        now = ctx.clock()
+        for timeline in ctx.model.rollouts.running()[:2]:
+            text.append(f"  {timeline.title(now)}", style="bold yellow")
+        backend = next(
+            (b for b in self.navigator.model.backends if b.status.name == self.target.backend), None
+        )
+        if self._problem:
+            text.append(f"  ✖ {self._problem}", style="bold red")
+        elif backend is not None and (not backend.status.available or backend.error):
+            # The navigator row says it short; the whole reason, with where it failed, is said here.
+            where = f"{backend.status.context}: " if backend.status.context else ""
+            text.append(f"  ✖ {where}{backend.error or backend.status.reason}", style="red")
+        elif backend is not None and backend.status.context:
+            text.append(f"  {backend.status.context}", style="dim")
         bar.update(text)
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
@@ -189,6 +269,11 @@ class MainScreen(EndpointActions):
 
     # --- actions ------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "edit":
+            if isinstance(self.focused, TextArea):
+                return False  # already editing
+            active = self.query_one(TabbedContent).active
+            return bool(active) and bool(self.query_one(f"#pane-{active}", Pane).query(TextArea))
         if action == "tab" and parameters and self.target is not None:
             needs = TAB_NEEDS.get(str(parameters[0]))
             caps = self.capabilities.get(self.target.backend)
@@ -197,15 +282,28 @@ class MainScreen(EndpointActions):
         return True
 
     def action_tab(self, tab: str) -> None:
+        if self.narrow:
+            self._tree_open = False
+            self.navigator.display = False
         self.query_one(TabbedContent).active = tab
         pane = self.query_one(f"#pane-{tab}", Pane)
         pane.set_active(True)
-        focusable = [w for w in pane.query("*") if w.focusable]
-        if focusable:
-            # Now, not after the queued events (`focus()` is deferred): keys typed ahead go to the new pane.
-            self.set_focus(focusable[0])
+        # Never a text area: the next letter would be typed into the YAML or the request body, not switch panes.
+        # `enter` (or a click) starts editing.
+        focusable = [w for w in pane.query("*") if w.focusable and not isinstance(w, TextArea)]
+        # Now, not after the queued events (`focus()` is deferred): keys typed ahead go to the new pane.
+        self.set_focus(focusable[0] if focusable else None)
+        self.refresh_bindings()
+
+    def action_edit(self) -> None:
+        """enter: start editing the active pane's text (the YAML, the request body)."""
+        active = self.query_one(TabbedContent).active
+        areas = [w for w in self.query_one(f"#pane-{active}", Pane).query(TextArea) if w.focusable]
+        if areas:
+            self.set_focus(areas[0])
 
     def action_focus_navigator(self) -> None:
+        self._tree_open = True
         self.navigator.display = True
         self.navigator.focus()
 

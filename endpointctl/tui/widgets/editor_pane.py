@@ -26,8 +26,12 @@ from endpointctl.tui.widgets.rollout import RolloutPanel
 # The spec models (pydantic) are imported where they are used: the first frame does not need them, and building
 # them is a good part of a cold start.
 if TYPE_CHECKING:
+    from endpointctl.core.capabilities import Capabilities
     from endpointctl.core.spec import DeploymentSpec, EndpointSpec
     from endpointctl.core.views import DeploymentView
+    from endpointctl.tui.model.rollouts import RolloutKey
+    from endpointctl.tui.model.snapshot import Snapshot
+    from endpointctl.tui.target import Target
 
 Kind = Literal["endpoint", "deployment"]
 VALIDATE_DELAY_S = 0.25
@@ -43,6 +47,12 @@ def guess_kind(text: str) -> Kind:
     except yaml.YAMLError:
         return "deployment" if "endpoint_name:" in text else "endpoint"
     return "deployment" if isinstance(data, dict) and "endpoint_name" in data else "endpoint"
+
+
+def _key_of(target: Target | None) -> RolloutKey | None:
+    if target is None or target.endpoint is None or target.deployment is None:
+        return None
+    return (target.backend, target.endpoint, target.deployment)
 
 
 class EditorPane(Pane):
@@ -65,6 +75,8 @@ class EditorPane(Pane):
         self.running_spec: EndpointSpec | DeploymentSpec | None = None
         self._validate_timer: Timer | None = None
         self._loading = False
+        # Whose rollout the panel shows: the selected deployment's, or the one this editor is applying.
+        self.rollout_key: RolloutKey | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("", id="blocked")
@@ -77,11 +89,27 @@ class EditorPane(Pane):
     def area(self) -> ErrorTextArea:
         return self.query_one(ErrorTextArea)
 
+    def retarget(self, target: Target | None, caps: Capabilities | None) -> None:
+        if target != self.target:
+            # The rollout view follows the selection: another deployment's rollout is never left on screen.
+            self.rollout_key = _key_of(target)
+            if self.is_attached:
+                self._show_rollout()
+        super().retarget(target, caps)
+
     def load(self, blocked: str | None) -> None:
+        self._show_rollout()
         if self.is_new:
             return  # a file being created is not replaced by navigating
         if blocked is None:
             self._load_running()
+
+    def show_snapshot(self, snapshot: Snapshot) -> None:
+        self._show_rollout()
+
+    def _show_rollout(self) -> None:
+        key = self.rollout_key
+        self.query_one(RolloutPanel).follow(key, self.ctx.model.rollouts.timeline(key) if key else None)
 
     @work(exit_on_error=False, exclusive=True, group="editor-load")
     async def _load_running(self) -> None:
@@ -237,23 +265,35 @@ class EditorPane(Pane):
 
         panel = self.query_one(RolloutPanel)
         svc = self.service
-        panel.start(f"applying {self.kind} {spec.name} on {backend}")
+        tracker = self.ctx.model.rollouts
+        key = (backend, spec.endpoint_name, spec.name) if isinstance(spec, DeploymentSpec) else None
+        self.rollout_key = key
+        panel.start(key, f"⟳ applying {self.kind} {spec.name} on {backend}")
+
+        def progress(view: DeploymentView) -> None:
+            timeline = tracker.observe(view, self.ctx.clock())
+            if self.rollout_key == key:
+                panel.show(timeline or (tracker.timeline(key) if key else None))
+
         try:
             if isinstance(spec, DeploymentSpec):
                 follower: asyncio.Task[None] | None = None
                 if self.caps is not None and Capability.EVENTS in self.caps:
                     events = await svc.events(spec.endpoint_name, backend=backend)
                     after = max((e.id for e in events), default=0)
-                    follower = asyncio.create_task(self._follow_events(spec.endpoint_name, backend, after))
+                    follower = asyncio.create_task(
+                        self._follow_events(spec.endpoint_name, spec.name, backend, after)
+                    )
                 try:
                     view: DeploymentView = await svc.apply_deployment(
-                        spec, backend=backend, progress=panel.progress
+                        spec, backend=backend, progress=progress
                     )
                 finally:
                     if follower is not None:
                         follower.cancel()
-                panel.progress(view)
-                panel.finish(True, f"✔ {spec.endpoint_name}/{spec.name} rolled out (rev {view.revision})")
+                progress(view)
+                if self.rollout_key == key:
+                    panel.finish(True, f"✔ {spec.endpoint_name}/{spec.name} rolled out (rev {view.revision})")
             elif self.is_new:
                 await svc.create_endpoint(spec, backend=backend)
                 panel.finish(True, f"✔ endpoint {spec.name} created")
@@ -261,20 +301,25 @@ class EditorPane(Pane):
                 await svc.update_endpoint(spec, backend=backend)
                 panel.finish(True, f"✔ endpoint {spec.name} updated")
         except Exception as exc:
-            panel.finish(False, f"✖ {exc}")
+            if self.rollout_key == key:
+                panel.finish(False, str(exc))
             self.notify(f"apply failed: {exc}", severity="error", timeout=8)
             return
+        finally:
+            self.ctx.model.wake()  # the navigator and the other panes see the result now, not at the next tick
         self.is_new = False
         self.running_yaml, self.running_spec = dump_yaml(spec), spec
         self.notify(f"{self.kind} {spec.name} applied")
 
-    async def _follow_events(self, endpoint: str, backend: str, after: int) -> None:
+    async def _follow_events(self, endpoint: str, deployment: str, backend: str, after: int) -> None:
         panel = self.query_one(RolloutPanel)
+        key = (backend, endpoint, deployment)
         while True:
             try:
                 for event in await self.service.events(endpoint, after_id=after, backend=backend):
                     after = max(after, event.id)
-                    panel.event(event)
+                    if panel.key == key:
+                        panel.event(event)
             except Exception:
                 return  # events are a nicety here; apply itself reports the outcome
             await asyncio.sleep(0.5)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from rich.style import Style
 from textual.strip import Strip
-from textual.widgets import TextArea
+
+from endpointctl.tui.widgets.pane_text_area import PaneTextArea
 
 ERROR_GUTTER = Style(reverse=True, bold=True)
 
 
-class ErrorTextArea(TextArea):
+class ErrorTextArea(PaneTextArea):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(
             "",

@@ -22,10 +22,13 @@ from textual.widgets.option_list import Option
 from endpointctl.core.capabilities import Capability
 from endpointctl.core.capacity import concurrent_capacity
 from endpointctl.tui.screens.prompt import PromptScreen
+from endpointctl.tui.target import Target
 from endpointctl.tui.widgets.pane import Pane
+from endpointctl.tui.widgets.pane_text_area import PaneTextArea
 
 if TYPE_CHECKING:
     from endpointctl.core.views import DeploymentView, InvokeResult
+    from endpointctl.tui.model.snapshot import Snapshot
 
 MAX_HISTORY = 50
 SEND_N_CONCURRENCY = 8
@@ -77,7 +80,8 @@ def render_result(result: InvokeResult) -> RenderableType:
         body: RenderableType = JSON(result.body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         body = Text(result.body.decode("utf-8", errors="replace"))
-    return Group(header, headers, body)
+    # The body right under the status: at 80×24 the headers would push it out of view; they follow, dimmed.
+    return Group(header, body, Text("headers:", style="dim bold"), headers)
 
 
 class InvokePane(Pane):
@@ -95,13 +99,14 @@ class InvokePane(Pane):
         self.pinned: str | None = None
         self.history: list[Sent] = []
         self.last_result: InvokeResult | None = None
+        self._waiting = False  # the target is not in a snapshot yet: prefill when it is
 
     def compose(self) -> ComposeResult:
         yield Static("", id="blocked")
         yield Static("", id="invoke-target")
         # JSON is YAML, and the tree-sitter-json grammar that textual[syntax] pulls in crashes the
         # interpreter (segfault) with tree-sitter 0.26 — so the request is highlighted as YAML.
-        yield TextArea("", language="yaml", theme="css", id="request", soft_wrap=True)
+        yield PaneTextArea("", language="yaml", theme="css", id="request", soft_wrap=True)
         with VerticalScroll(id="response-box"):
             yield Static("", id="response")
         yield OptionList(id="history")
@@ -111,21 +116,23 @@ class InvokePane(Pane):
             self._prefill()
         self._show_target()
 
-    @work(exit_on_error=False, exclusive=True, group="invoke-load")
-    async def _prefill(self) -> None:
+    def _prefill(self) -> None:
+        """The request editor for this target, from the latest snapshot (no fetch of its own)."""
         target = self.target
-        if target is None or target.endpoint is None:
+        entry = self.entry()
+        self._waiting = entry is None
+        if target is None or target.endpoint is None or entry is None:
             return
-        try:
-            deployments = await self.service.list_deployments(target.endpoint, backend=target.backend)
-        except Exception as exc:
-            self.notify(f"invoke: {exc}", severity="error")
-            return
+        deployments = list(entry.deployments)
         self.deployments = [d.name for d in deployments]
         self.pinned = target.deployment if target.deployment in self.deployments else None
         body = self.ctx.last_request.get(target.endpoint) or sample_request(deployments) or "{}"
         self.query_one("#request", TextArea).load_text(body)
         self._show_target()
+
+    def show_snapshot(self, snapshot: Snapshot) -> None:
+        if self.active and self._waiting and self.blocked_reason() is None:
+            self._prefill()
 
     def _show_target(self) -> None:
         endpoint = self.target.endpoint if self.target else None
@@ -257,12 +264,10 @@ class InvokePane(Pane):
     async def _parallelism(self, endpoint: str, backend: str, deployment: str | None) -> int:
         """As many at once as the serving instances take: more would only measure the endpoint's 429s
         (``max_concurrent_requests_per_instance`` is 1 unless the spec says otherwise), not its split."""
-        try:
-            view = await self.service.get_endpoint(endpoint, backend=backend)
-            deployments = await self.service.list_deployments(endpoint, backend=backend)
-        except Exception:
+        entry = self.snapshot.find(Target(backend, endpoint))
+        if entry is None:
             return 1  # the sends themselves will say what is wrong
-        capacity = concurrent_capacity(deployments, view.traffic, pinned=deployment)
+        capacity = concurrent_capacity(list(entry.deployments), entry.endpoint.traffic, pinned=deployment)
         return max(1, min(SEND_N_CONCURRENCY, capacity))
 
     @staticmethod

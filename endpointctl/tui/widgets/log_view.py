@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 
 # Rendering is per visible row, but a single pathological line must not cost a megabyte of Text.
 MAX_LINE_CELLS = 2000
+# A line's own leading timestamp ("2026-12-05 05:01:59,358 ", "2026-12-05T05:01:59.358Z "), hidden while
+# timestamps are off: the instance wrote it, and with timestamps on the view shows one column of them.
+OWN_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)? ")
 MATCH_STYLE = Style(reverse=True, bold=True)
 MARKER_STYLE = Style(italic=True, reverse=True)
 TS_STYLE = Style(dim=True)
@@ -74,22 +77,27 @@ class LogView(ScrollView, can_focus=True):
             )
         line = self.ring[index - self._marker_rows]
         parts = []
+        body = line.text
         if self.timestamps and line.ts is not None:
             parts.append(
                 time.strftime("%H:%M:%S", time.gmtime(line.ts)) + f".{int(line.ts * 1000) % 1000:03d} "
             )
+            body = OWN_TIMESTAMP.sub("", body, count=1)
+        elif not self.timestamps:
+            body = OWN_TIMESTAMP.sub("", body, count=1)
         if self.show_instance and line.instance:
             parts.append(f"[{line.instance}] ")
-        parts.append(line.text)
+        parts.append(body)
         return "".join(parts)[:MAX_LINE_CELLS]
 
-    def append(self, lines: Sequence[LogLine]) -> None:
+    def append(self, lines: Sequence[LogLine], *, new: bool = True) -> None:
+        """Add lines at the bottom; `new=False` for a backlog (a reload's tail): shown, not counted as unseen."""
         if not lines:
             return
         self.ring.extend(lines)
         for line in lines[-1000:]:
             self._max_width = max(self._max_width, min(len(line.text) + 32, MAX_LINE_CELLS))
-        if not self.follow:
+        if not self.follow and new:
             self.unseen += len(lines)
         self._relayout()
         if self.follow:
@@ -246,6 +254,14 @@ class LogView(ScrollView, can_focus=True):
                 self.refresh()
                 return True
         return False
+
+    def match_position(self) -> tuple[int, int]:
+        """(n, total): the current match is the n-th of `total` matching lines (n is 0 before the first jump)."""
+        if self.search is None:
+            return 0, 0
+        matching = [i for i in range(self.line_count) if self.search.search(self.line_text(i))]
+        n = matching.index(self.match_line) + 1 if self.match_line in matching else 0
+        return n, len(matching)
 
     def _first_visible_line(self) -> int:
         row = int(self.scroll_offset.y)

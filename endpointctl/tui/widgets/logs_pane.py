@@ -1,16 +1,17 @@
 """Live logs of one deployment: container toggle, instance picker, follow/wrap/timestamps, search with n/N.
 
-One exclusive worker streams into a queue; a timer flushes the queue into the view in batches, so a flood of
-lines costs a few repaints. Switching container or instance restarts the worker, which cancels the old stream.
+The stream is the state model's (`LogStreams`), opened for a `LogKey` (backend, endpoint, deployment, container,
+instance); every batch arrives with its key and only the current key's batches are queued. A timer flushes the
+queue into the view, so a flood of lines costs a few repaints. A new target, container or instance opens a new
+stream; a line read for the old key can still arrive, and is dropped.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Static
@@ -21,18 +22,13 @@ from endpointctl.tui.widgets.log_view import LogView
 from endpointctl.tui.widgets.pane import Pane
 
 if TYPE_CHECKING:
+    from endpointctl.core.capabilities import Capabilities
     from endpointctl.core.views import Container, LogLine
+    from endpointctl.tui.model.snapshot import Snapshot
+    from endpointctl.tui.model.streams import LogBatch, LogKey
+    from endpointctl.tui.target import Target
 
-TAIL_LINES = 500
 FLUSH_S = 0.1
-
-
-def new_lines(previous: Sequence[LogLine], latest: Sequence[LogLine]) -> list[LogLine]:
-    """Lines of `latest` not already seen: backends that only return "the last N lines" are polled and de-duplicated."""
-    for k in range(min(len(previous), len(latest)), 0, -1):
-        if list(previous[len(previous) - k :]) == list(latest[:k]):
-            return list(latest[k:])
-    return list(latest)
 
 
 class LogsPane(Pane):
@@ -43,7 +39,8 @@ class LogsPane(Pane):
         Binding("p", "next_instance", "Instance", tooltip="Next instance, or all of them interleaved"),
         Binding("f", "toggle_follow", "Follow", tooltip="Follow new lines on/off"),
         Binding("w", "toggle_wrap", "Wrap", tooltip="Wrap long lines on/off"),
-        Binding("t", "toggle_timestamps", "Time", tooltip="Timestamps on/off"),
+        # `t` is the Traffic tab everywhere: one key, one action.
+        Binding("T", "toggle_timestamps", "Time", key_display="T", tooltip="Timestamps on/off"),
         Binding("slash", "search", "Search", tooltip="Search and highlight (n / N: next / previous)"),
         Binding("n", "find(True)", "Next", show=False),
         Binding("N", "find(False)", "Prev", show=False),
@@ -58,7 +55,10 @@ class LogsPane(Pane):
         self.instance: str | None = None  # None: all instances, interleaved with a prefix
         self.deployment: str | None = None
         self._pending: list[LogLine] = []
+        self._backlog: list[LogLine] = []
+        self.key: LogKey | None = None
         self._search_text = ""
+        self._match = ""
 
     def picks_deployment(self) -> bool:
         return True
@@ -76,10 +76,28 @@ class LogsPane(Pane):
         return self.query_one(LogView)
 
     def _flush(self) -> None:
+        if self._backlog:
+            backlog, self._backlog = self._backlog, []
+            self.view.append(backlog, new=False)
+            self._show_status()
         if self._pending:
             batch, self._pending = self._pending, []
             self.view.append(batch)
             self._show_status()
+
+    def _receive(self, batch: LogBatch) -> None:
+        if batch.key != self.key:
+            return  # read for a target this pane no longer shows
+        if batch.backlog:
+            self._backlog.extend(batch.lines)
+            return
+        now = self.ctx.clock()
+        # Lines without a time of their own get the time they arrived: `T` then shows something true.
+        self._pending.extend(line if line.ts is not None else replace(line, ts=now) for line in batch.lines)
+
+    def _stream_failed(self, key: LogKey, error: Exception) -> None:
+        if key == self.key:
+            self.notify(f"logs: {error}", severity="error", timeout=5)
 
     def _show_status(self) -> None:
         view = self.view
@@ -93,13 +111,27 @@ class LogsPane(Pane):
         text.append(f"follow {on_off[view.follow]}  wrap {on_off[view.wrap]}  time {on_off[view.timestamps]}")
         if self._search_text:
             text.append(f"  /{self._search_text}")
+            if self._match:
+                text.append(f" {self._match}", style="bold")
         if not view.follow and view.unseen:
             text.append(f"  +{view.unseen} new lines (G)", style="bold yellow")
         text.append(f"  {len(view.ring):,} lines", style="dim")
         self.query_one("#logs-status", Static).update(text)
 
+    def retarget(self, target: Target | None, caps: Capabilities | None) -> None:
+        if target != self.target:
+            # Hidden or not, the old target's stream ends now: nothing of it may reach the new target's view.
+            self._close()
+        super().retarget(target, caps)
+
+    def _close(self) -> None:
+        if self.key is not None:
+            self.ctx.logs.close()
+        self.key = None
+        self._pending, self._backlog = [], []
+
     def load(self, blocked: str | None) -> None:
-        self._pending = []
+        self._close()
         self.view.clear()
         if self.target is None or (
             self.target.deployment is not None and self.target.deployment != self.deployment
@@ -107,76 +139,57 @@ class LogsPane(Pane):
             self.instance = None
         self.deployment = self.target.deployment if self.target is not None else None
         if blocked is None:
-            self._stream()
-        else:
-            self.workers.cancel_group(self, "logs")
+            self._open()
         self._show_status()
 
     def restart(self) -> None:
-        self._pending = []
+        self._close()
         self.view.clear()
-        self._stream()
+        self._open()
         self._show_status()
 
-    @work(exit_on_error=False, exclusive=True, group="logs")
-    async def _stream(self) -> None:
-        target = self.target
-        if target is None or target.endpoint is None:
+    def show_snapshot(self, snapshot: Snapshot) -> None:
+        if self.active and self.key is None and self.blocked_reason() is None:
+            self._open()  # the target was not in a snapshot yet
+        elif self.key is not None:
+            self._show_instances()
+
+    def _open(self) -> None:
+        """Open the stream for the target, choosing the deployment from the snapshot when only an endpoint is
+        selected (the one with the most traffic)."""
+        from endpointctl.tui.model.streams import LogKey
+
+        target, entry = self.target, self.entry()
+        if target is None or target.endpoint is None or entry is None:
             return
-        svc = self.service
-        try:
-            deployment = target.deployment
-            if deployment is None:
-                endpoint = await svc.get_endpoint(target.endpoint, backend=target.backend)
-                names = [d.name for d in await svc.list_deployments(target.endpoint, backend=target.backend)]
-                if not names:
-                    self.notify("logs: this endpoint has no deployments yet", severity="warning")
-                    return
-                deployment = max(names, key=lambda n: endpoint.traffic.get(n, 0))
-            self.deployment = deployment
-            dep = await svc.get_deployment(target.endpoint, deployment, backend=target.backend)
-            self.instances = [i.id for i in dep.instances]
-            self.view.set_options(show_instance=self.instance is None and len(self.instances) != 1)
+        deployment = target.deployment
+        if deployment is None:
+            names = [d.name for d in entry.deployments]
+            if not names:
+                self.notify("logs: this endpoint has no deployments yet", severity="warning")
+                return
+            deployment = max(names, key=lambda n: entry.endpoint.traffic.get(n, 0))
+        self.deployment = deployment
+        self.key = LogKey(target.backend, target.endpoint, deployment, self.container, self.instance)
+        self._show_instances()
+        follow = self.caps is not None and Capability.LOG_FOLLOW in self.caps
+        self.ctx.logs.open(
+            self.key,
+            self.service,
+            self._receive,
+            follow=follow,
+            poll_s=self.ctx.poll_s,
+            on_error=self._stream_failed,
+        )
+
+    def _show_instances(self) -> None:
+        entry = self.entry()
+        view = entry.deployment(self.deployment) if entry is not None and self.deployment else None
+        instances = [i.id for i in view.instances] if view is not None else []
+        if instances != self.instances:
+            self.instances = instances
+            self.view.set_options(show_instance=self.instance is None and len(instances) != 1)
             self._show_status()
-            tail = await svc.get_logs(
-                target.endpoint,
-                deployment,
-                container=self.container,
-                lines=TAIL_LINES,
-                instance=self.instance,
-                backend=target.backend,
-            )
-            self._pending.extend(tail)
-            if self.caps is not None and Capability.LOG_FOLLOW in self.caps:
-                stream = svc.follow_logs(
-                    target.endpoint,
-                    deployment,
-                    container=self.container,
-                    instance=self.instance,
-                    backend=target.backend,
-                )
-                async for line in stream:
-                    self._pending.append(line)
-            else:
-                await self._poll_tail(target.endpoint, deployment, target.backend, tail)
-        except Exception as exc:  # the pane stays usable; the user can retry by toggling
-            self.notify(f"logs: {exc}", severity="error", timeout=5)
-
-    async def _poll_tail(self, endpoint: str, deployment: str, backend: str, seen: list[LogLine]) -> None:
-        import asyncio
-
-        while True:
-            await asyncio.sleep(self.ctx.poll_s)
-            latest = await self.service.get_logs(
-                endpoint,
-                deployment,
-                container=self.container,
-                lines=TAIL_LINES,
-                instance=self.instance,
-                backend=backend,
-            )
-            self._pending.extend(new_lines(seen, latest))
-            seen = latest
 
     # --- actions ------------------------------------------------------------------------------
     @property
@@ -215,7 +228,7 @@ class LogsPane(Pane):
             self._search_text = value
             if not self.view.set_search(value) and value:
                 self.notify(f"no match for {value!r}", severity="warning")
-            self._show_status()
+            self._count_matches()
 
         self.app.push_screen(
             PromptScreen("Search logs (regex, case-insensitive)", self._search_text, bottom=True), done
@@ -224,6 +237,12 @@ class LogsPane(Pane):
     def action_find(self, forward: bool) -> None:
         if not self.view.find_next(forward=forward):
             self.notify("no match", severity="warning")
+        self._count_matches()
+
+    def _count_matches(self) -> None:
+        """ "match 3/17": counted when the operator searches or jumps, not on every flush."""
+        n, total = self.view.match_position()
+        self._match = f"match {n}/{total}" if self._search_text else ""
         self._show_status()
 
     def action_start(self) -> None:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Hashable
 from functools import partial
 from typing import TYPE_CHECKING, ClassVar
 
@@ -15,40 +14,11 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from endpointctl.tui.format import STATE_GLYPH, state_style, traffic_summary
+from endpointctl.tui.model.snapshot import BackendEntry, EndpointEntry, Snapshot
 from endpointctl.tui.target import Target
 
 if TYPE_CHECKING:
-    from endpointctl.core.views import BackendStatus, DeploymentView, EndpointView
-
-
-@dataclass(frozen=True)
-class EndpointEntry:
-    endpoint: EndpointView
-    deployments: Sequence[DeploymentView] = ()
-
-
-@dataclass(frozen=True)
-class BackendEntry:
-    status: BackendStatus
-    endpoints: Sequence[EndpointEntry] = ()
-    error: str = ""
-
-
-@dataclass
-class NavigatorModel:
-    backends: list[BackendEntry] = field(default_factory=list)
-
-    def endpoint_names(self) -> list[Target]:
-        return [Target(b.status.name, e.endpoint.name) for b in self.backends for e in b.endpoints]
-
-    def find(self, target: Target) -> EndpointEntry | None:
-        for backend in self.backends:
-            if backend.status.name != target.backend:
-                continue
-            for entry in backend.endpoints:
-                if entry.endpoint.name == target.endpoint:
-                    return entry
-        return None
+    from endpointctl.core.views import DeploymentView, EndpointView
 
 
 def same_subtree(old: EndpointEntry, new: EndpointEntry) -> bool:
@@ -77,13 +47,24 @@ def same_subtree(old: EndpointEntry, new: EndpointEntry) -> bool:
     return True
 
 
+def short_reason(reason: str, limit: int = 24) -> str:
+    """The first clause of a reason, for a tree row: the whole text is on the status row and in `?`."""
+    for stop in (": ", " (", "; "):
+        head = reason.split(stop, 1)[0]
+        if head and len(head) < len(reason):
+            reason = head
+    return reason if len(reason) <= limit else reason[: limit - 1] + "…"
+
+
 def backend_label(entry: BackendEntry) -> Text:
     status = entry.status
     context = f" ({status.context})" if status.context else ""
     if not status.available or entry.error:
-        # The context stays: "which cluster / workspace did it fail to reach" is the first question.
+        # Short in the row: "✖ azure  not configured". The full reason is on the status row when the row is
+        # focused, and in `?`.
         return Text.assemble(
-            (f"✖ {status.name}", "bold red"), (context, "dim"), (f": {entry.error or status.reason}", "dim")
+            (f"✖ {status.name}", "bold red"),
+            (f"  {short_reason((entry.error or status.reason).removeprefix(f'{status.name}: '))}", "dim"),
         )
     return Text.assemble(
         (f"▣ {status.name}", "bold"), (context, "dim"), (f"  {len(entry.endpoints)} ep", "dim")
@@ -160,7 +141,7 @@ class Navigator(Tree[Target]):
         self.show_root = False
         self.guide_depth = 2
         self.filter_text = ""
-        self.model = NavigatorModel()
+        self.model = Snapshot()
         self._by_key: dict[str, TreeNode[Target]] = {}
         self._labels: dict[str, Hashable] = {}
         self._relabelled = 0
@@ -186,7 +167,7 @@ class Navigator(Tree[Target]):
             return True
         return any(self.filter_text in d.name.lower() for d in entry.deployments)
 
-    def update_model(self, model: NavigatorModel) -> None:
+    def update_model(self, model: Snapshot) -> None:
         """Diff the model against the tree: add, relabel and remove nodes by key; never clear.
 
         An endpoint whose subtree would draw the same as last time is skipped whole, so a refresh costs a few field

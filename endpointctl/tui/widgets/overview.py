@@ -16,13 +16,15 @@ from textual.widgets.data_table import RowKey
 
 from endpointctl.core.capabilities import Capability
 from endpointctl.tui.format import INSTANCE_GLYPH, age, bar, clock_time, mask, state_label
-from endpointctl.tui.widgets.metrics_history import MetricsHistory
+from endpointctl.tui.target import Target
 from endpointctl.tui.widgets.pane import Pane
 
 if TYPE_CHECKING:
-    from endpointctl.core.views import Credentials, DeploymentView, EndpointView, EventView, MetricsSnapshot
+    from endpointctl.core.views import Credentials, DeploymentView, EndpointView, EventView
+    from endpointctl.tui.model.detail import EndpointDetail
+    from endpointctl.tui.model.metrics_history import MetricsHistory
+    from endpointctl.tui.model.snapshot import Snapshot
 
-MAX_EVENTS = 50
 BAD_EVENT_WORDS = ("fail", "rollback", "error", "unhealthy")
 
 
@@ -91,10 +93,11 @@ class OverviewPane(Pane):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self._events_after = 0
         self._events: list[EventView] = []
-        self._history = MetricsHistory()
+        self._shown_events = -1
+        self._last_event: EventView | None = None
         self._endpoint: EndpointView | None = None
+        self._deployments: list[DeploymentView] = []
         self._credentials: Credentials | None = None
         self._reveal = False
 
@@ -123,9 +126,8 @@ class OverviewPane(Pane):
             table.add_column(label, key=key)
 
     def load(self, blocked: str | None) -> None:
-        self._events_after = 0
         self._events = []
-        self._history = MetricsHistory()
+        self._shown_events = -1
         self._credentials = None
         self._reveal = False
         self.query_one("#ov-events", Static).update("")
@@ -133,62 +135,50 @@ class OverviewPane(Pane):
         for row in self.query(MetricsRow):
             row.remove()
         if blocked is None:
-            self.poll()
+            self.show_snapshot(self.snapshot)
+            detail = self.ctx.model.detail
+            if (
+                detail is not None
+                and self.target is not None
+                and detail.target.endpoint == self.target.endpoint
+            ):
+                self.show_detail(detail)
         else:
             self.query_one("#ov-header", Static).update("")
             self.query_one("#ov-traffic", Static).update("")
 
-    def poll(self) -> None:
-        self._refresh()
+    def show_snapshot(self, snapshot: Snapshot) -> None:
+        if not self.active or self.blocked_reason() is not None:
+            return
+        entry = self.entry()
+        if entry is None:
+            return  # not in a snapshot yet (just created), or gone: the navigator says which
+        self._endpoint = entry.endpoint
+        self._deployments = list(entry.deployments)
+        self._show_header(entry.endpoint)
+        self._show_traffic(entry.endpoint, self._deployments)
+        self._show_instances(self._deployments)
 
-    @work(exit_on_error=False, exclusive=True, group="overview")
-    async def _refresh(self) -> None:
+    def show_detail(self, detail: EndpointDetail) -> None:
+        """The focused endpoint's events and metrics; ignored unless they are this pane's target's."""
         target = self.target
-        if target is None or target.endpoint is None:
+        if not self.active or target is None or detail.target != Target(target.backend, target.endpoint):
             return
-        try:
-            endpoint = await self.service.get_endpoint(target.endpoint, backend=target.backend)
-            deployments = await self.service.list_deployments(target.endpoint, backend=target.backend)
-            events = (
-                await self.service.events(
-                    target.endpoint, after_id=self._events_after, backend=target.backend
-                )
-                if self.caps is not None and Capability.EVENTS in self.caps
-                else []
-            )
-            metrics: MetricsSnapshot | None = None
-            metrics_problem = ""
-            if self.caps is not None and Capability.METRICS in self.caps:
-                try:
-                    metrics = await self.service.metrics(target.endpoint, backend=target.backend)
-                except Exception as exc:
-                    # Metrics can be down while the endpoint is fine (a gateway still starting, no RBAC for
-                    # the service proxy): said where the sparklines would be, not as an error every poll.
-                    metrics_problem = f"metrics unavailable: {exc}"
-        except Exception as exc:  # shown, then retried at the next poll
-            self.notify(f"overview: {exc}", severity="error", timeout=4)
-            self.poll_later()
-            return
-        if target != self.target:
-            return
-        self._endpoint = endpoint
-        self._show_header(endpoint)
-        self._show_traffic(endpoint, deployments)
-        self._show_instances(deployments)
-        self._show_events(events)
-        if metrics is not None:
-            self._history.add(metrics)
+        if len(detail.events) != self._shown_events or (
+            detail.events and detail.events[-1] is not self._last_event
+        ):
+            self._show_events(detail.events)
+        if detail.metered or detail.history.points:
             # In the order of the traffic and instance rows above, whatever order the gateway reports.
-            names = [d.name for d in deployments]
-            served = [n for n in names if n in metrics.deployments] + [
-                n for n in metrics.deployments if n not in names
-            ]
-            await self._show_metrics(served or names)
-        elif metrics_problem:
+            names = [d.name for d in self._deployments]
+            served = [n for n in names if n in detail.metered] + [n for n in detail.metered if n not in names]
+            self.run_worker(
+                self._show_metrics(served or names, detail.history), group="metrics", exclusive=True
+            )
+        elif detail.metrics_problem:
             anchor = self.query_one("#ov-metrics-empty", Static)
             anchor.display = True
-            anchor.update(metrics_problem)
-        self.poll_later()
+            anchor.update(detail.metrics_problem)
 
     def _show_header(self, view: EndpointView) -> None:
         lines = Text()
@@ -267,16 +257,16 @@ class OverviewPane(Pane):
         table.refresh(layout=True)
 
     def _show_events(self, events: list[EventView]) -> None:
-        if events:
-            self._events_after = max(e.id for e in events)
-            self._events = (self._events + events)[-MAX_EVENTS:]
+        self._events = events
+        self._shown_events = len(events)
+        self._last_event = events[-1] if events else None
         text = Text()
         for event in reversed(self._events):
             text.append_text(event_line(event))
             text.append("\n")
         self.query_one("#ov-events", Static).update(text if self._events else Text("no events", style="dim"))
 
-    async def _show_metrics(self, deployments: list[str]) -> None:
+    async def _show_metrics(self, deployments: list[str], history: MetricsHistory) -> None:
         container = self.query_one("#overview-scroll", VerticalScroll)
         anchor = self.query_one("#ov-metrics-empty", Static)
         anchor.display = not deployments
@@ -291,7 +281,7 @@ class OverviewPane(Pane):
             previous = row
         for name, row in rows.items():
             if name in deployments:
-                row.show(self._history)
+                row.show(history)
             else:
                 await row.remove()
 

@@ -1,11 +1,14 @@
-"""What every tab pane shares: the current target, the backend's capabilities and a self-re-arming poll."""
+"""What every tab pane shares: the current target, the backend's capabilities and the state model's latest data.
+
+Panes fetch nothing on a schedule: the main screen hands them every snapshot (`show_snapshot`) and the focused
+endpoint's detail; a pane renders what belongs to its target and ignores the rest.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from textual.containers import Vertical
-from textual.timer import Timer
 from textual.widgets import Static
 
 from endpointctl.core.capabilities import Capabilities, Capability
@@ -14,6 +17,7 @@ from endpointctl.tui.target import Target
 
 if TYPE_CHECKING:
     from endpointctl.core.service import EndpointService
+    from endpointctl.tui.model.snapshot import EndpointEntry, Snapshot
 
 
 class Pane(Vertical):
@@ -27,7 +31,7 @@ class Pane(Vertical):
         self.target: Target | None = None
         self.caps: Capabilities | None = None
         self.active = False
-        self._poll_timer: Timer | None = None
+        self._shown_reason: str | None = None
 
     @property
     def ctx(self) -> TuiContext:
@@ -36,6 +40,16 @@ class Pane(Vertical):
     @property
     def service(self) -> EndpointService:
         return self.ctx.service
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return self.ctx.model.snapshot
+
+    def entry(self) -> EndpointEntry | None:
+        """The target's endpoint and deployments as of the latest snapshot."""
+        if self.target is None or self.target.endpoint is None:
+            return None
+        return self.snapshot.find(self.target)
 
     def blocked_reason(self) -> str | None:
         """Why this pane cannot work for the current target, or None."""
@@ -47,6 +61,21 @@ class Pane(Vertical):
             reason = self.caps.why_not(self.REQUIRES)
             if reason is not None:
                 return f"{self.target.backend}: {reason}"
+        return self._missing()
+
+    def _missing(self) -> str | None:
+        """Why the target is not in the latest snapshot of its backend (deleted behind the TUI's back)."""
+        target, snapshot = self.target, self.snapshot
+        if target is None or target.endpoint is None:
+            return None
+        backend = next((b for b in snapshot.backends if b.status.name == target.backend), None)
+        if backend is None or not backend.status.available or backend.error:
+            return None  # no snapshot yet, or the backend is unreachable: the navigator says so
+        entry = snapshot.find(target)
+        if entry is None:
+            return f"endpoint {target.endpoint} does not exist on {target.backend} (deleted?)"
+        if target.deployment is not None and entry.deployment(target.deployment) is None:
+            return f"deployment {target.endpoint}/{target.deployment} does not exist (deleted?)"
         return None
 
     def picks_deployment(self) -> bool:
@@ -63,19 +92,16 @@ class Pane(Vertical):
         was, self.active = self.active, active
         if active and not was:
             self._reload()
-        elif not active:
-            self.stop_polling()
 
     def service_ready(self) -> None:
         if self.active:
             self._reload()
 
     def _reload(self) -> None:
-        self.stop_polling()
         if not self.ctx.ready:
             return  # MainScreen calls service_ready() once the façade is open
         banner = self.query("#blocked").first(Static) if self.query("#blocked") else None
-        reason = self.blocked_reason()
+        reason = self._shown_reason = self.blocked_reason()
         if banner is not None:
             banner.update(f"⚠ {reason}" if reason else "")
             banner.display = reason is not None
@@ -84,16 +110,12 @@ class Pane(Vertical):
     def load(self, blocked: str | None) -> None:
         """Start this pane's work for `self.target` (or show `blocked`)."""
 
-    # --- polling: the next poll is armed only after the previous finished, so polls never pile up ---
-    def poll_later(self, delay: float | None = None) -> None:
-        self.stop_polling()
-        if self.active and self.is_attached:
-            self._poll_timer = self.set_timer(delay if delay is not None else self.ctx.poll_s, self.poll)
+    def snapshot_arrived(self, snapshot: Snapshot) -> None:
+        """Called for every snapshot: reload when the target appeared or went away, else let the pane render."""
+        if self.active and self.ctx.ready and self.blocked_reason() != self._shown_reason:
+            self._reload()
+        elif self._shown_reason is None:
+            self.show_snapshot(snapshot)
 
-    def stop_polling(self) -> None:
-        if self._poll_timer is not None:
-            self._poll_timer.stop()
-            self._poll_timer = None
-
-    def poll(self) -> None:
-        """Refresh; implementations run a worker and call `poll_later()` when it ends."""
+    def show_snapshot(self, snapshot: Snapshot) -> None:
+        """A new snapshot (every tick, active or not): render what changed for `self.target`."""

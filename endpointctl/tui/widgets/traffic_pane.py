@@ -23,6 +23,7 @@ from endpointctl.tui.widgets.traffic_slider import TrafficSlider
 
 if TYPE_CHECKING:
     from endpointctl.core.views import EndpointView
+    from endpointctl.tui.model.snapshot import Snapshot
 
 
 def describe_changes(
@@ -61,6 +62,7 @@ class TrafficPane(Pane):
         self.mirror_target: str | None = None
         self.mirror_percent = 0
         self.problems: list[str] = []
+        self._waiting = False  # the target is not in a snapshot yet: set the sliders when it is
 
     def compose(self) -> ComposeResult:
         yield Static("", id="blocked")
@@ -79,20 +81,21 @@ class TrafficPane(Pane):
             self.query_one("#traffic-title", Static).update("")
             self.query_one("#mirror-hint", Static).update("")
 
-    @work(exit_on_error=False, exclusive=True, group="traffic")
-    async def _fetch(self) -> None:
-        target = self.target
-        if target is None or target.endpoint is None:
-            return
-        try:
-            endpoint = await self.service.get_endpoint(target.endpoint, backend=target.backend)
-            deployments = [
-                d.name for d in await self.service.list_deployments(target.endpoint, backend=target.backend)
-            ]
-        except Exception as exc:
-            self.notify(f"traffic: {exc}", severity="error")
-            return
-        await self._show(endpoint, deployments)
+    def _fetch(self) -> None:
+        """The live split as of the latest snapshot; sliders are set once per target, never under the operator's
+        hands (a later snapshot does not move them: `r` resets to the live split)."""
+        entry = self.entry()
+        self._waiting = entry is None
+        if entry is not None:
+            self.run_worker(
+                self._show(entry.endpoint, [d.name for d in entry.deployments]),
+                group="traffic",
+                exclusive=True,
+            )
+
+    def show_snapshot(self, snapshot: Snapshot) -> None:
+        if self.active and self._waiting and self.blocked_reason() is None:
+            self._fetch()
 
     async def _show(self, endpoint: EndpointView, deployments: list[str]) -> None:
         self.endpoint = endpoint
