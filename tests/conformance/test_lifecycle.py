@@ -390,6 +390,10 @@ async def test_failing_update_ends_failed_and_the_old_revision_keeps_answering(h
     _, answer_before = await invoke(harness, "blue")
     before, after, raised = await failed_rollout(harness)
     assert after.provisioning_state is ProvisioningState.FAILED
+    if harness.runs_the_failure:
+        # The cause, not only an exit code: the user's exception and the line of score.py that raised it.
+        assert f"init() raised {BROKEN_MESSAGE} (score.py:" in after.reason, after.reason
+        assert f"init() raised {BROKEN_MESSAGE}" in raised, raised
     if harness.shows_instances:
         assert "rolled back" in raised and "rolled back" in after.reason, (raised, after.reason)
         assert len(after.instances) == before.spec.instance_count

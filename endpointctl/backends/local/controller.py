@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from endpointctl.backends.common.diagnosis import failure_cause
 from endpointctl.backends.local.instance import Instance
 from endpointctl.backends.local.layout import Layout
 from endpointctl.backends.local.records import InstanceRecord
@@ -29,7 +30,7 @@ from endpointctl.core.spec import DeploymentSpec
 from endpointctl.core.store import DeploymentRecord, Store
 from endpointctl.core.views import PREPARING, InstanceState, ProvisioningState, RolloutView
 
-LOG_TAIL_LINES = 25
+LOG_TAIL_LINES = 60  # enough for a chained traceback and the model listing the host prints after it
 
 
 class Services(Protocol):
@@ -373,7 +374,10 @@ class DeploymentController:
         failed = next(i for i, ok in zip(batch, results, strict=True) if not ok)
         detail = await asyncio.to_thread(_tail, Path(failed.record.log), LOG_TAIL_LINES)
         await self._retire(batch)
-        raise RolloutFailed(f"instance {failed.id}: {failed.reason}", detail)
+        # The user's exception first ("init() raised ValueError: … (score.py:12)"); the exit code after it.
+        cause = failure_cause(detail)
+        reason = f"{cause.describe()}; {failed.reason}" if cause is not None else failed.reason
+        raise RolloutFailed(f"instance {failed.id}: {reason}", detail)
 
     def _new_instance(self, spec: DeploymentSpec, revision: int, prepared: Prepared) -> Instance:
         instance_id = f"{self.name}-{uuid.uuid4().hex[:8]}"

@@ -139,6 +139,8 @@ async def test_rollout_to_a_failing_init_rolls_back_while_serving(
     after = await service.get_deployment("my-endpoint", "blue")
     assert after.provisioning_state is ProvisioningState.FAILED
     assert "rolled back" in after.reason and f"revision {before.revision} keeps serving" in after.reason
+    # The cause, not only an exit code: the user's exception and where it was raised.
+    assert "init() raised RuntimeError: the model file is corrupt (score.py:2)" in after.reason, after.reason
     assert {i.revision for i in after.instances} == {before.revision} and len(after.instances) == 2
     events = await service.events("my-endpoint")
     failed = [e for e in events if e.kind == "failed"]
