@@ -136,6 +136,10 @@ class DeploymentView:
     instances: tuple[InstanceView, ...] = ()
     rollout: RolloutView | None = None
     reason: str = ""
+    # What serves while `spec`/`revision` (the last applied) rolls out or after it failed; None when the backend
+    # does not tell them apart (then the applied spec is what serves).
+    serving_revision: int | None = None
+    serving_spec: DeploymentSpec | None = None
 
     @property
     def name(self) -> str:
@@ -144,6 +148,11 @@ class DeploymentView:
     @property
     def endpoint_name(self) -> str:
         return self.spec.endpoint_name
+
+    @property
+    def serves_another_revision(self) -> bool:
+        """A rollout failed (or runs) and an older revision keeps serving."""
+        return self.serving_revision is not None and self.serving_revision != self.revision
 
     @property
     def ready_instances(self) -> int:
@@ -156,6 +165,8 @@ class DeploymentView:
         out["backend"] = self.backend
         if self.reason:
             out["reason"] = self.reason
+        if self.serves_another_revision:
+            out["serving_revision"] = self.serving_revision
         return out
 
 

@@ -7,7 +7,9 @@ would) while the TUI watches.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -26,7 +28,7 @@ from endpointctl.tui.widgets.navigator import Navigator
 from endpointctl.tui.widgets.rollout import RolloutPanel
 from tests.backends.process.conftest import ENV_CACHE, scoring_processes
 from tests.tui.conftest import ENDPOINT, SAMPLE
-from tests.tui.helpers import select, wait_for
+from tests.tui.helpers import select, static_text, wait_for
 
 BACKEND = "process"
 ROLLOUT_S = 90.0
@@ -117,3 +119,82 @@ async def test_logs_switch_during_a_rollout_shows_no_foreign_line(two_deployment
         foreign = [line for line in view.ring if line.instance not in green_instances]
         assert not foreign, f"green's pane shows lines of {sorted({x.instance for x in foreign})}"
         assert len(view.ring) > 0
+
+
+BROKEN_SCORE = (
+    "def init():\n    raise ValueError('the model file is corrupt')\n\n\ndef run(raw):\n    return raw\n"
+)
+
+
+async def test_a_failing_rollout_names_its_cause_and_revert_restores_what_serves(
+    two_deployments: Home, tmp_path: Path
+) -> None:
+    home = two_deployments
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "score.py").write_text(BROKEN_SCORE)
+    app = EndpointctlApp(lambda: EndpointService.open(home), poll_s=0.5)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await select(pilot, Target(BACKEND, ENDPOINT, "blue"))
+        pilot.app.screen.query_one(Navigator).focus()
+        await pilot.press("e")
+        editor = pilot.app.screen.query_one(EditorPane)
+        await wait_for(pilot, lambda: not editor.is_new and "name: blue" in editor.area.text, "blue's spec")
+        serving_yaml = editor.area.text
+        code_line = next(line for line in serving_yaml.splitlines() if line.strip().startswith("code:"))
+        edited = serving_yaml.replace(code_line, code_line.split("code:")[0] + f"code: {broken}")
+        editor.area.load_text(edited)
+        await wait_for(pilot, lambda: editor.parsed is not None and str(broken) in editor.area.text, "valid")
+        editor.area.focus()
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, DiffScreen), "the diff")
+        await pilot.press("y")
+        panel = pilot.app.screen.query_one(RolloutPanel)
+        await wait_for(pilot, lambda: panel.outcome is not None, "the rollout to end", limit_s=ROLLOUT_S)
+        assert panel.outcome == "failed"
+        shown = str(panel.render())
+        # The cause, not an exit code: the exception, its message and where score.py raised it.
+        assert "init() raised ValueError: the model file is corrupt (score.py:2)" in shown, shown
+        assert shown.startswith("✖")
+
+        # Revert: the spec that serves (revision 1), not the one that failed; the status line says so.
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: str(broken) not in editor.area.text, "the serving spec")
+        assert editor.area.text == serving_yaml
+        status = static_text(pilot, "#editor-status")
+        assert "revision 1 serves; revision 2 failed" in status, status
+
+
+async def test_a_rollout_started_from_the_cli_appears_as_a_timeline(two_deployments: Home) -> None:
+    home = two_deployments
+    app = EndpointctlApp(lambda: EndpointService.open(home), poll_s=0.5)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await select(pilot, Target(BACKEND, ENDPOINT, "blue"))
+        pilot.app.screen.query_one(Navigator).focus()
+        await pilot.press("e")
+        panel = pilot.app.screen.query_one(RolloutPanel)
+        assert not panel.display  # nothing rolls out yet
+        # Another terminal: `endpointctl online-deployment update … --set instance_count=3`.
+        done = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "endpointctl",
+            "online-deployment",
+            "update",
+            "-f",
+            str(SAMPLE / "blue-deployment.yml"),
+            "--set",
+            "instance_count=3",
+            "--set",
+            "environment_variables.FROM_CLI=yes",
+            "-o",
+            "none",
+        )
+        assert await asyncio.wait_for(done.wait(), ROLLOUT_S) == 0
+        await wait_for(
+            pilot, lambda: "rolled out in" in str(panel.render()), "the timeline's end", limit_s=20
+        )
+        await wait_for(pilot, lambda: "batch 3/3 ✔" in str(panel.render()), "the batches", limit_s=20)
+        shown = str(panel.render())
+        assert "my-endpoint/blue rev 1→2" in shown, shown
+        assert "1 replaced, 2 added in 3 batches of ≤ 1" in shown, shown

@@ -177,6 +177,8 @@ class LocalBackend:
             instances=status.instances,
             rollout=status.rollout,
             reason=record.reason,
+            serving_revision=record.live_revision,
+            serving_spec=record.live_spec,
         )
 
     async def list_deployments(self, endpoint: str) -> list[DeploymentView]:

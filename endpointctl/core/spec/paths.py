@@ -57,6 +57,9 @@ def resolve_paths(
         if not value.strip():
             problems.append((spec_field.path, "must not be empty"))
             continue
+        if "\x00" in value:  # the OS refuses such a path (ValueError), which must not escape as a crash
+            problems.append((spec_field.path, "must not contain a NUL character"))
+            continue
         scheme = remote_scheme(value)
         if scheme is not None:
             problem = _remote_problem(data, spec_field, scheme)

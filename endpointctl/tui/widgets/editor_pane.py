@@ -75,6 +75,7 @@ class EditorPane(Pane):
         self.running_spec: EndpointSpec | DeploymentSpec | None = None
         self._validate_timer: Timer | None = None
         self._loading = False
+        self.serving_note = ""  # "revision 1 serves; revision 2 failed"
         # Whose rollout the panel shows: the selected deployment's, or the one this editor is applying.
         self.rollout_key: RolloutKey | None = None
 
@@ -124,10 +125,18 @@ class EditorPane(Pane):
                 dep = await self.service.get_deployment(
                     target.endpoint, target.deployment, backend=target.backend
                 )
-                self.kind, running = "deployment", dep.spec
+                # What serves, not what was last applied: after a failed rollout, revert (ctrl+r) restores the
+                # revision that kept serving, and the status line says which one that is.
+                self.kind, running = "deployment", dep.serving_spec or dep.spec
+                self.serving_note = (
+                    f"revision {dep.serving_revision} serves; revision {dep.revision} {str(dep.provisioning_state).lower()}"
+                    if dep.serves_another_revision
+                    else ""
+                )
             else:
                 ep = await self.service.get_endpoint(target.endpoint, backend=target.backend)
                 self.kind, running = "endpoint", ep.spec
+                self.serving_note = ""
             text = dump_yaml(running)
         except Exception as exc:
             self.notify(f"editor: {exc}", severity="error")
@@ -180,13 +189,11 @@ class EditorPane(Pane):
     def _show_status(self) -> None:
         what = f"new {self.kind} from file" if self.is_new else f"running {self.kind}"
         name = getattr(self.parsed, "name", None) or (self.target.describe() if self.target else "-")
-        self.query_one("#editor-status", Static).update(
-            Text.assemble(
-                (f" {what} ", "bold reverse"),
-                f" {name}  ",
-                ("ctrl+s apply · ctrl+o open file · ctrl+r revert", "dim"),
-            )
-        )
+        text = Text.assemble((f" {what} ", "bold reverse"), f" {name}  ")
+        if self.serving_note and not self.is_new:
+            text.append(f"{self.serving_note}  ", style="bold yellow")
+        text.append("ctrl+s apply · ctrl+o open file · ctrl+r revert", style="dim")
+        self.query_one("#editor-status", Static).update(text)
 
     # --- actions ------------------------------------------------------------------------------
     def action_revert(self) -> None:
