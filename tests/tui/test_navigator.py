@@ -69,6 +69,25 @@ async def test_slash_filters_by_name(seeded: Home) -> None:
         )
 
 
+async def test_the_filter_applies_as_typed_matches_deployments_and_keeps_the_selection(seeded: Home) -> None:
+    async with make_app(seeded).run_test(size=(120, 30)) as pilot:
+        main = await select(pilot, Target(BACKEND, ENDPOINT, "blue"))
+        nav = main.navigator
+        nav.focus()
+        await pilot.press("slash", *"gre")  # not submitted yet: it applies as it is typed
+        await wait_for(pilot, lambda: any(t.startswith("● green") for t in labels(nav)), "green")
+        assert not any(t.startswith("● blue") for t in labels(nav)), labels(
+            nav
+        )  # `gre` shows green, not blue
+        assert any(ENDPOINT in t for t in labels(nav))
+        assert nav.border_title is not None and "/gre" in nav.border_title and "1 hidden" in nav.border_title
+        await pilot.press("enter")
+        await pilot.press("slash", *["backspace"] * 3, "enter")  # cleared
+        await wait_for(pilot, lambda: any(t.startswith("● blue") for t in labels(nav)), "blue back")
+        assert nav.border_title is None
+        await wait_for(pilot, lambda: main.target == Target(BACKEND, ENDPOINT, "blue"), "blue selected again")
+
+
 def broken_docker(context: BackendContext) -> FakeBackend:
     raise BackendUnavailable("docker: no engine at unix:///var/run/docker.sock")
 

@@ -76,6 +76,30 @@ async def test_all_zero_is_allowed(seeded: Home) -> None:
         await pilot.press("z")
         assert sliders(pane) == {"blue": 0, "green": 0}
         assert pane.problems == []
+        # Allowed, but the confirmation says what it means.
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen), "the confirmation")
+        body = " ".join(widget_text(w) for w in pilot.app.screen.query(Static).results(Static))
+        assert "endpoint will refuse every request" in body, body
+
+
+async def test_delete_refuses_a_deployment_with_traffic_before_asking_for_its_name(seeded: Home) -> None:
+    async with make_app(seeded).run_test(size=(120, 40)) as pilot:
+        main = await select(pilot, Target(BACKEND, ENDPOINT, "blue"))
+        main.delete(Target(BACKEND, ENDPOINT, "blue"))
+        await wait_for(
+            pilot,
+            lambda: any("100% of the traffic" in n.message for n in pilot.app._notifications),
+            "the refusal",
+        )
+        assert not isinstance(pilot.app.screen, ConfirmScreen)
+        main.delete(Target(BACKEND, ENDPOINT, "green"))  # 0%: asks for the typed name
+        await wait_for(
+            pilot,
+            lambda: isinstance(pilot.app.screen, ConfirmScreen) and bool(pilot.app.screen.query("#typed")),
+            "the typed confirmation",
+        )
+        await pilot.press("escape")
 
 
 async def test_a_backend_without_traffic_greys_out_the_tab_and_says_why(seeded: Home) -> None:

@@ -85,7 +85,12 @@ class LocalBackend:
         return await stop_agent(self._layout)
 
     async def _agent(self, method: str, timeout_s: float = 120, **params: Any) -> Any:
-        await ensure_agent(self._layout)
+        """One round trip when the agent runs (a ping first would double every read: the TUI's tick makes one
+        call per endpoint); when nothing listens, the request was never sent: start the agent, send it then."""
+        try:
+            return await control.call(self._layout.socket, method, params, timeout_s=timeout_s)
+        except control.AgentNotRunning:
+            await ensure_agent(self._layout)
         return await control.call(self._layout.socket, method, params, timeout_s=timeout_s)
 
     # --- endpoints --------------------------------------------------------------------------------

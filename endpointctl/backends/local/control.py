@@ -23,6 +23,10 @@ class AgentUnreachable(errors.BackendUnavailable):
     """No agent answers on the socket."""
 
 
+class AgentNotRunning(AgentUnreachable):
+    """Nothing listens on the socket: the request was never sent, so it can be sent again once one runs."""
+
+
 async def serve(path: Path, handler: Handler) -> asyncio.AbstractServer:
     await asyncio.to_thread(path.parent.mkdir, mode=0o700, parents=True, exist_ok=True)
     # A stale socket of a killed agent; the agent's lock proves nobody else uses it.
@@ -64,7 +68,7 @@ async def call(
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(str(path), limit=_LIMIT), 5)
     except (FileNotFoundError, ConnectionError, TimeoutError) as exc:
-        raise AgentUnreachable(f"the agent is not running ({path})") from exc
+        raise AgentNotRunning(f"the agent is not running ({path})") from exc
     try:
         writer.write(json.dumps({"method": method, "params": dict(params or {})}).encode() + b"\n")
         await writer.drain()

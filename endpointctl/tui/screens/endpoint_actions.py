@@ -18,6 +18,20 @@ class EndpointActions(Screen[None]):
     def delete(self, target: Target) -> None:
         if target.endpoint is None:
             return
+        if target.deployment is not None:
+            # Refused before asking to type the name: the backend would refuse it after (Azure's rule).
+            entry = tui_context(self).model.snapshot.find(target)
+            share = entry.endpoint.traffic.get(target.deployment, 0) if entry is not None else 0
+            mirrored = entry.endpoint.mirror_traffic.get(target.deployment, 0) if entry is not None else 0
+            if share or mirrored:
+                what = f"{share}% of the traffic" if share else f"{mirrored}% mirrored traffic"
+                self.notify(
+                    f"{target.endpoint}/{target.deployment} gets {what}: move it to another deployment "
+                    "(Traffic, t) before deleting it",
+                    severity="error",
+                    timeout=8,
+                )
+                return
         word = target.deployment or target.endpoint
         what = (
             f"deployment {target.endpoint}/{target.deployment}"

@@ -229,11 +229,28 @@ class MainScreen(EndpointActions):
         self.refresh_bindings()
 
     def on_navigator_filter_requested(self) -> None:
-        def done(value: str | None) -> None:
-            if value is not None:
-                self.navigator.set_filter(value)
+        """`/`: the filter applies as it is typed; esc puts the previous one back; the selection survives."""
+        keep, before = self.target, self.navigator.filter_text
 
-        self.app.push_screen(PromptScreen("Filter by name", self.navigator.filter_text, bottom=True), done)
+        def done(value: str | None) -> None:
+            self.apply_filter(before if value is None else value, keep)
+
+        self.app.push_screen(
+            PromptScreen(
+                "Filter endpoints and deployments by name (as you type; esc: cancel)",
+                before,
+                bottom=True,
+                on_change=lambda text: self.apply_filter(text, keep),
+            ),
+            done,
+        )
+
+    def apply_filter(self, text: str, keep: Target | None = None) -> None:
+        navigator = self.navigator
+        navigator.set_filter(text)
+        if keep is not None:
+            # Removed and re-added nodes get their lines at the next refresh: select once they have.
+            navigator.call_after_refresh(navigator.select_target, keep)
 
     def _show_capabilities(self) -> None:
         """The status row: the target, rollouts in progress, the last refresh problem, the backend's state.
@@ -332,7 +349,7 @@ class MainScreen(EndpointActions):
         elif command.verb == "help":
             self.app.action_help()  # type: ignore[attr-defined]
         elif command.verb == "filter":
-            self.navigator.set_filter(command.text)
+            self.apply_filter(command.text, self.target)
         elif command.verb in ("ep", "dep", "logs"):
             if self._goto(command) and command.verb == "logs":
                 self.action_tab("logs")

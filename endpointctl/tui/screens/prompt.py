@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
 from textual.app import ComposeResult
@@ -14,11 +15,20 @@ from textual.widgets import Input, Label
 class PromptScreen(ModalScreen[str | None]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, label: str, value: str = "", *, placeholder: str = "", bottom: bool = False) -> None:
+    def __init__(
+        self,
+        label: str,
+        value: str = "",
+        *,
+        placeholder: str = "",
+        bottom: bool = False,
+        on_change: Callable[[str], None] | None = None,
+    ) -> None:
         super().__init__(classes="-bottom" if bottom else "-center")
         self._label = label
         self._value = value
         self._placeholder = placeholder
+        self._on_change = on_change  # called as the text changes (a filter that applies as you type)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="prompt"):
@@ -27,6 +37,10 @@ class PromptScreen(ModalScreen[str | None]):
 
     def on_mount(self) -> None:
         self.query_one(Input).focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if self._on_change is not None:
+            self._on_change(event.value)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.dismiss(event.value)

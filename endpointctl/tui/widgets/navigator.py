@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
+from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, ClassVar
 
@@ -157,15 +158,20 @@ class Navigator(Tree[Target]):
 
     def set_filter(self, text: str) -> None:
         self.filter_text = text.strip().lower()
-        self.border_title = f"/{self.filter_text}" if self.filter_text else None
         self.update_model(self.model)
 
-    def _matches(self, entry: EndpointEntry) -> bool:
-        if not self.filter_text:
-            return True
-        if self.filter_text in entry.endpoint.name.lower():
-            return True
-        return any(self.filter_text in d.name.lower() for d in entry.deployments)
+    def _filtered(self, entry: EndpointEntry) -> EndpointEntry | None:
+        """What of an endpoint the filter shows: all of it when its name matches, else only the deployments
+        whose names match (`gre` shows green, not blue), else nothing."""
+        text = self.filter_text
+        if not text or text in entry.endpoint.name.lower():
+            return entry
+        deployments = tuple(d for d in entry.deployments if text in d.name.lower())
+        return replace(entry, deployments=deployments) if deployments else None
+
+    def _show_filter(self, hidden: int) -> None:
+        """The border says the filter is on, and what it hides (endpoints and deployments)."""
+        self.border_title = f"/{self.filter_text} · {hidden} hidden" if self.filter_text else None
 
     def update_model(self, model: Snapshot) -> None:
         """Diff the model against the tree: add, relabel and remove nodes by key; never clear.
@@ -175,6 +181,7 @@ class Navigator(Tree[Target]):
         """
         self.model = model
         seen: set[str] = set()
+        hidden = 0
         self._relabelled = 0
         bnode: TreeNode[Target] | None = None
         for backend in model.backends:
@@ -193,9 +200,13 @@ class Navigator(Tree[Target]):
             recheck = self._contexts.get(bname, bcontext) != bcontext
             self._contexts[bname] = bcontext
             enode: TreeNode[Target] | None = None
-            for entry in backend.endpoints:
-                if self.filter_text and not self._matches(entry):
+            for full in backend.endpoints:
+                shown = self._filtered(full)
+                if shown is None:
+                    hidden += 1 + len(full.deployments)
                     continue
+                hidden += len(full.deployments) - len(shown.deployments)
+                entry = shown
                 ekey = f"{bname}/{entry.endpoint.name}"
                 seen.add(ekey)
                 previous = self._entries.get(ekey)
@@ -210,6 +221,7 @@ class Navigator(Tree[Target]):
         for key in [k for k in self._contexts if k not in seen]:  # the backends, without scanning every node
             self._forget(key)
             del self._contexts[key]
+        self._show_filter(hidden)
         if self._relabelled:
             # One repaint for every changed label; the line cache still serves the rows whose nodes did not change.
             self.refresh()

@@ -215,6 +215,8 @@ class TrafficPane(Pane):
             self.notify("nothing to change")
             return
         endpoint = self.endpoint.name
+        if not any(self.weights.values()):
+            changes.append("⚠ every weight is 0: the endpoint will refuse every request until one is raised")
 
         def confirmed(ok: bool | None) -> None:
             if ok:
