@@ -64,7 +64,11 @@ def run_command(args_list: Sequence[str]) -> int:
         defaults=default_overrides(args),
     )
     try:
-        result = asyncio.run(_run(args, ctx))
+        if getattr(args, "outside_loop", False):
+            # A verb that runs its own event loop on the main thread (`web`): no loop of ours around it.
+            result = args.handler(args, ctx)
+        else:
+            result = asyncio.run(_run(args, ctx))
         if result is not None:
             value = apply_query(result, ctx.query)
             columns = getattr(sys.modules[args.handler.__module__], "TABLE_COLUMNS", {}).get(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from typing import Any
 
 from endpointctl.cli.common import CliContext
@@ -27,15 +26,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], *, backen
         action="store_true",
         help="accept a non-loopback --host (anyone who reaches it controls endpointctl)",
     )
-    p.set_defaults(handler=_web)
+    # textual-serve runs its own event loop and installs its SIGINT/SIGTERM handlers: it must own the main thread,
+    # so this verb runs outside the CLI's event loop (in a thread it crashed: set_wakeup_fd only works there).
+    p.set_defaults(handler=_web, outside_loop=True)
 
 
-async def _web(args: argparse.Namespace, ctx: CliContext) -> Any:
+def _web(args: argparse.Namespace, ctx: CliContext) -> Any:
     from endpointctl.core.home import Home
     from endpointctl.tui.web import serve
 
-    # textual-serve runs its own event loop: leave ours by running it in a thread.
-    await asyncio.to_thread(
-        serve, Home.discover(), host=args.host, port=args.port, allow_remote=args.allow_remote
-    )
+    serve(Home.discover(), host=args.host, port=args.port, allow_remote=args.allow_remote)
     return None
