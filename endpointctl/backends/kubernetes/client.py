@@ -1,20 +1,26 @@
 """The official `kubernetes` client, imported at first use, with JSON in and out and API errors as ours.
 
-Every call here blocks; the backend runs them in threads (asyncio.to_thread). Objects stay plain dicts, the
-same shape manifests.py produces, so nothing depends on the SDK's generated models. `kubernetes` is imported
-inside functions only: every CLI call loads every backend's entry point, and the SDK takes a second to import.
+Every call here blocks; the backend runs them in threads (asyncio.to_thread). The configuration comes from
+kubeconfig.py. Objects stay plain dicts, the same shape manifests.py produces, so nothing depends on the
+SDK's generated models. `kubernetes` is imported inside functions only: every CLI call loads every backend's
+entry point, and the SDK takes a second to import.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from endpointctl.backends.kubernetes.settings import DEFAULT_NAMESPACE, Target
+from endpointctl.backends.kubernetes.kubeconfig import (
+    kubeconfig_files,
+    list_contexts,
+    load_configuration,
+    namespace_of,
+    no_config_reason,
+)
+from endpointctl.backends.kubernetes.settings import Target
 from endpointctl.core.errors import (
     BackendUnavailable,
     Conflict,
@@ -23,9 +29,20 @@ from endpointctl.core.errors import (
     NotFound,
 )
 
+# Where they always were: callers and tests import them from here.
+__all__ = [
+    "RESOURCES",
+    "Forbidden",
+    "KubeClient",
+    "kubeconfig_files",
+    "list_contexts",
+    "namespace_of",
+    "no_config_reason",
+    "translate",
+]
+
 REQUEST_TIMEOUT_S = 30.0
 STATUS_TIMEOUT_S = 2.0
-IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 
 # kind → (API prefix, plural): every kind the backend reads or writes.
 RESOURCES: dict[str, tuple[str, str]] = {
@@ -44,73 +61,14 @@ class Forbidden(EndpointctlError):
     """The cluster refused the request for the current identity (403)."""
 
 
-def kubeconfig_files(env: Mapping[str, str] | None = None) -> list[Path]:
-    env = os.environ if env is None else env
-    if env.get("KUBECONFIG"):
-        return [Path(p) for p in env["KUBECONFIG"].split(os.pathsep) if p]
-    return [Path(env.get("HOME") or Path.home()) / ".kube" / "config"]
-
-
-def kubeconfig_argument(env: Mapping[str, str] | None = None) -> str:
-    """KUBECONFIG as read now: the client reads it once, at import, so a later change would be missed."""
-    return os.pathsep.join(str(f) for f in kubeconfig_files(env) if f.is_file())
-
-
-def in_cluster(env: Mapping[str, str] | None = None) -> bool:
-    env = os.environ if env is None else env
-    return bool(env.get("KUBERNETES_SERVICE_HOST")) and IN_CLUSTER_TOKEN.exists()
-
-
-def no_config_reason(env: Mapping[str, str] | None = None) -> str | None:
-    """Why no cluster can be configured, or None when a kubeconfig or in-cluster config exists."""
-    env = os.environ if env is None else env
-    if in_cluster(env):
-        return None
-    files = kubeconfig_files(env)
-    if any(f.is_file() for f in files):
-        return None
-    if env.get("KUBECONFIG"):
-        return f"no kubeconfig (KUBECONFIG={env['KUBECONFIG']} does not exist)"
-    return (
-        f"no kubeconfig (KUBECONFIG unset, {files[0].as_posix().replace(str(Path.home()), '~', 1)} missing)"
-    )
-
-
-def list_contexts() -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    from kubernetes import config
-
-    try:
-        contexts, current = config.list_kube_config_contexts(  # type: ignore[no-untyped-call]
-            config_file=kubeconfig_argument()
-        )
-    except config.ConfigException as exc:
-        raise BackendUnavailable(f"kubeconfig: {exc}") from None
-    return list(contexts or []), current
-
-
 class KubeClient:
     """One API client for one context; `namespace` is where this target's objects live."""
 
     def __init__(self, target: Target) -> None:
-        from kubernetes import client, config
+        from kubernetes import client
 
         self.target = target
-        reason = no_config_reason()
-        if reason is not None:
-            raise BackendUnavailable(reason)
-        try:
-            if any(f.is_file() for f in kubeconfig_files()):
-                configuration = client.Configuration()
-                config.load_kube_config(  # type: ignore[no-untyped-call]
-                    config_file=kubeconfig_argument(),
-                    context=target.context,
-                    client_configuration=configuration,
-                )
-            else:
-                configuration = client.Configuration()
-                config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-        except config.ConfigException as exc:
-            raise BackendUnavailable(f"kubeconfig: {exc}") from None
+        configuration = load_configuration(target)
         # The façade polls; the client's own retries would only stretch an outage into a hang.
         configuration.retries = 0
         self._api = client.ApiClient(configuration)
@@ -255,9 +213,3 @@ def translate(status: int, body: Any, method: str, path: str) -> EndpointctlErro
     if status in (0, 502, 503, 504):
         return BackendUnavailable(what)
     return EndpointctlError(f"{what} (HTTP {status})")
-
-
-def namespace_of(context: Mapping[str, Any] | None) -> str:
-    if not context:
-        return DEFAULT_NAMESPACE
-    return str((context.get("context") or {}).get("namespace") or DEFAULT_NAMESPACE)
