@@ -43,13 +43,13 @@ def _keep_server_fields(doc: dict[str, Any], current: Mapping[str, Any], *, keep
         spec["replicas"] = live["replicas"]
 
 
-def apply(client: KubeClient, doc: Mapping[str, Any], *, keep_replicas: bool = False) -> dict[str, Any]:
+async def apply(client: KubeClient, doc: Mapping[str, Any], *, keep_replicas: bool = False) -> dict[str, Any]:
     kind, name = str(doc["kind"]), str(doc["metadata"]["name"])
     for _ in range(MAX_ATTEMPTS):
-        current = client.find(kind, name)
+        current = await client.find(kind, name)
         if current is None:
             try:
-                return client.create(doc)
+                return await client.create(doc)
             except Conflict:
                 continue  # created by someone else in between: replace it on the next attempt
         if _owner(current) != _owner(doc):
@@ -68,15 +68,15 @@ def apply(client: KubeClient, doc: Mapping[str, Any], *, keep_replicas: bool = F
         _keep_server_fields(body, current, keep_replicas=keep_replicas)
         body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
         try:
-            return client.replace(body)
+            return await client.replace(body)
         except Conflict:
             continue  # changed since we read it: read again and retry
     raise Conflict(f"{kind} {name} kept changing while endpointctl updated it; try again")
 
 
-def delete_labelled(client: KubeClient, selector: str, kinds: tuple[str, ...] = CLEANUP_KINDS) -> int:
+async def delete_labelled(client: KubeClient, selector: str, kinds: tuple[str, ...] = CLEANUP_KINDS) -> int:
     removed = 0
     for kind in kinds:
-        for item in client.list(kind, selector):
-            removed += client.delete(kind, item["metadata"]["name"])
+        for item in await client.list(kind, selector):
+            removed += await client.delete(kind, item["metadata"]["name"])
     return removed

@@ -1,17 +1,21 @@
-"""The official `kubernetes` client, imported at first use, with JSON in and out and API errors as ours.
+"""The cluster's API over an async HTTP client, with JSON in and out and API errors as ours.
 
-Every call here blocks; the backend runs them in threads (asyncio.to_thread). The configuration comes from
-kubeconfig.py. Objects stay plain dicts, the same shape manifests.py produces, so nothing depends on the
-SDK's generated models. `kubernetes` is imported inside functions only: every CLI call loads every backend's
-entry point, and the SDK takes a second to import.
+The official `kubernetes` SDK only loads the configuration (kubeconfig.py: context, exec/OIDC auth
+providers, certificate data, or in-cluster); the requests go through an `httpx.AsyncClient` built from it, so
+nothing blocks the event loop except loading the configuration (once per client, in a thread) and refreshing
+a token through the SDK's hook (which may run an exec plugin, so it runs in a thread too). Objects stay plain
+dicts, the same shape manifests.py produces, so nothing depends on the SDK's generated models.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 from urllib.parse import quote
+
+import httpx
 
 from endpointctl.backends.kubernetes.kubeconfig import (
     kubeconfig_files,
@@ -19,6 +23,7 @@ from endpointctl.backends.kubernetes.kubeconfig import (
     load_configuration,
     namespace_of,
     no_config_reason,
+    ssl_context,
 )
 from endpointctl.backends.kubernetes.settings import Target
 from endpointctl.core.errors import (
@@ -62,58 +67,89 @@ class Forbidden(EndpointctlError):
 
 
 class KubeClient:
-    """One API client for one context; `namespace` is where this target's objects live."""
+    """One API client for one context; `namespace` is where this target's objects live.
+
+    Building it is cheap and offline: the configuration is loaded at the first request (a dry run builds
+    none, which tests/backends/kubernetes/test_dry_run_cli.py checks by replacing this class).
+    """
 
     def __init__(self, target: Target) -> None:
-        from kubernetes import client
-
         self.target = target
-        configuration = load_configuration(target)
-        # The façade polls; the client's own retries would only stretch an outage into a hang.
-        configuration.retries = 0
-        self._api = client.ApiClient(configuration)
+        self._configuration: Any = None
+        self._http: httpx.AsyncClient | None = None
+        self._connecting = asyncio.Lock()
 
-    def close(self) -> None:
-        self._api.close()  # type: ignore[no-untyped-call]
+    async def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            async with self._connecting:
+                if self._http is None:
+                    configuration = await asyncio.to_thread(load_configuration, self.target)
+                    self._configuration = configuration
+                    self._http = httpx.AsyncClient(
+                        base_url=configuration.host,
+                        verify=ssl_context(configuration),
+                        proxy=configuration.proxy or None,
+                        # Like the SDK: no proxy or CA from the environment, only what the kubeconfig says.
+                        trust_env=False,
+                        timeout=REQUEST_TIMEOUT_S,
+                    )
+        return self._http
+
+    async def connect(self) -> None:
+        """Load the configuration now rather than at the first request (status times the two apart)."""
+        await self._client()
+
+    async def aclose(self) -> None:
+        http, self._http = self._http, None
+        if http is not None:
+            await http.aclose()
+
+    async def _headers(self, content_type: str) -> dict[str, str]:
+        configuration = self._configuration
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        if configuration.refresh_api_key_hook is not None:
+            # The hook reloads an expired token, which may run the kubeconfig's exec plugin.
+            token = await asyncio.to_thread(
+                configuration.get_api_key_with_prefix, "BearerToken", "authorization"
+            )
+        else:
+            token = configuration.get_api_key_with_prefix("BearerToken", "authorization")
+        if token:
+            headers["Authorization"] = token
+        return headers
+
+    def _extensions(self) -> dict[str, Any]:
+        name = self._configuration.tls_server_name
+        return {"sni_hostname": name} if name else {}
 
     # --- raw ----------------------------------------------------------------------------------------------
-    def _send(
+    async def request(
         self,
         method: str,
         path: str,
         *,
         query: Mapping[str, str] | None = None,
         body: Any = None,
-        timeout: float = REQUEST_TIMEOUT_S,
+        timeout_s: float = REQUEST_TIMEOUT_S,
         content_type: str = "application/json",
     ) -> Any:
-        from kubernetes.client.exceptions import ApiException
-
-        headers = {"Accept": "application/json", "Content-Type": content_type}
-        request = self._api.param_serialize(
-            method,
-            path,
-            query_params=list((query or {}).items()),
-            header_params=headers,
-            body=body,
-            auth_settings=["BearerToken"],
-        )
+        # No retries: the façade polls, and retrying here would only stretch an outage into a hang.
+        http = await self._client()
         try:
-            return self._api.call_api(*request, _request_timeout=timeout)
-        except ApiException as exc:
-            raise translate(exc.status or 0, exc.body, method, path) from None
-        except OSError as exc:
-            raise BackendUnavailable(f"{self._api.configuration.host}: {exc}") from None
-        except Exception as exc:  # urllib3's MaxRetryError and timeouts are not OSErrors
-            if type(exc).__module__.startswith("urllib3"):
-                raise BackendUnavailable(f"{self._api.configuration.host}: {exc}") from None
-            raise
-
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self._send(method, path, **kwargs)
-        data = response.read()
-        if not 200 <= response.status <= 299:
-            raise translate(response.status, data, method, path)
+            response = await http.request(
+                method,
+                path,
+                params=query,
+                content=None if body is None else json.dumps(body).encode(),
+                headers=await self._headers(content_type),
+                timeout=timeout_s,
+                extensions=self._extensions(),
+            )
+        except (httpx.TransportError, OSError) as exc:
+            raise BackendUnavailable(f"{self.host}: {str(exc) or type(exc).__name__}") from None
+        data = response.content
+        if not 200 <= response.status_code <= 299:
+            raise translate(response.status_code, data, method, path)
         if not data:
             return {}
         try:
@@ -121,24 +157,32 @@ class KubeClient:
         except ValueError:
             return data.decode("utf-8", "replace")
 
-    def stream_lines(
-        self, path: str, query: Mapping[str, str], *, timeout: float | None = None
-    ) -> Iterator[bytes]:
+    async def stream_lines(self, path: str, query: Mapping[str, str]) -> AsyncGenerator[bytes]:
         """GET a streaming resource (watch, follow=true logs) and yield its lines as they arrive."""
-        response = self._send("GET", path, query=query, timeout=timeout or 0)
-        raw = response.response
-        if not 200 <= response.status <= 299:
-            raise translate(response.status, raw.read(), "GET", path)
-        pending = b""
+        http = await self._client()
+        # A stream stays open for as long as the server sends: only connecting has a deadline.
+        timeout = httpx.Timeout(REQUEST_TIMEOUT_S, read=None)
         try:
-            for chunk in raw.stream(amt=None, decode_content=False):
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
-                yield from lines
-            if pending:
-                yield pending
-        finally:
-            raw.release_conn()
+            async with http.stream(
+                "GET",
+                path,
+                params=query,
+                headers=await self._headers("application/json"),
+                timeout=timeout,
+                extensions=self._extensions(),
+            ) as response:
+                if not 200 <= response.status_code <= 299:
+                    raise translate(response.status_code, await response.aread(), "GET", path)
+                pending = b""
+                async for chunk in response.aiter_raw():
+                    pending += chunk
+                    *lines, pending = pending.split(b"\n")
+                    for line in lines:
+                        yield line
+                if pending:
+                    yield pending
+        except (httpx.TransportError, OSError) as exc:
+            raise BackendUnavailable(f"{self.host}: {str(exc) or type(exc).__name__}") from None
 
     # --- typed-by-kind helpers ----------------------------------------------------------------------------
     def path(self, kind: str, name: str | None = None, *, sub: str | None = None) -> str:
@@ -150,45 +194,45 @@ class KubeClient:
             out += f"/{sub}"
         return out
 
-    def get(self, kind: str, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("GET", self.path(kind, name))
+    async def get(self, kind: str, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request("GET", self.path(kind, name))
         return result
 
-    def find(self, kind: str, name: str) -> dict[str, Any] | None:
+    async def find(self, kind: str, name: str) -> dict[str, Any] | None:
         try:
-            return self.get(kind, name)
+            return await self.get(kind, name)
         except NotFound:
             return None
 
-    def list(self, kind: str, selector: str | None = None) -> list[dict[str, Any]]:
+    async def list(self, kind: str, selector: str | None = None) -> list[dict[str, Any]]:
         query = {"labelSelector": selector} if selector else None
-        result = self.request("GET", self.path(kind), query=query)
+        result = await self.request("GET", self.path(kind), query=query)
         return list(result.get("items") or [])
 
-    def create(self, doc: Mapping[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("POST", self.path(str(doc["kind"])), body=dict(doc))
+    async def create(self, doc: Mapping[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request("POST", self.path(str(doc["kind"])), body=dict(doc))
         return result
 
-    def replace(self, doc: Mapping[str, Any]) -> dict[str, Any]:
+    async def replace(self, doc: Mapping[str, Any]) -> dict[str, Any]:
         name = str(doc["metadata"]["name"])
-        result: dict[str, Any] = self.request("PUT", self.path(str(doc["kind"]), name), body=dict(doc))
+        result: dict[str, Any] = await self.request("PUT", self.path(str(doc["kind"]), name), body=dict(doc))
         return result
 
-    def delete(self, kind: str, name: str) -> bool:
+    async def delete(self, kind: str, name: str) -> bool:
         """Foreground: the API server removes dependents (ReplicaSets, Pods) before the object."""
         try:
-            self.request("DELETE", self.path(kind, name), body={"propagationPolicy": "Foreground"})
+            await self.request("DELETE", self.path(kind, name), body={"propagationPolicy": "Foreground"})
         except NotFound:
             return False
         return True
 
-    def version(self) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("GET", "/version", timeout=STATUS_TIMEOUT_S)
+    async def version(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request("GET", "/version", timeout_s=STATUS_TIMEOUT_S)
         return result
 
     @property
     def host(self) -> str:
-        return str(self._api.configuration.host)
+        return str(self._configuration.host) if self._configuration is not None else "?"
 
 
 def translate(status: int, body: Any, method: str, path: str) -> EndpointctlError:

@@ -1,4 +1,4 @@
-"""The kubeconfig (or in-cluster configuration) as the official `kubernetes` SDK loads it.
+"""The kubeconfig (or in-cluster configuration) as the official `kubernetes` SDK loads it, and TLS from it.
 
 The SDK is used for nothing else: it knows kubeconfig contexts, exec and OIDC auth providers and certificate
 data. Loading is blocking work (files, maybe an exec plugin): callers run it in a thread. `kubernetes` is
@@ -9,12 +9,16 @@ to import.
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from endpointctl.backends.kubernetes.settings import DEFAULT_NAMESPACE, Target
 from endpointctl.core.errors import BackendUnavailable
+from endpointctl.core.tls import client_ssl_context
 
 IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 
@@ -83,6 +87,25 @@ def load_configuration(target: Target) -> Any:
     except config.ConfigException as exc:
         raise BackendUnavailable(f"kubeconfig: {exc}") from None
     return configuration
+
+
+def ssl_context(configuration: Any) -> ssl.SSLContext:
+    """TLS as the SDK's Configuration asks: its CA, its client certificate, or no verification at all."""
+    if not configuration.verify_ssl:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    elif configuration.ssl_ca_cert:
+        context = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
+    elif configuration.cert_file or configuration.assert_hostname is False:
+        context = httpx.create_ssl_context()  # changed below: the shared context must stay as it is
+    else:
+        return client_ssl_context()
+    if configuration.assert_hostname is False:
+        context.check_hostname = False
+    if configuration.cert_file:
+        context.load_cert_chain(configuration.cert_file, configuration.key_file or None)
+    return context
 
 
 def namespace_of(context: Mapping[str, Any] | None) -> str:

@@ -1,9 +1,9 @@
-"""Following pod logs: one thread per pod streams `pods/{name}/log?follow=true`; a watch adds new pods.
+"""Pod logs: read once (`tailLines`), or followed — one asyncio task per pod streams
+`pods/{name}/log?follow=true`, and a task watching the deployment's pods adds new ones.
 
-The streams block in the client, so each runs in a daemon thread and hands lines to the event loop; a rolling
-update's new pods join the stream as the watch reports them. Pods running when the follow starts stream only
-what they write from then on (`tailLines=0`): `get-logs --follow` and the TUI have already shown their tail.
-Pods that join later stream from their first line.
+A rolling update's new pods join the stream as the watch reports them. Pods running when the follow starts
+stream only what they write from then on (`tailLines=0`): `get-logs --follow` and the TUI have already shown
+their tail. Pods that join later stream from their first line.
 """
 
 from __future__ import annotations
@@ -11,74 +11,131 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import threading
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Coroutine, Iterable
+from typing import Any
 
+from endpointctl.backends.kubernetes import naming, views
 from endpointctl.backends.kubernetes.client import KubeClient
-from endpointctl.core.errors import EndpointctlError
+from endpointctl.backends.kubernetes.targets import Targets
+from endpointctl.core.errors import EndpointctlError, InvalidInput, NotFound
 from endpointctl.core.views import Container, LogLine
 
 WATCH_TIMEOUT_S = 300
+REWATCH_PAUSE_S = 1.0
+
+
+async def _pods(
+    targets: Targets, endpoint: str, deployment: str, instance: str | None
+) -> tuple[KubeClient, list[dict[str, Any]]]:
+    await views.get_deployment(targets, endpoint, deployment)  # NotFound for a deployment that is not there
+    client, _ = await targets.locate(endpoint)
+    selector = naming.inference(endpoint, deployment)
+    pods = sorted(await client.list("Pod", selector), key=lambda p: p["metadata"]["name"])
+    if instance is not None:
+        pods = [p for p in pods if p["metadata"]["name"] == instance]
+        if not pods:
+            raise NotFound(f"deployment {endpoint}/{deployment} has no instance {instance}")
+    return client, pods
+
+
+async def read_logs(
+    targets: Targets,
+    endpoint: str,
+    deployment: str,
+    container: Container,
+    lines: int | None,
+    instance: str | None,
+) -> list[LogLine]:
+    client, pods = await _pods(targets, endpoint, deployment, instance)
+    out: list[LogLine] = []
+    for pod in pods:
+        name = pod["metadata"]["name"]
+        query = {"container": str(container)}
+        if lines is not None:
+            query["tailLines"] = str(lines)
+        try:
+            text = await client.request("GET", client.path("Pod", name, sub="log"), query=query)
+        except (InvalidInput, NotFound) as exc:
+            out.append(LogLine(f"({exc})", name, container))  # e.g. the container has not started yet
+            continue
+        out += [LogLine(line, name, container) for line in str(text).splitlines()]
+    return out
+
+
+async def follow_logs(
+    targets: Targets, endpoint: str, deployment: str, container: Container, instance: str | None
+) -> AsyncIterator[LogLine]:
+    client, pods = await _pods(targets, endpoint, deployment, instance)
+    follower = LogFollower(client, container)
+    selector = naming.ours(endpoint, deployment)
+    follower.start([p["metadata"]["name"] for p in pods], watch_selector=None if instance else selector)
+    try:
+        while True:
+            yield await follower.queue.get()
+    finally:
+        follower.stop()
 
 
 class LogFollower:
-    def __init__(self, client: KubeClient, container: Container, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, client: KubeClient, container: Container) -> None:
         self._client = client
         self._container = container
-        self._loop = loop
         self._followed: set[str] = set()
-        self._lock = threading.Lock()
-        self._stopped = threading.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
         self.queue: asyncio.Queue[LogLine] = asyncio.Queue()
 
     def start(self, pods: Iterable[str], *, watch_selector: str | None) -> None:
         for pod in pods:
             self._follow(pod, new_lines_only=True)
         if watch_selector is not None:
-            threading.Thread(target=self._watch, args=(watch_selector,), daemon=True).start()
+            self._spawn(self._watch(watch_selector))
 
     def stop(self) -> None:
-        self._stopped.set()
+        for task in list(self._tasks):
+            task.cancel()
 
-    def _emit(self, line: LogLine) -> None:
-        if not self._stopped.is_set():
-            self._loop.call_soon_threadsafe(self.queue.put_nowait, line)
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)  # the loop keeps only a weak reference to a task
+        task.add_done_callback(self._tasks.discard)
 
     def _follow(self, pod: str, *, new_lines_only: bool = False) -> None:
-        with self._lock:
-            if pod in self._followed:
-                return
-            self._followed.add(pod)
-        threading.Thread(target=self._stream, args=(pod, new_lines_only), daemon=True).start()
+        if pod in self._followed:
+            return
+        self._followed.add(pod)
+        self._spawn(self._stream(pod, new_lines_only))
 
-    def _stream(self, pod: str, new_lines_only: bool) -> None:
+    async def _stream(self, pod: str, new_lines_only: bool) -> None:
         query = {"container": str(self._container), "follow": "true"}
         if new_lines_only:
             query["tailLines"] = "0"
+        path = self._client.path("Pod", pod, sub="log")
         try:
-            for raw in self._client.stream_lines(self._client.path("Pod", pod, sub="log"), query):
-                if self._stopped.is_set():
-                    return
-                self._emit(LogLine(raw.decode("utf-8", "replace"), pod, self._container))
+            async with contextlib.aclosing(self._client.stream_lines(path, query)) as lines:
+                async for raw in lines:
+                    self.queue.put_nowait(LogLine(raw.decode("utf-8", "replace"), pod, self._container))
         except EndpointctlError as exc:
-            self._emit(LogLine(f"({exc})", pod, self._container))
+            self.queue.put_nowait(LogLine(f"({exc})", pod, self._container))
             # A container that has not started yet cannot be followed; the watch retries it when it runs.
-            with self._lock:
-                self._followed.discard(pod)
+            self._followed.discard(pod)
 
-    def _watch(self, selector: str) -> None:
+    async def _watch(self, selector: str) -> None:
         query = {"watch": "true", "labelSelector": selector, "timeoutSeconds": str(WATCH_TIMEOUT_S)}
-        while not self._stopped.is_set():
+        while True:
             with contextlib.suppress(EndpointctlError, ValueError):
-                for raw in self._client.stream_lines(self._client.path("Pod"), query):
-                    if self._stopped.is_set():
-                        return
-                    event = json.loads(raw)
-                    pod = event.get("object") or {}
-                    statuses = (pod.get("status") or {}).get("containerStatuses") or []
-                    running = any((s.get("state") or {}).get("running") for s in statuses)
-                    if event.get("type") in ("ADDED", "MODIFIED") and (
-                        running or self._container == Container.STORAGE_INITIALIZER
-                    ):
-                        self._follow(pod["metadata"]["name"])
-            self._stopped.wait(1.0)
+                async with contextlib.aclosing(
+                    self._client.stream_lines(self._client.path("Pod"), query)
+                ) as events:
+                    async for raw in events:
+                        self._on_pod_event(json.loads(raw))
+            # The watch ended (its timeout, or an error): watch again after a pause.
+            await asyncio.sleep(REWATCH_PAUSE_S)
+
+    def _on_pod_event(self, event: dict[str, Any]) -> None:
+        pod = event.get("object") or {}
+        statuses = (pod.get("status") or {}).get("containerStatuses") or []
+        running = any((s.get("state") or {}).get("running") for s in statuses)
+        if event.get("type") in ("ADDED", "MODIFIED") and (
+            running or self._container == Container.STORAGE_INITIALIZER
+        ):
+            self._follow(pod["metadata"]["name"])

@@ -1,0 +1,136 @@
+"""Changes to the cluster: endpoints, deployments and traffic applied as objects, and their cleanup.
+
+The routing ConfigMap is rewritten whenever the set of deployments or the split changes; the gateway reloads
+it when the kubelet refreshes the mount. Packaging and the gateway's archive are CPU and file work, so they run
+in a thread; everything else is async requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from endpointctl.backends.kubernetes import manifests, naming, packaging
+from endpointctl.backends.kubernetes.apply import apply, delete_labelled
+from endpointctl.backends.kubernetes.client import KubeClient
+from endpointctl.backends.kubernetes.credentials import key_material
+from endpointctl.backends.kubernetes.settings import KubeSettings
+from endpointctl.backends.kubernetes.targets import Targets
+from endpointctl.backends.kubernetes.views import deployment_specs, routing_of
+from endpointctl.core.assets import AssetRegistry
+from endpointctl.core.spec import DeploymentSpec, EndpointSpec
+from endpointctl.core.traffic import TrafficSplit
+
+
+def endpoint_docs(
+    spec: EndpointSpec,
+    namespace: str,
+    settings: KubeSettings,
+    keys: manifests.KeyMaterial | None,
+    deployments: Mapping[str, DeploymentSpec],
+) -> list[dict[str, Any]]:
+    """The endpoint's objects (blocking: builds the gateway's archive)."""
+    archive, digest = packaging.gateway_host_archive()
+    return manifests.endpoint_manifests(
+        spec,
+        namespace,
+        settings,
+        keys=keys,
+        deployments=deployments,
+        host_archive=archive,
+        host_digest=digest,
+    )
+
+
+async def apply_endpoint(
+    targets: Targets,
+    spec: EndpointSpec,
+    settings: KubeSettings,
+    fresh_keys: Callable[[], manifests.KeyMaterial],
+) -> None:
+    target = await targets.for_spec(spec)
+    client = targets.client(target)
+    keys = await key_material(client, spec.name) or fresh_keys()
+    deployments = await deployment_specs(client, spec.name)
+    docs = await asyncio.to_thread(endpoint_docs, spec, target.namespace, settings, keys, deployments)
+    for doc in docs:
+        await apply(client, doc)
+    current_host = {d["metadata"]["name"] for d in docs if d["kind"] == "ConfigMap"}
+    for cm in await client.list("ConfigMap", naming.selector(naming.labels(spec.name, naming.GATEWAY))):
+        name = cm["metadata"]["name"]
+        if name.startswith(naming.gateway_host_name(spec.name, "")) and name not in current_host:
+            await client.delete("ConfigMap", name)
+
+
+async def delete_endpoint(targets: Targets, name: str) -> None:
+    client, _ = await targets.locate(name)
+    await delete_labelled(client, naming.ours(name))
+
+
+async def write_routing(
+    client: KubeClient,
+    spec: EndpointSpec,
+    deployments: Mapping[str, DeploymentSpec],
+    traffic: Mapping[str, int],
+    mirror: Mapping[str, int],
+) -> None:
+    spec = spec.model_copy(
+        update={
+            "traffic": {k: v for k, v in traffic.items() if k in deployments},
+            "mirror_traffic": {k: v for k, v in mirror.items() if k in deployments and v},
+        }
+    )
+    routing = manifests.routing_config(spec, deployments, client.target.namespace)
+    await apply(client, manifests.routing_config_map(spec, routing, client.target.namespace))
+
+
+async def apply_deployment(
+    targets: Targets, spec: DeploymentSpec, settings: KubeSettings, registry: AssetRegistry
+) -> None:
+    # Packaging fails (size, scheme, environment) before anything is sent.
+    package = await asyncio.to_thread(packaging.build_package, spec, registry)
+    client, routing_cm = await targets.locate(spec.endpoint_name)
+    docs = manifests.deployment_manifests(spec, package, client.target.namespace, settings)
+    autoscaled = any(d["kind"] == "HorizontalPodAutoscaler" for d in docs)
+    for doc in docs:
+        await apply(client, doc, keep_replicas=autoscaled)
+    hpa_name = naming.deployment_name(spec.endpoint_name, spec.name)
+    if not autoscaled and await client.find("HorizontalPodAutoscaler", hpa_name):
+        await client.delete("HorizontalPodAutoscaler", hpa_name)
+    endpoint_spec, entry = routing_of(routing_cm)
+    deployments = {**await deployment_specs(client, spec.endpoint_name), spec.name: spec}
+    await write_routing(
+        client, endpoint_spec, deployments, entry.get("traffic", {}), entry.get("mirror_traffic", {})
+    )
+    await _collect_packages(client, spec.endpoint_name, spec.name, keep=docs[0]["metadata"]["name"])
+
+
+async def _collect_packages(client: KubeClient, endpoint: str, name: str, *, keep: str) -> None:
+    """Delete package ConfigMaps no ReplicaSet can roll back to any more."""
+    wanted = {keep}
+    for rs in await client.list("ReplicaSet", naming.inference(endpoint, name)):
+        for volume in rs["spec"]["template"]["spec"].get("volumes") or []:
+            if "configMap" in volume:
+                wanted.add(volume["configMap"]["name"])
+    for cm in await client.list("ConfigMap", naming.selector(naming.labels(endpoint, naming.PACKAGE, name))):
+        if cm["metadata"]["name"] not in wanted:
+            await client.delete("ConfigMap", cm["metadata"]["name"])
+
+
+async def delete_deployment(targets: Targets, endpoint: str, name: str) -> None:
+    client, routing_cm = await targets.locate(endpoint)
+    await delete_labelled(client, naming.ours(endpoint, name))
+    endpoint_spec, entry = routing_of(routing_cm)
+    deployments = await deployment_specs(client, endpoint)
+    deployments.pop(name, None)
+    await write_routing(
+        client, endpoint_spec, deployments, entry.get("traffic", {}), entry.get("mirror_traffic", {})
+    )
+
+
+async def set_traffic(targets: Targets, endpoint: str, split: TrafficSplit) -> None:
+    client, routing_cm = await targets.locate(endpoint)
+    endpoint_spec, _ = routing_of(routing_cm)
+    deployments = await deployment_specs(client, endpoint)
+    await write_routing(client, endpoint_spec, deployments, split.weights, split.mirror)
