@@ -86,6 +86,7 @@ class Cluster:
         self.logs: dict[tuple[str, str], list[str]] = {}
         self.crash_images: set[str] = set()
         self.requests: list[tuple[str, str]] = []
+        self.authorizations: list[str | None] = []  # each request's Authorization header
         self.conflict_next_put: set[str] = set()
         # (namespace, service, port name) → where the service proxy forwards: what would be the Service's pods.
         self.proxies: dict[tuple[str, str, str], str] = {}
@@ -494,6 +495,7 @@ class Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         self.cluster.requests.append((method, self.path))
+        self.cluster.authorizations.append(self.headers.get("Authorization"))
         try:
             if url.path == "/version":
                 return self._send(200, {"major": "1", "minor": "37", "gitVersion": "v1.37.0-double"})
