@@ -19,6 +19,7 @@ from endpointctl.core.home import Home
 from endpointctl.core.service import EndpointService
 from endpointctl.core.spec import load_deployment, load_endpoint
 from endpointctl.tui.app import EndpointctlApp
+from endpointctl.tui.context import tui_context
 from endpointctl.tui.screens.diff import DiffScreen
 from endpointctl.tui.target import Target
 from endpointctl.tui.widgets.editor_pane import EditorPane
@@ -107,7 +108,7 @@ async def test_logs_switch_during_a_rollout_shows_no_foreign_line(two_deployment
         await wait_for(
             pilot, lambda: panel.key != ("process", ENDPOINT, "blue"), "the rollout view to leave blue"
         )
-        tracker = pilot.app.tui_context.model.rollouts
+        tracker = tui_context(pilot.app.screen).model.rollouts
         await wait_for(
             pilot,
             lambda: (t := tracker.timeline((BACKEND, ENDPOINT, "blue"))) is not None and not t.running,

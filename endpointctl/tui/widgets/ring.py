@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -29,6 +29,10 @@ class Ring(Generic[T]):
         item = self._items[(self._start + index) % self.capacity]
         assert item is not None
         return item
+
+    def __iter__(self) -> Iterator[T]:
+        for index in range(self._size):
+            yield self[index]
 
     def append(self, item: T) -> None:
         if self._size < self.capacity:
