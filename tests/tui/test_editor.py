@@ -7,6 +7,7 @@ from pathlib import Path
 from textual.pilot import Pilot
 
 from endpointctl.core.home import Home
+from endpointctl.core.views import EventView
 from endpointctl.tui.screens.diff import DiffScreen
 from endpointctl.tui.target import Target
 from endpointctl.tui.widgets.editor_pane import EditorPane
@@ -132,3 +133,30 @@ async def test_open_a_file_to_create_an_endpoint(seeded: Home, tmp_path: Path) -
     names = [e.name for e in await service.list_endpoints(BACKEND)]
     await service.close()
     assert "second-endpoint" in names
+
+
+async def test_environment_notes_are_one_line_that_ctrl_n_expands_and_collapses(seeded: Home) -> None:
+    notes = [
+        "conda pins ignored: numpy=1.26 (the process backend installs with pip)",
+        "image recorded but unused: mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04",
+        "azureml-inference-server-http replaced by endpointctl's scoring host",
+    ]
+    async with make_app(seeded).run_test(size=(120, 40)) as pilot:
+        pane = await open_editor(pilot, Target(BACKEND, ENDPOINT, "blue"))
+        panel = pilot.app.screen.query_one(RolloutPanel)
+        panel.start((BACKEND, ENDPOINT, "blue"), "applying deployment blue …")
+        pane.area.focus()
+        for n, note in enumerate(notes):
+            panel.event(EventView(n, 0.0, "note", note, "blue", {}))
+        await pilot.pause()
+        collapsed = static_text(pilot, "#rollout")
+        assert "conda pins ignored" in collapsed and "(+2 more, ctrl+n shows)" in collapsed
+        assert "image recorded" not in collapsed
+        await pilot.press("ctrl+n")  # from inside the text area: it toggles, it types nothing
+        await pilot.pause()
+        expanded = static_text(pilot, "#rollout")
+        assert all(note in expanded for note in notes), expanded
+        assert "ctrl+n" not in pane.area.text
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert "image recorded" not in static_text(pilot, "#rollout")

@@ -61,6 +61,7 @@ class EditorPane(Pane):
         Binding("ctrl+s", "apply", "Apply", priority=True),
         Binding("ctrl+o", "open_file", "Open file", priority=True),
         Binding("ctrl+r", "revert", "Revert", priority=True),
+        Binding("ctrl+n", "toggle_notes", "Notes", priority=True),
     ]
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -196,6 +197,14 @@ class EditorPane(Pane):
         self.query_one("#editor-status", Static).update(text)
 
     # --- actions ------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "toggle_notes":
+            return bool(self.query_one(RolloutPanel).notes)  # shown in the footer only when there are notes
+        return super().check_action(action, parameters)
+
+    def action_toggle_notes(self) -> None:
+        self.query_one(RolloutPanel).toggle_notes()
+
     def action_revert(self) -> None:
         self.is_new = False
         self._reload()

@@ -4,7 +4,8 @@ It renders the state model's `Timeline` for the editor's target (backend, endpoi
 batch with its elapsed time, each instance's path (starting → init → ready; old ones draining → stopped) and how
 it ended. Its title follows the outcome and never stays "applying". A new target shows that target's rollout (or
 nothing): a panel can never show another deployment's rollout. Environment notes are grouped on one line, so they
-never push batch progress out of view.
+never push batch progress out of view; `ctrl+n` in the editor (or a click on the panel) expands them, one per line,
+and collapses them again.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ MAX_EVENT_LINES = 2
 class RolloutPanel(Static):
     DEFAULT_CSS = """
     RolloutPanel { height: auto; max-height: 10; border-top: solid $primary; display: none; }
+    RolloutPanel.-notes-open { max-height: 20; }
     """
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -40,6 +42,20 @@ class RolloutPanel(Static):
         self._events: list[EventView] = []
         self._notes: list[str] = []
         self.outcome: str | None = None
+        self.notes_open = False
+
+    @property
+    def notes(self) -> list[str]:
+        return list(self._notes)
+
+    def toggle_notes(self) -> None:
+        """Expand the grouped notes line (one note per line) or collapse it again."""
+        self.notes_open = not self.notes_open and bool(self._notes)
+        self.set_class(self.notes_open, "-notes-open")
+        self._draw()
+
+    def on_click(self) -> None:
+        self.toggle_notes()
 
     def follow(self, key: RolloutKey | None, timeline: Timeline | None) -> None:
         """Show `key`'s rollout; a different key forgets everything about the previous one."""
@@ -81,6 +97,8 @@ class RolloutPanel(Static):
             return
         if event.kind == "note":
             self._notes.append(event.message)
+            if len(self._notes) == 1:
+                self.refresh_bindings()  # the editor's "Notes" key appears in the footer
         else:
             self._events = [*self._events, event][-MAX_EVENT_LINES:]
         self._draw()
@@ -138,9 +156,13 @@ class RolloutPanel(Static):
                 text.append("\n  " + entry)
             if len(instances) > MAX_INSTANCE_LINES:
                 text.append(f"\n  … {len(instances) - MAX_INSTANCE_LINES} more instance(s)", style="dim")
-        if self._notes:
+        if self._notes and self.notes_open:
+            text.append(f"\nℹ {len(self._notes)} note(s) (ctrl+n hides):", style="dim")
+            for note in self._notes:
+                text.append(f"\n  · {note}", style="dim")
+        elif self._notes:
             first = self._notes[0]
-            more = f" (+{len(self._notes) - 1} more: Events in the overview)" if len(self._notes) > 1 else ""
+            more = f" (+{len(self._notes) - 1} more, ctrl+n shows)" if len(self._notes) > 1 else ""
             text.append(f"\nℹ {first[:60]}{'…' if len(first) > 60 else ''}{more}", style="dim")
         for event in self._events:
             bad = any(w in event.kind.lower() for w in BAD_EVENT_WORDS)
