@@ -16,6 +16,7 @@ from endpointctl.cli import (
     configure_cmd,
     deployment_cmds,
     endpoint_cmds,
+    gc_cmd,
     quickstart_cmd,
     web_cmd,
 )
@@ -32,6 +33,7 @@ GROUPS: tuple[ModuleType, ...] = (
     asset_cmds,
     configure_cmd,
     agent_cmds,
+    gc_cmd,
     quickstart_cmd,
     web_cmd,
 )

@@ -22,6 +22,7 @@ KNOWN_DEFAULTS = {
     "kube_service_type": "gateway Service type on Kubernetes: LoadBalancer or NodePort",
     "kube_pip_index_url": "package index the Kubernetes storage-initializer installs from",
     "docker_host": "Docker engine URL (else DOCKER_HOST or the default socket)",
+    "disk_cap_gb": "local backends: above this many GB of environments/images, unused ones are removed (LRU)",
 }
 
 
@@ -48,6 +49,14 @@ async def _configure(args: argparse.Namespace, ctx: CliContext) -> Any:
     if "backend" in updates and updates["backend"] and updates["backend"] not in ctx.service.backend_names:
         have = ", ".join(ctx.service.backend_names) or "none installed"
         raise InvalidInput(f"--defaults backend={updates['backend']}: unknown backend (available: {have})")
+    cap = updates.get("disk_cap_gb")
+    if cap:
+        try:
+            positive = float(cap) > 0
+        except ValueError:
+            positive = False
+        if not positive:
+            raise InvalidInput(f"--defaults disk_cap_gb={cap}: expected a number of GB above 0 (e.g. 20)")
     store = ctx.service.context.store
     with store.transaction() as tx:
         for key, value in updates.items():

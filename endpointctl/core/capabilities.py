@@ -24,6 +24,8 @@ class Capability(enum.Enum):
     DRY_RUN = "dry_run"
     # A local supervisor the user can start and stop (`endpointctl agent start|stop|status`).
     AGENT = "agent"
+    # What the backend keeps on this machine's disk (environments, images, old logs) can be collected.
+    DISK_CLEANUP = "disk_cleanup"
 
 
 @dataclass(frozen=True)

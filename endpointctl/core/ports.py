@@ -25,6 +25,7 @@ from endpointctl.core.spec import DeploymentSpec, EndpointSpec
 from endpointctl.core.traffic import TrafficSplit
 from endpointctl.core.views import (
     BackendStatus,
+    CleanupReport,
     Container,
     Credentials,
     DeploymentView,
@@ -170,6 +171,19 @@ class SupportsDryRun(Protocol):
         ...
 
 
+@runtime_checkable
+class SupportsDiskCleanup(Protocol):
+    async def collect_garbage(
+        self, *, dry_run: bool = False, min_idle_s: float | None = None
+    ) -> CleanupReport:
+        """Remove what no deployment needs any more (environments, images, retired instances' logs).
+
+        Never what a running instance, a rollout in flight or a rollback target uses, nor what was used in the
+        last `min_idle_s` (None: the backend's default); `dry_run` only reports.
+        """
+        ...
+
+
 # The capabilities every backend has through the core port.
 CORE: frozenset[Capability] = frozenset(
     {Capability.ENDPOINTS, Capability.DEPLOYMENTS, Capability.TRAFFIC, Capability.KEYS, Capability.INVOKE}
@@ -180,6 +194,7 @@ ROLES: tuple[tuple[type, frozenset[Capability]], ...] = (
     (SupportsMetrics, frozenset({Capability.METRICS})),
     (SupportsAgent, frozenset({Capability.AGENT})),
     (SupportsDryRun, frozenset({Capability.DRY_RUN})),
+    (SupportsDiskCleanup, frozenset({Capability.DISK_CLEANUP})),
 )
 FEATURES: frozenset[Capability] = frozenset(Capability) - CORE - frozenset().union(*(c for _, c in ROLES))
 

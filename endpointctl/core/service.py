@@ -31,6 +31,7 @@ from endpointctl.core.ports import (
     BackendFactory,
     KeyType,
     SupportsAgent,
+    SupportsDiskCleanup,
     SupportsDryRun,
     SupportsEvents,
     SupportsLogs,
@@ -42,6 +43,7 @@ from endpointctl.core.spec import DeploymentSpec, EndpointSpec
 from endpointctl.core.traffic import TrafficError, TrafficSplit
 from endpointctl.core.views import (
     BackendStatus,
+    CleanupReport,
     Container,
     Credentials,
     DeploymentView,
@@ -462,6 +464,12 @@ class EndpointService:
     async def stop_agent(self, *, backend: str | None = None) -> bool:
         target = self._role(self.backend(backend), SupportsAgent, Capability.AGENT)
         return await target.stop_agent()
+
+    async def collect_garbage(
+        self, *, dry_run: bool = False, min_idle_s: float | None = None, backend: str | None = None
+    ) -> CleanupReport:
+        target = self._role(self.backend(backend), SupportsDiskCleanup, Capability.DISK_CLEANUP)
+        return await target.collect_garbage(dry_run=dry_run, min_idle_s=min_idle_s)
 
     async def metrics(self, endpoint: str, *, backend: str | None = None) -> MetricsSnapshot:
         target = self._role(self.backend(backend), SupportsMetrics, Capability.METRICS)

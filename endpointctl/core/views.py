@@ -252,6 +252,34 @@ class DryRunPlan:
 
 
 @dataclass(frozen=True)
+class DiskItem:
+    """One thing on disk a cleanup removed (or, in a dry run, would remove), or kept and why."""
+
+    kind: str  # "environment", "image", "log"
+    name: str
+    size_bytes: int
+    why: str  # "no deployment uses it", "used by my-endpoint/blue"
+
+
+@dataclass(frozen=True)
+class CleanupReport:
+    """`endpointctl gc`: what was freed, what was kept, and the space the kept items still take."""
+
+    backend: str
+    freed: tuple[DiskItem, ...]
+    kept: tuple[DiskItem, ...]
+    dry_run: bool = False
+
+    @property
+    def freed_bytes(self) -> int:
+        return sum(item.size_bytes for item in self.freed)
+
+    @property
+    def kept_bytes(self) -> int:
+        return sum(item.size_bytes for item in self.kept)
+
+
+@dataclass(frozen=True)
 class DeploymentMetrics:
     """Cumulative counters of one deployment at one moment, as the endpoint's router saw them.
 

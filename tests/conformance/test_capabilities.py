@@ -26,8 +26,8 @@ Call = Callable[[], Awaitable[object]]
 LACKS: dict[str, set[Capability]] = {
     "process": {Capability.DRY_RUN},
     "docker": {Capability.DRY_RUN},
-    "kubernetes": {Capability.AGENT},
-    "azure": {Capability.AGENT, Capability.METRICS, Capability.EVENTS},
+    "kubernetes": {Capability.AGENT, Capability.DISK_CLEANUP},
+    "azure": {Capability.AGENT, Capability.METRICS, Capability.EVENTS, Capability.DISK_CLEANUP},
 }
 # Capabilities no single façade call stands for (they shape how other calls behave); a backend without one
 # would have nothing to refuse it with, so every backend must have them.
@@ -69,6 +69,9 @@ def gated_calls(harness: Harness) -> dict[Capability, list[tuple[str, Call]]]:
             ("start_agent", lambda: svc.start_agent(backend=name)),
             ("stop_agent", lambda: svc.stop_agent(backend=name)),
         ],
+        Capability.DISK_CLEANUP: [
+            ("collect_garbage", lambda: svc.collect_garbage(dry_run=True, backend=name))
+        ],
         Capability.DRY_RUN: [
             ("plan_endpoint", lambda: svc.plan_endpoint(harness.endpoint_spec(), backend=name)),
             ("plan_deployment", lambda: svc.plan_deployment(harness.deployment_spec("blue"), backend=name)),
@@ -106,6 +109,12 @@ async def test_the_facade_call_refuses_or_lets_through(harness: Harness, capabil
         assert status.available and status.name == name, status
         assert await svc.stop_agent(backend=name) is True
         assert await svc.stop_agent(backend=name) is False
+        return
+    if capability is Capability.DISK_CLEANUP:
+        # A dry run on a fresh data directory: it reports (nothing of this test to free), it removes nothing.
+        report = await svc.collect_garbage(dry_run=True, backend=name)
+        assert report.backend == name and report.dry_run
+        assert all(item.why for item in (*report.freed, *report.kept)), report
         return
     if capability is Capability.DRY_RUN:
         for what, call in calls:

@@ -112,8 +112,5 @@ class DockerRuntime:
     async def purge(self, **owner: str) -> None:
         await asyncio.to_thread(cleanup.purge, self.client, **owner)
 
-    async def remove_unused_images(self) -> list[str]:
-        return await asyncio.to_thread(cleanup.remove_unused_images, self.client)
-
     async def close(self) -> None:
         await asyncio.to_thread(self.client.close)

@@ -14,13 +14,14 @@ import contextlib
 import shutil
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from docker import DockerClient
 
+from endpointctl.backends.docker.cleanup import collect_images
 from endpointctl.backends.docker.containers import InstanceError, InstanceSpec, death_filter, instance_logs
 from endpointctl.backends.docker.engine import connect
 from endpointctl.backends.docker.layout import engine_env
@@ -33,6 +34,7 @@ from endpointctl.backends.local.sources import code_source, model_source, requir
 from endpointctl.core.context import BackendContext
 from endpointctl.core.errors import InvalidInput, OperationFailed
 from endpointctl.core.spec import DeploymentSpec
+from endpointctl.core.views import DiskItem
 
 LOG_DRAIN_S = 2.0
 
@@ -180,6 +182,24 @@ class ContainerRuntime:
     ) -> None:
         keep = frozenset(int(r.runtime["staged"]) for r in running if "staged" in r.runtime)
         await (await self.engine()).remove_revisions(endpoint, deployment, keep=keep)
+
+    async def collect_garbage(
+        self,
+        needed: Mapping[str, Mapping[str, Any]],
+        *,
+        min_idle_s: float,
+        dry_run: bool,
+        max_bytes: int | None,
+    ) -> tuple[list[DiskItem], list[DiskItem]]:
+        tags: dict[str, str] = {}
+        for owner, data in needed.items():
+            tag = str(data.get("image", ""))
+            if tag:
+                tags[tag] = f"{tags[tag]}, {owner}" if tag in tags else owner
+        engine = await self.engine()
+        return await asyncio.to_thread(
+            collect_images, engine.client, tags, min_idle_s=min_idle_s, dry_run=dry_run, max_bytes=max_bytes
+        )
 
     async def close(self) -> None:
         for instance in list(self._pumps):

@@ -81,7 +81,10 @@ class KubernetesBackend:
         return KubeSettings.from_defaults(self._ctx.defaults)
 
     def limits(self) -> Mapping[Capability, str]:
-        return {Capability.AGENT: "the cluster runs the endpoints; there is no local supervisor to start"}
+        return {
+            Capability.AGENT: "the cluster runs the endpoints; there is no local supervisor to start",
+            Capability.DISK_CLEANUP: "the kubelet collects unused images on the nodes; nothing is kept on this machine",
+        }
 
     async def close(self) -> None:
         await self._targets.aclose()

@@ -21,7 +21,9 @@ from typing import Any
 
 from endpointctl.backends.common.routing import deployment_config, endpoint_config
 from endpointctl.backends.local import control, lock
+from endpointctl.backends.local.collector import AUTO_COLLECT_EVERY_S, collect, disk_cap_bytes
 from endpointctl.backends.local.controller import DeploymentController
+from endpointctl.backends.local.disk import DEFAULT_MIN_IDLE_S
 from endpointctl.backends.local.instance import Instance
 from endpointctl.backends.local.layout import SPAWNED_AT_VARIABLE, Layout
 from endpointctl.backends.local.logrotate import rotate_logs
@@ -295,9 +297,51 @@ class Agent:
         self.failed_endpoints = dict(failed)
 
     async def _rotate_loop(self) -> None:
+        last_collected = time.monotonic()
         while True:
             await asyncio.sleep(ROTATE_EVERY_S)
             await asyncio.to_thread(rotate_logs, self.layout.logs)
+            if time.monotonic() - last_collected >= AUTO_COLLECT_EVERY_S:
+                last_collected = time.monotonic()
+                await self._collect_over_cap()
+
+    async def _collect_over_cap(self) -> None:
+        with self.store.read() as tx:
+            cap = disk_cap_bytes(tx.defaults())
+        if cap is None:
+            return
+        try:
+            report = await self.collect_garbage(max_bytes=cap)
+        except Exception:  # a failed collection must not stop log rotation
+            log.exception("collecting unused environments failed")
+            return
+        for item in report["freed"]:
+            log.info(
+                "disk cap %d bytes: removed %s %s (%d bytes)",
+                cap,
+                item["kind"],
+                item["name"],
+                item["size_bytes"],
+            )
+
+    async def collect_garbage(
+        self, *, dry_run: bool = False, min_idle_s: float = DEFAULT_MIN_IDLE_S, max_bytes: int | None = None
+    ) -> dict[str, Any]:
+        with self.store.read() as tx:
+            deployments = {
+                (e.name, d.name)
+                for e in tx.list_endpoints(self.backend)
+                for d in tx.list_deployments(self.backend, e.name)
+            }
+        return await collect(
+            self.layout,
+            self.runtime,
+            self.controllers.values(),
+            deployments,
+            dry_run=dry_run,
+            min_idle_s=min_idle_s,
+            max_bytes=max_bytes,
+        )
 
     # --- control API ------------------------------------------------------------------------------
     async def handle(self, method: str, params: Mapping[str, Any]) -> Any:
@@ -314,6 +358,11 @@ class Agent:
             if endpoint not in snapshot.get("endpoints", {}):
                 raise NotFound(f"endpoint {endpoint} is not served by the gateway")
             return snapshot["endpoints"][endpoint]
+        if method == "collect_garbage":
+            return await self.collect_garbage(
+                dry_run=bool(params.get("dry_run", False)),
+                min_idle_s=float(params.get("min_idle_s", DEFAULT_MIN_IDLE_S)),
+            )
         if method == "stop":
             self._stopping.set()
             return {"stopping": True}

@@ -33,9 +33,11 @@ from endpointctl.core.store import DeploymentRecord, EndpointRecord
 from endpointctl.core.traffic import TrafficSplit
 from endpointctl.core.views import (
     BackendStatus,
+    CleanupReport,
     Container,
     Credentials,
     DeploymentView,
+    DiskItem,
     EndpointView,
     EventView,
     LogLine,
@@ -83,6 +85,21 @@ class LocalBackend:
 
     async def stop_agent(self) -> bool:
         return await stop_agent(self._layout)
+
+    async def collect_garbage(
+        self, *, dry_run: bool = False, min_idle_s: float | None = None
+    ) -> CleanupReport:
+        params: dict[str, Any] = {"dry_run": dry_run}
+        if min_idle_s is not None:
+            params["min_idle_s"] = min_idle_s
+        # Walking environments and removing them takes a while on a big cache; nothing else waits on it.
+        raw = await self._agent("collect_garbage", timeout_s=600, **params)
+        return CleanupReport(
+            self.name,
+            tuple(DiskItem(**item) for item in raw["freed"]),
+            tuple(DiskItem(**item) for item in raw["kept"]),
+            dry_run,
+        )
 
     async def _agent(self, method: str, timeout_s: float = 120, **params: Any) -> Any:
         """One round trip when the agent runs (a ping first would double every read: the TUI's tick makes one

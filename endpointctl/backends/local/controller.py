@@ -13,12 +13,13 @@ import asyncio
 import contextlib
 import dataclasses
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from endpointctl.backends.common.diagnosis import failure_cause
+from endpointctl.backends.local.disk import prune_retired_logs
 from endpointctl.backends.local.instance import Instance
 from endpointctl.backends.local.layout import Layout
 from endpointctl.backends.local.records import InstanceRecord
@@ -77,6 +78,16 @@ class DeploymentController:
 
     def status(self) -> DeploymentStatus:
         return DeploymentStatus(tuple(i.view() for i in self.instances), self.rollout)
+
+    def needed(self) -> dict[str, Mapping[str, Any]]:
+        """What must stay on disk for this deployment: each instance's and each prepared revision's runtime data
+        (a rollout in flight and the revision a rollback returns to are prepared)."""
+        out: dict[str, Mapping[str, Any]] = {}
+        for revision, prepared in self._prepared.items():
+            out[f"{self.endpoint}/{self.name} rev {revision}"] = prepared.data
+        for instance in self.instances:
+            out[f"{self.endpoint}/{self.name} instance {instance.record.id}"] = instance.record.runtime
+        return out
 
     def kick(self, record: DeploymentRecord) -> None:
         """Start converging towards `record` unless a step is already running (it re-kicks when done)."""
@@ -427,6 +438,10 @@ class DeploymentController:
             )
         except EndpointctlError as exc:
             self.s.event(self.endpoint, self.name, "warning", f"could not remove old revisions: {exc}")
+        running = {i.record.id for i in self.instances}
+        await asyncio.to_thread(
+            prune_retired_logs, self.s.layout.log_dir(self.endpoint, self.name), running, len(running)
+        )
 
     # --- state ------------------------------------------------------------------------------------
     def _set_state(self, state: ProvisioningState, reason: str = "") -> None:

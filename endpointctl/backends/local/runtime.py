@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from endpointctl.backends.local.records import InstanceRecord
 from endpointctl.core.spec import DeploymentSpec
+from endpointctl.core.views import DiskItem
 
 # One line of what preparing a revision is doing ("installing numpy…"); called from any thread.
 Progress = Callable[[str], None]
@@ -67,6 +68,22 @@ class Runtime(Protocol):
         self, endpoint: str, deployment: str, running: Sequence[InstanceRecord]
     ) -> None:
         """Remove staged revisions that none of the `running` instances uses any more."""
+        ...
+
+    async def collect_garbage(
+        self,
+        needed: Mapping[str, Mapping[str, Any]],
+        *,
+        min_idle_s: float,
+        dry_run: bool,
+        max_bytes: int | None,
+    ) -> tuple[list[DiskItem], list[DiskItem]]:
+        """Remove environments (venvs, images) none of `needed` uses: (freed, kept).
+
+        `needed` maps who needs something ("my-endpoint/blue rev 3") to that revision's runtime data (as in
+        `InstanceRecord.runtime` or `Prepared.data`). With `max_bytes`, only the least recently used go, until
+        what is left fits.
+        """
         ...
 
     async def close(self) -> None: ...

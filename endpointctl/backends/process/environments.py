@@ -38,6 +38,8 @@ from endpointctl.backends.common.environments.scoring_host import (
     copy_host,
     host_marker,
 )
+from endpointctl.backends.local.disk import touch
+from endpointctl.backends.process.env_gc import LAST_USED
 from endpointctl.core.errors import OperationFailed
 from endpointctl.core.filelock import exclusive
 
@@ -106,18 +108,19 @@ class EnvironmentBuilder:
             )
 
         log.parent.mkdir(parents=True, exist_ok=True)
-        if _is_complete(root):
-            _log_line(log, f"environment {key} is ready at {root}; nothing to build")
-            return result(True)
         self.cache_root.mkdir(parents=True, exist_ok=True)
+        # Under the environment's lock even to reuse it: `endpointctl gc` removes under the same lock, so an
+        # environment found complete here is marked used before a collection can look at it again.
         with exclusive(self.cache_root / f"{key}.lock"):
             if _is_complete(root):
-                _log_line(log, f"environment {key} was built meanwhile by another deployment; reusing {root}")
+                touch(root / LAST_USED)
+                _log_line(log, f"environment {key} is ready at {root}; nothing to build")
                 return result(True)
             if root.exists():
                 # A complete marker is the only proof of a good build; anything else is debris.
                 shutil.rmtree(root)
             _build(self.cache_root / f".building-{key}", root, wanted, interpreter, host_dir, log, progress)
+            touch(root / LAST_USED)
         return result(False)
 
 

@@ -7,20 +7,23 @@ import contextlib
 import os
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from endpointctl.backends.local import procs
+from endpointctl.backends.local.disk import touch
 from endpointctl.backends.local.layout import Layout
 from endpointctl.backends.local.ports import free_port
 from endpointctl.backends.local.records import InstanceRecord
 from endpointctl.backends.local.runtime import Prepared, Progress
+from endpointctl.backends.process.env_gc import LAST_USED, collect_environments, environment_of
 from endpointctl.backends.process.environments import EnvironmentBuilder
 from endpointctl.backends.process.prepare import prepare
 from endpointctl.core.context import BackendContext
 from endpointctl.core.errors import OperationFailed
 from endpointctl.core.spec import DeploymentSpec
+from endpointctl.core.views import DiskItem
 
 
 class ProcessRuntime:
@@ -51,6 +54,9 @@ class ProcessRuntime:
         if not record.port:
             record.port = free_port()
         popen = _start(record)
+        env = environment_of(record.runtime["python"], self._layout.environments)
+        if env is not None:
+            touch(self._layout.environments / env / LAST_USED)
         self._children[record.id] = popen
         record.runtime["pid"] = popen.pid
         record.runtime["started"] = procs.start_time(popen.pid) or 0
@@ -91,6 +97,24 @@ class ProcessRuntime:
                     shutil.rmtree(app_dir, ignore_errors=True)
 
         await asyncio.to_thread(remove)
+
+    async def collect_garbage(
+        self,
+        needed: Mapping[str, Mapping[str, Any]],
+        *,
+        min_idle_s: float,
+        dry_run: bool,
+        max_bytes: int | None,
+    ) -> tuple[list[DiskItem], list[DiskItem]]:
+        cache = self._layout.environments
+        keys: dict[str, str] = {}
+        for owner, data in needed.items():
+            key = environment_of(str(data.get("python", "")), cache)
+            if key is not None:
+                keys[key] = f"{keys[key]}, {owner}" if key in keys else owner
+        return await asyncio.to_thread(
+            collect_environments, cache, keys, min_idle_s=min_idle_s, dry_run=dry_run, max_bytes=max_bytes
+        )
 
     async def close(self) -> None:
         return None

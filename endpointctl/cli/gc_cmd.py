@@ -1,0 +1,82 @@
+"""`endpointctl gc`: take back the disk a local backend no longer needs, and say what it freed."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from endpointctl.cli.common import CliContext, add_backend_arg, add_output_args, backend_of
+from endpointctl.core.errors import InvalidInput
+from endpointctl.core.views import CleanupReport, DiskItem
+
+DESCRIPTION = """\
+Removes environments (process: uv venvs; docker: environment images) that no deployment uses, the logs of
+retired instances beyond the last 3 revisions' worth, and log folders of deployments that no longer exist.
+Never removes what a running instance, a rollout in flight or a rollback target needs, nor anything used in
+the last --min-idle seconds. With `configure --defaults disk_cap_gb=N`, the agent also does this by itself
+(least recently used first) whenever environments take more than N GB."""
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], *, backends: bool) -> None:
+    if not backends:
+        return
+    p = sub.add_parser(
+        "gc", help="free disk: unused environments and images, old logs", description=DESCRIPTION
+    )
+    p.add_argument("--dry-run", action="store_true", help="say what would be removed; remove nothing")
+    p.add_argument(
+        "--min-idle",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="keep anything used this recently (default: 600)",
+    )
+    add_backend_arg(p)
+    add_output_args(p)
+    p.set_defaults(handler=_gc)
+
+
+async def _gc(args: argparse.Namespace, ctx: CliContext) -> Any:
+    if args.min_idle is not None and args.min_idle < 0:
+        raise InvalidInput(f"--min-idle {args.min_idle}: must be 0 or more seconds")
+    report = await ctx.service.collect_garbage(
+        dry_run=args.dry_run, min_idle_s=args.min_idle, backend=backend_of(args)
+    )
+    return as_output(report)
+
+
+def as_output(report: CleanupReport) -> dict[str, Any]:
+    return {
+        "backend": report.backend,
+        "dryRun": report.dry_run,
+        "summary": summary(report),
+        "freedBytes": report.freed_bytes,
+        "keptBytes": report.kept_bytes,
+        "freed": [_item(i) for i in report.freed],
+        "kept": [_item(i) for i in report.kept],
+    }
+
+
+def summary(report: CleanupReport) -> str:
+    verb = "would free" if report.dry_run else "freed"
+    counts: dict[str, int] = {}
+    for item in report.freed:
+        counts[item.kind] = counts.get(item.kind, 0) + 1
+    what = ", ".join(f"{n} {kind}(s)" for kind, n in sorted(counts.items())) or "nothing"
+    return (
+        f"{report.backend}: {verb} {human_bytes(report.freed_bytes)} ({what}); "
+        f"kept {len(report.kept)} in use ({human_bytes(report.kept_bytes)})"
+    )
+
+
+def human_bytes(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"
+
+
+def _item(item: DiskItem) -> dict[str, Any]:
+    return {"kind": item.kind, "name": item.name, "sizeBytes": item.size_bytes, "why": item.why}
