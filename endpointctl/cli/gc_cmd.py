@@ -49,33 +49,12 @@ def as_output(report: CleanupReport) -> dict[str, Any]:
     return {
         "backend": report.backend,
         "dryRun": report.dry_run,
-        "summary": summary(report),
+        "summary": report.summary(),
         "freedBytes": report.freed_bytes,
         "keptBytes": report.kept_bytes,
         "freed": [_item(i) for i in report.freed],
         "kept": [_item(i) for i in report.kept],
     }
-
-
-def summary(report: CleanupReport) -> str:
-    verb = "would free" if report.dry_run else "freed"
-    counts: dict[str, int] = {}
-    for item in report.freed:
-        counts[item.kind] = counts.get(item.kind, 0) + 1
-    what = ", ".join(f"{n} {kind}(s)" for kind, n in sorted(counts.items())) or "nothing"
-    return (
-        f"{report.backend}: {verb} {human_bytes(report.freed_bytes)} ({what}); "
-        f"kept {len(report.kept)} in use ({human_bytes(report.kept_bytes)})"
-    )
-
-
-def human_bytes(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GB"
 
 
 def _item(item: DiskItem) -> dict[str, Any]:

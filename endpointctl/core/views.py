@@ -278,6 +278,27 @@ class CleanupReport:
     def kept_bytes(self) -> int:
         return sum(item.size_bytes for item in self.kept)
 
+    def summary(self) -> str:
+        """ "process: freed 481.2 MB (2 environment(s), 14 log(s)); kept 1 in use (240.0 MB)"."""
+        verb = "would free" if self.dry_run else "freed"
+        counts: dict[str, int] = {}
+        for item in self.freed:
+            counts[item.kind] = counts.get(item.kind, 0) + 1
+        what = ", ".join(f"{n} {kind}(s)" for kind, n in sorted(counts.items())) or "nothing"
+        return (
+            f"{self.backend}: {verb} {human_bytes(self.freed_bytes)} ({what}); "
+            f"kept {len(self.kept)} in use ({human_bytes(self.kept_bytes)})"
+        )
+
+
+def human_bytes(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KB", "MB"):
+        if value < 1024:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"
+
 
 @dataclass(frozen=True)
 class DeploymentMetrics:

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from endpointctl.core.capabilities import Capability
+from endpointctl.tui.context import tui_context
 from endpointctl.tui.target import Target
 
 if TYPE_CHECKING:
@@ -35,6 +37,13 @@ class EndpointCommands(Provider):
                 "select it in the navigator",
             )
         yield ("Create from file…", main.open_file_in_editor, "open a YAML file in the editor and apply it")
+        for backend in tui_context(main).model.snapshot.backends:
+            if backend.status.available and Capability.DISK_CLEANUP in backend.status.capabilities:
+                yield (
+                    f"Free disk on {backend.status.name}…",
+                    partial(main.free_disk, backend.status.name),
+                    "unused environments and old logs; shows what goes before it removes anything",
+                )
         selected = main.target
         if selected is not None and selected.endpoint is not None:
             endpoint = Target(selected.backend, selected.endpoint)

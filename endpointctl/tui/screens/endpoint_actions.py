@@ -1,4 +1,4 @@
-"""Endpoint operations reachable from the palette and `:`: delete (typed confirmation), keys, credentials."""
+"""Operations reachable from the palette and `:`: delete (typed confirmation), keys, credentials, free disk."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ from textual.screen import Screen
 from endpointctl.tui.context import tui_context
 from endpointctl.tui.screens.confirm import ConfirmScreen
 from endpointctl.tui.target import Target
+
+# What the free-disk confirmation lists before "… and N more" (it must fit 80×24).
+MAX_LISTED = 8
 
 
 class EndpointActions(Screen[None]):
@@ -101,3 +104,36 @@ class EndpointActions(Screen[None]):
             return
         self.app.copy_to_clipboard(value)
         self.notify(f"{creds.auth_mode} credential of {target.endpoint} copied to the clipboard")
+
+    @work(exit_on_error=False, group="mutations")
+    async def free_disk(self, backend: str) -> None:
+        """What `endpointctl gc` would free is shown first; nothing is removed before it is confirmed."""
+        # Imported here, not at import: the first frame does without the views.
+        from endpointctl.core.views import human_bytes
+
+        svc = tui_context(self).service
+        try:
+            plan = await svc.collect_garbage(dry_run=True, backend=backend)
+        except Exception as exc:
+            self.notify(f"free disk: {exc}", severity="error", timeout=8)
+            return
+        if not plan.freed:
+            self.notify(plan.summary(), timeout=8)
+            return
+        lines = [
+            f"{item.kind} {item.name} ({human_bytes(item.size_bytes)}): {item.why}" for item in plan.freed
+        ]
+        shown = lines[:MAX_LISTED] + (
+            [f"… and {len(lines) - MAX_LISTED} more"] if len(lines) > MAX_LISTED else []
+        )
+        confirmed = await self.app.push_screen_wait(
+            ConfirmScreen(f"Free disk on {backend}?", "\n".join([plan.summary(), "", *shown]))
+        )
+        if not confirmed:
+            return
+        try:
+            done = await svc.collect_garbage(backend=backend)
+        except Exception as exc:
+            self.notify(f"free disk: {exc}", severity="error", timeout=8)
+            return
+        self.notify(done.summary(), timeout=8)
