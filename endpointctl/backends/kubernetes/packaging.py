@@ -182,7 +182,8 @@ def _environment(spec: DeploymentSpec, registry: AssetRegistry) -> tuple[str, Py
         )
     if isinstance(environment, AssetRef):
         asset = registry.resolve("environment", environment)
-        image, conda, build = asset.spec.get("image"), asset.spec.get("conda_file"), asset.spec.get("build")
+        registered = asset.environment
+        image, conda, build = registered.image, registered.conda_file, registered.build
         where = asset.reference
     else:
         assert isinstance(environment, InlineEnvironment)

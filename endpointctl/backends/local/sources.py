@@ -43,8 +43,7 @@ def requirements(spec: DeploymentSpec, registry: AssetRegistry) -> tuple[PythonR
     image: str | None = None
     if isinstance(environment, AssetRef):
         asset = registry.resolve(ENVIRONMENT, environment)
-        conda = asset.spec.get("conda_file")
-        image = asset.spec.get("image")
+        conda, image = asset.environment.conda_file, asset.environment.image
     elif isinstance(environment, InlineEnvironment):
         conda, image = environment.conda_file, environment.image
     if conda is None:

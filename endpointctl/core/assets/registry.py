@@ -17,7 +17,7 @@ from endpointctl.core.assets.blobs import BlobStore
 from endpointctl.core.digest import bytes_digest
 from endpointctl.core.errors import Conflict, InvalidInput, NotFound
 from endpointctl.core.spec import AssetRef, EnvironmentSpec, ModelSpec, spec_to_dict
-from endpointctl.core.store import AssetRecord, Store
+from endpointctl.core.store import AssetRecord, AssetSpec, Store
 
 MODEL = "model"
 ENVIRONMENT = "environment"
@@ -29,7 +29,8 @@ class RegisteredAsset:
     name: str
     version: str
     digest: str
-    spec: dict[str, Any]
+    # As registered: paths point into the blob store, name and version are the registered ones.
+    spec: AssetSpec
     blob_path: Path | None
     archived: bool
     created_at: float
@@ -38,8 +39,15 @@ class RegisteredAsset:
     def reference(self) -> str:
         return f"azureml:{self.name}:{self.version}"
 
+    @property
+    def environment(self) -> EnvironmentSpec:
+        """The spec of a registered environment (InvalidInput if this asset is a model)."""
+        if not isinstance(self.spec, EnvironmentSpec):
+            raise InvalidInput(f"{self.reference} is a {self.kind}, not an environment")
+        return self.spec
+
     def to_show(self) -> dict[str, Any]:
-        out = {k: v for k, v in self.spec.items() if k != "$schema"}
+        out = {k: v for k, v in spec_to_dict(self.spec).items() if k != "$schema"}
         out.update(
             {
                 "name": self.name,
@@ -68,9 +76,14 @@ class AssetRegistry:
         if spec.path is None:
             raise InvalidInput(f"model {name}: `path` is required to register a local model")
         digest, stored = self._blobs.put_tree(Path(spec.path))
-        body = spec_to_dict(spec)
-        body["path"] = str(stored)
-        return self._register(MODEL, name, version or spec.version, digest, body, stored)
+        return self._register(
+            MODEL,
+            name,
+            version or spec.version,
+            digest,
+            spec.model_copy(update={"path": str(stored)}),
+            stored,
+        )
 
     def register_environment(
         self, spec: EnvironmentSpec, *, name: str | None = None, version: str | None = None
@@ -78,24 +91,29 @@ class AssetRegistry:
         name = name or spec.name
         if not name:
             raise InvalidInput("environment: a name is required (-n/--name or `name:` in the file)")
-        body = spec_to_dict(spec)
-        parts: dict[str, Any] = {"image": spec.image, "inference_config": body.get("inference_config")}
+        inference = spec.inference_config
+        parts: dict[str, Any] = {
+            "image": spec.image,
+            "inference_config": None if inference is None else spec_to_dict(inference),
+        }
         stored: Path | None = None
+        update: dict[str, Any] = {}
         if spec.conda_file is not None:
             conda_digest, conda_stored = self._blobs.put_tree(Path(spec.conda_file))
-            body["conda_file"] = str(conda_stored)
+            update["conda_file"] = str(conda_stored)
             parts["conda_file"] = conda_digest
             stored = conda_stored.parent
-        build = body.get("build")
-        if isinstance(build, dict) and build.get("path"):
-            build_digest, build_stored = self._blobs.put_tree(Path(build["path"]))
-            build["path"] = str(build_stored)
+        if spec.build is not None and spec.build.path:
+            build_digest, build_stored = self._blobs.put_tree(Path(spec.build.path))
+            update["build"] = spec.build.model_copy(update={"path": str(build_stored)})
             parts["build"] = build_digest
         digest = bytes_digest(json.dumps(parts, sort_keys=True).encode())
-        return self._register(ENVIRONMENT, name, version or spec.version, digest, body, stored)
+        return self._register(
+            ENVIRONMENT, name, version or spec.version, digest, spec.model_copy(update=update), stored
+        )
 
     def _register(
-        self, kind: str, name: str, version: str | None, digest: str, body: dict[str, Any], blob: Path | None
+        self, kind: str, name: str, version: str | None, digest: str, spec: AssetSpec, blob: Path | None
     ) -> RegisteredAsset:
         with self._store.transaction() as tx:
             if version is None:
@@ -111,9 +129,15 @@ class AssetRegistry:
                         f"this content is {digest}. A version is immutable: register it as a new version."
                     )
                 return _asset(existing)
-            body["name"], body["version"] = name, version
             record = AssetRecord(
-                kind, name, version, digest, body, str(blob) if blob else None, False, time.time()
+                kind,
+                name,
+                version,
+                digest,
+                spec.model_copy(update={"name": name, "version": version}),
+                str(blob) if blob else None,
+                False,
+                time.time(),
             )
             tx.put_asset(record)
         return _asset(record)

@@ -3,6 +3,7 @@
 from endpointctl.core.store.db import Store, StoreError, Tx
 from endpointctl.core.store.records import (
     AssetRecord,
+    AssetSpec,
     DeploymentRecord,
     EndpointRecord,
     EventRecord,
@@ -11,6 +12,7 @@ from endpointctl.core.store.records import (
 
 __all__ = [
     "AssetRecord",
+    "AssetSpec",
     "DeploymentRecord",
     "EndpointRecord",
     "EventRecord",

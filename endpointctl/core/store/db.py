@@ -17,10 +17,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from endpointctl.core.spec import DeploymentSpec, EndpointSpec, restore, spec_to_dict
+from endpointctl.core.spec import (
+    DeploymentSpec,
+    EndpointSpec,
+    EnvironmentSpec,
+    ModelSpec,
+    restore,
+    spec_to_dict,
+)
 from endpointctl.core.store.migrations import migrate
 from endpointctl.core.store.records import (
     AssetRecord,
+    AssetSpec,
     DeploymentRecord,
     EndpointRecord,
     EventRecord,
@@ -104,7 +112,7 @@ class Tx:
                 record.name,
                 record.version,
                 record.digest,
-                _dumps(record.spec),
+                _dumps(spec_to_dict(record.spec)),
                 record.blob_path,
                 int(record.archived),
                 record.created_at,
@@ -351,12 +359,16 @@ class Tx:
 
 
 def _asset(row: sqlite3.Row) -> AssetRecord:
+    stored = json.loads(row["spec_json"])
+    spec: AssetSpec = (
+        restore(ModelSpec, stored) if row["kind"] == "model" else restore(EnvironmentSpec, stored)
+    )
     return AssetRecord(
         kind=row["kind"],
         name=row["name"],
         version=row["version"],
         digest=row["digest"],
-        spec=json.loads(row["spec_json"]),
+        spec=spec,
         blob_path=row["blob_path"],
         archived=bool(row["archived"]),
         created_at=row["created_at"],

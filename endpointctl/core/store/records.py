@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from endpointctl.core.spec import DeploymentSpec, EndpointSpec
+from endpointctl.core.spec import DeploymentSpec, EndpointSpec, EnvironmentSpec, ModelSpec
+
+# What `model create` / `environment create` registered, with paths into the blob store.
+AssetSpec = ModelSpec | EnvironmentSpec
 
 
 @dataclass(frozen=True)
@@ -14,7 +17,7 @@ class AssetRecord:
     name: str
     version: str
     digest: str
-    spec: dict[str, Any]
+    spec: AssetSpec
     blob_path: str | None
     archived: bool
     created_at: float
