@@ -18,6 +18,7 @@ from endpointctl.cli import (
     endpoint_cmds,
     gc_cmd,
     quickstart_cmd,
+    rollout_cmds,
     web_cmd,
 )
 from endpointctl.cli.common import CliContext, default_overrides
@@ -30,6 +31,7 @@ from endpointctl.core.store import StoreError
 GROUPS: tuple[ModuleType, ...] = (
     endpoint_cmds,
     deployment_cmds,
+    rollout_cmds,
     asset_cmds,
     configure_cmd,
     agent_cmds,

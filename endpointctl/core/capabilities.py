@@ -26,6 +26,8 @@ class Capability(enum.Enum):
     AGENT = "agent"
     # What the backend keeps on this machine's disk (environments, images, old logs) can be collected.
     DISK_CLEANUP = "disk_cleanup"
+    # `endpointctl rollout start`: traffic steps judged by the gateway's metrics, rolled back by a failed gate.
+    PROGRESSIVE_ROLLOUT = "progressive_rollout"
 
 
 @dataclass(frozen=True)

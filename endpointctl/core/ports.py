@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 from endpointctl.core.capabilities import Capabilities, Capability
 from endpointctl.core.context import BackendContext
 from endpointctl.core.operations import Operation
+from endpointctl.core.progressive.machine import RolloutState
+from endpointctl.core.progressive.plan import ProgressivePlan
 from endpointctl.core.spec import DeploymentSpec, EndpointSpec
 from endpointctl.core.traffic import TrafficSplit
 from endpointctl.core.views import (
@@ -184,6 +186,23 @@ class SupportsDiskCleanup(Protocol):
         ...
 
 
+@runtime_checkable
+class SupportsProgressiveRollout(Protocol):
+    """A driver that runs a progressive rollout without the operator's terminal (it survives the CLI exiting)."""
+
+    async def start_progressive(self, plan: ProgressivePlan) -> RolloutState:
+        """Conflict if one runs on the endpoint already; returns the state after the first step was applied."""
+        ...
+
+    async def progressive_status(self, endpoint: str) -> RolloutState:
+        """The endpoint's current or last progressive rollout (NotFound if it never had one)."""
+        ...
+
+    async def steer_progressive(self, endpoint: str, command: str) -> RolloutState:
+        """pause, resume, promote or abort (Conflict when the rollout cannot take it)."""
+        ...
+
+
 # The capabilities every backend has through the core port.
 CORE: frozenset[Capability] = frozenset(
     {Capability.ENDPOINTS, Capability.DEPLOYMENTS, Capability.TRAFFIC, Capability.KEYS, Capability.INVOKE}
@@ -195,6 +214,7 @@ ROLES: tuple[tuple[type, frozenset[Capability]], ...] = (
     (SupportsAgent, frozenset({Capability.AGENT})),
     (SupportsDryRun, frozenset({Capability.DRY_RUN})),
     (SupportsDiskCleanup, frozenset({Capability.DISK_CLEANUP})),
+    (SupportsProgressiveRollout, frozenset({Capability.PROGRESSIVE_ROLLOUT})),
 )
 FEATURES: frozenset[Capability] = frozenset(Capability) - CORE - frozenset().union(*(c for _, c in ROLES))
 

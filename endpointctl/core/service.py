@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from importlib.metadata import entry_points
 from typing import TypeVar, cast
 
@@ -36,8 +36,12 @@ from endpointctl.core.ports import (
     SupportsEvents,
     SupportsLogs,
     SupportsMetrics,
+    SupportsProgressiveRollout,
     capabilities_of,
 )
+from endpointctl.core.progressive.gates import Gates
+from endpointctl.core.progressive.machine import RolloutState
+from endpointctl.core.progressive.plan import DEFAULT_STEP_SECONDS, DEFAULT_STEPS, make_plan
 from endpointctl.core.scoring import ScoringSession
 from endpointctl.core.spec import DeploymentSpec, EndpointSpec
 from endpointctl.core.traffic import TrafficError, TrafficSplit
@@ -470,6 +474,45 @@ class EndpointService:
     ) -> CleanupReport:
         target = self._role(self.backend(backend), SupportsDiskCleanup, Capability.DISK_CLEANUP)
         return await target.collect_garbage(dry_run=dry_run, min_idle_s=min_idle_s)
+
+    # --- progressive rollouts ---------------------------------------------------------------------
+    async def start_progressive(
+        self,
+        endpoint: str,
+        *,
+        to: str,
+        from_: str | None = None,
+        steps: Sequence[int] = DEFAULT_STEPS,
+        step_seconds: float = DEFAULT_STEP_SECONDS,
+        gates: Gates | None = None,
+        backend: str | None = None,
+    ) -> RolloutState:
+        """`rollout start`: every rule checked before anything changes; the split now is what a rollback restores."""
+        port = self.backend(backend)
+        target = self._role(port, SupportsProgressiveRollout, Capability.PROGRESSIVE_ROLLOUT)
+        current = await port.get_endpoint(endpoint)
+        deployments = {d.name: str(d.provisioning_state) for d in await port.list_deployments(endpoint)}
+        plan = make_plan(
+            endpoint,
+            deployments=deployments,
+            current=_split_of_view(current),
+            candidate=to,
+            baseline=from_,
+            steps=steps,
+            step_seconds=step_seconds,
+            gates=gates,
+        )
+        return await target.start_progressive(plan)
+
+    async def progressive_status(self, endpoint: str, *, backend: str | None = None) -> RolloutState:
+        target = self._role(self.backend(backend), SupportsProgressiveRollout, Capability.PROGRESSIVE_ROLLOUT)
+        return await target.progressive_status(endpoint)
+
+    async def steer_progressive(
+        self, endpoint: str, command: str, *, backend: str | None = None
+    ) -> RolloutState:
+        target = self._role(self.backend(backend), SupportsProgressiveRollout, Capability.PROGRESSIVE_ROLLOUT)
+        return await target.steer_progressive(endpoint, command)
 
     async def metrics(self, endpoint: str, *, backend: str | None = None) -> MetricsSnapshot:
         target = self._role(self.backend(backend), SupportsMetrics, Capability.METRICS)

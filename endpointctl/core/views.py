@@ -315,6 +315,12 @@ class DeploymentMetrics:
     p99_ms: float | None
     mirrored: int = 0
     mirror_failures: int = 0
+    # For windows between two snapshots (rollout gates): exact statuses, the latency histogram (upper bounds in
+    # seconds, one count per bound plus +Inf) and when the counters started (a restart resets them).
+    statuses: Mapping[int, int] = field(default_factory=dict)
+    latency_bounds_s: tuple[float, ...] = ()
+    latency_counts: tuple[int, ...] = ()
+    since: float = 0.0
 
     @property
     def errors(self) -> int:

@@ -26,8 +26,14 @@ Call = Callable[[], Awaitable[object]]
 LACKS: dict[str, set[Capability]] = {
     "process": {Capability.DRY_RUN},
     "docker": {Capability.DRY_RUN},
-    "kubernetes": {Capability.AGENT, Capability.DISK_CLEANUP},
-    "azure": {Capability.AGENT, Capability.METRICS, Capability.EVENTS, Capability.DISK_CLEANUP},
+    "kubernetes": {Capability.AGENT, Capability.DISK_CLEANUP, Capability.PROGRESSIVE_ROLLOUT},
+    "azure": {
+        Capability.AGENT,
+        Capability.METRICS,
+        Capability.EVENTS,
+        Capability.DISK_CLEANUP,
+        Capability.PROGRESSIVE_ROLLOUT,
+    },
 }
 # Capabilities no single façade call stands for (they shape how other calls behave); a backend without one
 # would have nothing to refuse it with, so every backend must have them.
@@ -68,6 +74,11 @@ def gated_calls(harness: Harness) -> dict[Capability, list[tuple[str, Call]]]:
         Capability.AGENT: [
             ("start_agent", lambda: svc.start_agent(backend=name)),
             ("stop_agent", lambda: svc.stop_agent(backend=name)),
+        ],
+        Capability.PROGRESSIVE_ROLLOUT: [
+            ("start_progressive", lambda: svc.start_progressive(MISSING, to="green", backend=name)),
+            ("progressive_status", lambda: svc.progressive_status(MISSING, backend=name)),
+            ("steer_progressive", lambda: svc.steer_progressive(MISSING, "pause", backend=name)),
         ],
         Capability.DISK_CLEANUP: [
             ("collect_garbage", lambda: svc.collect_garbage(dry_run=True, backend=name))

@@ -67,6 +67,7 @@ LIMITS: Mapping[Capability, str] = {
     Capability.METRICS: "request metrics live in Azure Monitor, which endpointctl does not query yet",
     Capability.EVENTS: "ARM keeps no per-endpoint event history; see the Azure activity log",
     Capability.DISK_CLEANUP: "Azure manages the endpoint's disk; nothing is kept on this machine",
+    Capability.PROGRESSIVE_ROLLOUT: "progressive rollouts on Azure need gates from Azure Monitor metrics; not built yet",
 }
 # The AAD audience of Azure ML data-plane tokens (aad_token endpoints).
 ML_SCOPE = "https://ml.azure.com/.default"

@@ -27,5 +27,9 @@ def metrics_snapshot(endpoint: str, raw: Mapping[str, Any]) -> MetricsSnapshot:
             latency.get("p99_ms"),
             mirrored=sum(int(v) for v in mirror.values()),
             mirror_failures=int(mirror.get("error", 0)),
+            statuses={int(k): int(v) for k, v in m.get("by_status", {}).items()},
+            latency_bounds_s=tuple(float(b) for b in latency.get("buckets_s", ())),
+            latency_counts=tuple(int(c) for c in latency.get("counts", ())),
+            since=float(m.get("since", 0.0)),
         )
     return MetricsSnapshot(endpoint, time.time(), deployments)

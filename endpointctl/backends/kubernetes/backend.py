@@ -84,6 +84,7 @@ class KubernetesBackend:
         return {
             Capability.AGENT: "the cluster runs the endpoints; there is no local supervisor to start",
             Capability.DISK_CLEANUP: "the kubelet collects unused images on the nodes; nothing is kept on this machine",
+            Capability.PROGRESSIVE_ROLLOUT: "progressive rollouts need a controller in the cluster (so they do not depend on this terminal); not built yet",
         }
 
     async def close(self) -> None:

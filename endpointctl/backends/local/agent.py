@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from endpointctl.backends.common.gateway_metrics import metrics_snapshot
 from endpointctl.backends.common.routing import deployment_config, endpoint_config
 from endpointctl.backends.local import control, lock
 from endpointctl.backends.local.collector import AUTO_COLLECT_EVERY_S, collect, disk_cap_bytes
@@ -27,12 +28,14 @@ from endpointctl.backends.local.disk import DEFAULT_MIN_IDLE_S
 from endpointctl.backends.local.instance import Instance
 from endpointctl.backends.local.layout import SPAWNED_AT_VARIABLE, Layout
 from endpointctl.backends.local.logrotate import rotate_logs
+from endpointctl.backends.local.progressive import ProgressiveDriver
 from endpointctl.backends.local.records import InstanceRecord
 from endpointctl.backends.local.runtime import Runtime
 from endpointctl.core.context import BackendContext
 from endpointctl.core.errors import NotFound
+from endpointctl.core.progressive import machine
 from endpointctl.core.store import DeploymentRecord, EndpointRecord
-from endpointctl.core.views import ProvisioningState
+from endpointctl.core.views import DeploymentMetrics, ProvisioningState
 from endpointctl.serving.gateway.config import DeploymentConfig, EndpointConfig, GatewayConfig
 from endpointctl.serving.gateway.gateway import Gateway, GatewayBindError
 
@@ -62,6 +65,9 @@ class Agent:
         self._reconcile_lock = asyncio.Lock()
         self._gateway_lock = asyncio.Lock()
         self._lock_fd: int | None = None
+        self.progressive = ProgressiveDriver(
+            self.backend, self.store, self.deployment_metrics, self.refresh_gateway
+        )
 
     # --- Services for controllers ---------------------------------------------------------------
     def changed(self) -> None:
@@ -100,6 +106,7 @@ class Agent:
             loop.add_signal_handler(sig, self._stopping.set)
         await self.gateway.start()
         await self._adopt_instances()
+        self.progressive.resume_all()
         server = await control.serve(self.layout.socket, self.handle)
         log.info("agent %d serving %s", os.getpid(), self.layout.socket)
         background = [
@@ -112,6 +119,7 @@ class Agent:
         server.close()
         for task in background:
             task.cancel()
+        await self.progressive.stop()
         for controller in self.controllers.values():
             await controller.shutdown()
             await controller.stop_instances()
@@ -324,6 +332,11 @@ class Agent:
                 item["size_bytes"],
             )
 
+    def deployment_metrics(self, endpoint: str) -> Mapping[str, DeploymentMetrics]:
+        """The gateway's counters for the endpoint's deployments (empty before its first request)."""
+        raw = self.gateway.metrics_snapshot().get("endpoints", {}).get(endpoint)
+        return {} if raw is None else metrics_snapshot(endpoint, raw).deployments
+
     async def collect_garbage(
         self, *, dry_run: bool = False, min_idle_s: float = DEFAULT_MIN_IDLE_S, max_bytes: int | None = None
     ) -> dict[str, Any]:
@@ -358,6 +371,13 @@ class Agent:
             if endpoint not in snapshot.get("endpoints", {}):
                 raise NotFound(f"endpoint {endpoint} is not served by the gateway")
             return snapshot["endpoints"][endpoint]
+        if method == "progressive_start":
+            return machine.to_json(await self.progressive.start(machine.plan_from_json(params["plan"])))
+        if method == "progressive_status":
+            return machine.to_json(self.progressive.status(str(params["endpoint"])))
+        if method == "progressive_steer":
+            state = await self.progressive.steer(str(params["endpoint"]), str(params["command"]))
+            return machine.to_json(state)
         if method == "collect_garbage":
             return await self.collect_garbage(
                 dry_run=bool(params.get("dry_run", False)),

@@ -25,9 +25,12 @@ from endpointctl.backends.local.status import DeploymentStatus
 from endpointctl.core import keys
 from endpointctl.core.capabilities import Capability
 from endpointctl.core.context import BackendContext
-from endpointctl.core.errors import InvalidInput, NotFound
+from endpointctl.core.errors import Conflict, InvalidInput, NotFound
 from endpointctl.core.operations import DeploymentRollout, Done, Operation
 from endpointctl.core.ports import KeyType, ScoringTarget, capabilities_of
+from endpointctl.core.progressive import machine
+from endpointctl.core.progressive.machine import RolloutState
+from endpointctl.core.progressive.plan import ProgressivePlan
 from endpointctl.core.spec import DeploymentSpec, EndpointSpec
 from endpointctl.core.store import DeploymentRecord, EndpointRecord
 from endpointctl.core.traffic import TrafficSplit
@@ -85,6 +88,16 @@ class LocalBackend:
 
     async def stop_agent(self) -> bool:
         return await stop_agent(self._layout)
+
+    # --- progressive rollouts: driven by the agent, so they go on when the CLI exits ---------------------
+    async def start_progressive(self, plan: ProgressivePlan) -> RolloutState:
+        return machine.from_json(await self._agent("progressive_start", plan=machine.plan_to_json(plan)))
+
+    async def progressive_status(self, endpoint: str) -> RolloutState:
+        return machine.from_json(await self._agent("progressive_status", endpoint=endpoint))
+
+    async def steer_progressive(self, endpoint: str, command: str) -> RolloutState:
+        return machine.from_json(await self._agent("progressive_steer", endpoint=endpoint, command=command))
 
     async def collect_garbage(
         self, *, dry_run: bool = False, min_idle_s: float | None = None
@@ -293,6 +306,13 @@ class LocalBackend:
             record = tx.get_endpoint(self.name, endpoint)
             if record is None:
                 raise NotFound(f"endpoint {endpoint} does not exist on the {self.name} backend")
+            running = tx.get_progressive(self.name, endpoint)
+            if running is not None and not machine.from_json(running).phase.terminal:
+                # The driver would overwrite it at the next step, and a rollback would restore the old split.
+                raise Conflict(
+                    f"a progressive rollout steers the traffic of {endpoint}; promote or abort it first "
+                    f"(`endpointctl rollout promote|abort -e {endpoint}`)"
+                )
             spec = record.spec.model_copy(
                 update={"traffic": dict(split.weights), "mirror_traffic": dict(split.mirror)}
             )

@@ -342,6 +342,29 @@ class Tx:
             for r in self._conn.execute(sql, args)
         ]
 
+    # --- progressive rollouts (core.progressive's state, as JSON) ---------------------------------
+    def put_progressive(self, backend: str, endpoint: str, state: Mapping[str, Any]) -> None:
+        self._conn.execute(
+            "INSERT INTO progressive_rollouts (backend, endpoint, state_json, updated_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (backend, endpoint) DO UPDATE SET state_json = excluded.state_json,"
+            " updated_at = excluded.updated_at",
+            (backend, endpoint, _dumps(dict(state)), time.time()),
+        )
+
+    def get_progressive(self, backend: str, endpoint: str) -> dict[str, Any] | None:
+        row = self._conn.execute(
+            "SELECT state_json FROM progressive_rollouts WHERE backend = ? AND endpoint = ?",
+            (backend, endpoint),
+        ).fetchone()
+        return None if row is None else dict(json.loads(row["state_json"]))
+
+    def list_progressive(self, backend: str) -> dict[str, dict[str, Any]]:
+        rows = self._conn.execute(
+            "SELECT endpoint, state_json FROM progressive_rollouts WHERE backend = ? ORDER BY endpoint",
+            (backend,),
+        )
+        return {r["endpoint"]: dict(json.loads(r["state_json"])) for r in rows}
+
     # --- defaults (configure --defaults) --------------------------------------------------------
     def set_default(self, key: str, value: str | None) -> None:
         if value is None or value == "":

@@ -70,6 +70,17 @@ MIGRATIONS: tuple[str, ...] = (
         value  TEXT NOT NULL
     );
     """,
+    # 2: progressive rollouts (one per endpoint): the state machine's JSON, so a restarted agent resumes it.
+    """
+    CREATE TABLE progressive_rollouts (
+        backend     TEXT NOT NULL,
+        endpoint    TEXT NOT NULL,
+        state_json  TEXT NOT NULL,
+        updated_at  REAL NOT NULL,
+        PRIMARY KEY (backend, endpoint),
+        FOREIGN KEY (backend, endpoint) REFERENCES endpoints (backend, name) ON DELETE CASCADE
+    );
+    """,
 )
 
 
