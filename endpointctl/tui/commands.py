@@ -68,6 +68,23 @@ class EndpointCommands(Provider):
                 partial(main.regenerate, endpoint, "secondary"),
                 "",
             )
+            detail = tui_context(main).model.detail
+            state = detail.progressive if detail is not None and detail.target == endpoint else None
+            if state is not None and not state.phase.terminal:
+                paused = str(state.phase) == "Paused"
+                for command, text in (
+                    (
+                        "resume" if paused else "pause",
+                        "continue" if paused else "hold the step; gates still measured",
+                    ),
+                    ("promote", "the candidate takes the whole pool now (confirm)"),
+                    ("abort", "the split from before the rollout, now (confirm)"),
+                ):
+                    yield (
+                        f"{command.capitalize()} the rollout of {selected.endpoint}",
+                        partial(main.steer_rollout, endpoint, command),
+                        text,
+                    )
             yield (
                 f"Get credentials of {selected.endpoint}",
                 partial(main.credentials, endpoint),

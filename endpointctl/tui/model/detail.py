@@ -15,6 +15,7 @@ from endpointctl.tui.target import Target
 
 if TYPE_CHECKING:
     from endpointctl.core.capabilities import Capabilities
+    from endpointctl.core.progressive.machine import RolloutState
     from endpointctl.core.service import EndpointService
     from endpointctl.core.views import EventView
 
@@ -32,6 +33,9 @@ class EndpointDetail:
     metrics_problem: str = ""
     # Which deployments the gateway reported, in its order, at the last read.
     metered: tuple[str, ...] = ()
+    # The endpoint's progressive rollout (running or the last one); read when there is reason to, not every tick.
+    progressive: RolloutState | None = None
+    progressive_read: bool = False
 
     def add_events(self, events: list[EventView]) -> list[EventView]:
         fresh = [e for e in events if e.id > self.events_after]
@@ -53,6 +57,14 @@ async def refresh_detail(
         fresh = detail.add_events(
             await service.events(target.endpoint, after_id=detail.events_after, backend=target.backend)
         )
+    if Capability.PROGRESSIVE_ROLLOUT in caps and _progressive_may_have_changed(detail, fresh):
+        from endpointctl.core.errors import NotFound
+
+        try:
+            detail.progressive = await service.progressive_status(target.endpoint, backend=target.backend)
+        except NotFound:
+            detail.progressive = None
+        detail.progressive_read = True
     if Capability.METRICS in caps:
         try:
             metrics = await service.metrics(target.endpoint, backend=target.backend)
@@ -65,3 +77,12 @@ async def refresh_detail(
             detail.history.add(metrics)
             detail.metered = tuple(metrics.deployments)
     return fresh
+
+
+def _progressive_may_have_changed(detail: EndpointDetail, fresh: list[EventView]) -> bool:
+    """First look, while one runs (its gates change every tick), or when a rollout event came in."""
+    if not detail.progressive_read:
+        return True
+    if detail.progressive is not None and not detail.progressive.phase.terminal:
+        return True
+    return any(e.kind.startswith("rollout") for e in fresh)

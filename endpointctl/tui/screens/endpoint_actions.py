@@ -137,3 +137,39 @@ class EndpointActions(Screen[None]):
             self.notify(f"free disk: {exc}", severity="error", timeout=8)
             return
         self.notify(done.summary(), timeout=8)
+
+    def steer_rollout(self, target: Target, command: str) -> None:
+        """pause / resume at once; promote and abort after a confirmation (they move traffic)."""
+        if target.endpoint is None:
+            return
+        if command in ("pause", "resume"):
+            self._steer(target, command)
+            return
+        body = (
+            "The candidate takes the whole pool now, skipping the remaining steps and their gates."
+            if command == "promote"
+            else "The split the endpoint had before the rollout comes back now."
+        )
+
+        def confirmed(ok: bool | None) -> None:
+            if ok:
+                self._steer(target, command)
+
+        self.app.push_screen(
+            ConfirmScreen(f"{command.capitalize()} the rollout of {target.endpoint}?", body), confirmed
+        )
+
+    @work(exit_on_error=False, group="mutations")
+    async def _steer(self, target: Target, command: str) -> None:
+        assert target.endpoint is not None
+        ctx = tui_context(self)
+        try:
+            state = await ctx.service.steer_progressive(target.endpoint, command, backend=target.backend)
+        except Exception as exc:
+            self.notify(f"rollout {command}: {exc}", severity="error", timeout=8)
+            return
+        detail = ctx.model.detail
+        if detail is not None and detail.target == target:
+            detail.progressive = state
+        ctx.model.wake()
+        self.notify(f"rollout of {target.endpoint}: {state.phase}")

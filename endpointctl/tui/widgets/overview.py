@@ -64,6 +64,13 @@ class MetricsRow(Horizontal):
     def __init__(self, deployment: str) -> None:
         super().__init__(id=f"metrics-{deployment}")
         self.deployment = deployment
+        # A refresh can reach a row that is mounted but not composed yet (its mount was part of an earlier,
+        # cancelled refresh): it is drawn once the row has its children.
+        self._pending: MetricsHistory | None = None
+
+    def on_mount(self) -> None:
+        if self._pending is not None:
+            self.show(self._pending)
 
     def compose(self) -> ComposeResult:
         yield Label(self.deployment, classes="metrics-label")
@@ -72,8 +79,13 @@ class MetricsRow(Horizontal):
         yield Sparkline([], id="err")
 
     def show(self, history: MetricsHistory) -> None:
+        labels = self.query(".metrics-label").results(Label)
+        label = next(labels, None)
+        if label is None:
+            self._pending = history
+            return
+        self._pending = None
         point = history.latest(self.deployment)
-        label = self.query_one(".metrics-label", Label)
         if point is None:
             label.update(f"{self.deployment[:10]:<10} waiting…")
             return
@@ -106,6 +118,7 @@ class OverviewPane(Pane):
         with VerticalScroll(id="overview-scroll"):
             yield Static("", id="ov-header")
             yield Static("", id="ov-traffic")
+            yield Static("", id="ov-progressive")
             yield Label("Instances", classes="section")
             yield InstanceTable(id="ov-instances", cursor_type="row", zebra_stripes=False)
             yield Label("Metrics  (req/s · p99 · errors)", classes="section")
@@ -164,6 +177,7 @@ class OverviewPane(Pane):
         target = self.target
         if not self.active or target is None or detail.target != Target(target.backend, target.endpoint):
             return
+        self._show_progressive(detail)
         if len(detail.events) != self._shown_events or (
             detail.events and detail.events[-1] is not self._last_event
         ):
@@ -179,6 +193,44 @@ class OverviewPane(Pane):
             anchor = self.query_one("#ov-metrics-empty", Static)
             anchor.display = True
             anchor.update(detail.metrics_problem)
+
+    def _show_progressive(self, detail: EndpointDetail) -> None:
+        """The endpoint's progressive rollout: steps, time left, each gate against its threshold, the outcome."""
+        widget = self.query_one("#ov-progressive", Static)
+        state = detail.progressive
+        widget.display = state is not None
+        if state is None:
+            return
+        plan = state.plan
+        now = self.ctx.clock()
+        text = Text()
+        text.append("Progressive rollout ", style="bold")
+        text.append(f"{plan.baseline} → {plan.candidate}  ")
+        phase_style = {"Promoted": "bold green", "RolledBack": "bold red", "Aborted": "bold red"}
+        text.append(str(state.phase), style=phase_style.get(str(state.phase), "bold yellow"))
+        if state.phase.terminal:
+            text.append(f"  {state.reason}\n", style="dim" if str(state.phase) == "Promoted" else "red")
+        else:
+            left = max(plan.step_seconds - (now - state.step_started_at), 0.0)
+            text.append(f"  {left:.0f} s left in the step\n")
+        for i, pct in enumerate(plan.steps):
+            if i:
+                text.append(" → ", style="dim")
+            style = (
+                "reverse"
+                if i == state.step and not state.phase.terminal
+                else ("dim" if i > state.step else "")
+            )
+            text.append(f"{pct}%", style=style)
+        text.append("\n")
+        glyph = {"pass": ("✔", "green"), "fail": ("✖", "red"), "wait": ("…", "yellow")}
+        for result in state.verdict.results if state.verdict is not None else ():
+            mark, style = glyph[result.outcome]
+            text.append(f"{mark} ", style=style)
+            text.append(f"{result.gate} {result.value} (needs {result.threshold})  ")
+        if not state.phase.terminal:
+            text.append("\nctrl+p: pause · resume · promote · abort", style="dim")
+        widget.update(text)
 
     def _show_header(self, view: EndpointView) -> None:
         lines = Text()

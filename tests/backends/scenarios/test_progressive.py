@@ -182,3 +182,34 @@ async def test_the_rollout_survives_an_agent_kill_and_obeys_pause_resume_abort(
     assert dict((await service.get_endpoint(ENDPOINT)).traffic) == {"blue": 100, "green": 0}
     code, _, err = await endpointctl("rollout", "resume", "-e", ENDPOINT)
     assert code != 0 and "is over (Aborted)" in err
+
+
+SLOW_SCORE = """\
+import time
+
+
+def init():
+    pass
+
+
+def run(raw_data):
+    time.sleep(0.04)
+    return [1.0]
+"""
+
+
+@pytest.mark.parametrize("target", ["process"], indirect=True)
+async def test_a_candidate_40ms_slower_is_rolled_back_by_the_p99_gate(
+    service: EndpointService, target: LocalTarget, tmp_path: Path
+) -> None:
+    slow = tmp_path / "slow-code"
+    slow.mkdir()
+    (slow / "score.py").write_text(SLOW_SCORE)
+    uri, key = await _blue_and_green(service, f"code_configuration.code={slow}")
+    with Load(uri, key, REQUEST, tmp_path) as load:
+        load.phase("rollout")
+        await service.start_progressive(ENDPOINT, to="green", steps=(30, 100), step_seconds=30.0, gates=GATES)
+        done = await _until_over(service, limit_s=30.0)
+    assert done.phase is Phase.ROLLED_BACK and "gate p99" in done.reason, done.reason
+    assert load.failures("rollout") == []  # slow, not failing: nobody got an error
+    assert dict((await service.get_endpoint(ENDPOINT)).traffic) == {"blue": 100, "green": 0}
