@@ -29,7 +29,10 @@ at least --step-seconds and passes only when the candidate served --min-requests
 {DEFAULTS.p99_slack_ms:g} ms slack, so noise at idle does not fail it). A failed gate restores the split the
 endpoint had at the start, at once. Both deployments must be Succeeded; the steps must rise to 100. The
 rollout runs in the local agent: it goes on when this command exits, and `rollout status` shows it.
-Partial: the mirror phase with shadow response diffs (--mirror-first, --max-diff-rate) is not built yet."""
+With --mirror-first PCT, a mirror phase comes first: PCT%% of live requests are copied to the candidate and
+its answers compared with the live ones (same status, JSON bodies equal within --diff-tolerance); the share
+that differs is reported, and with --max-diff-rate it is a gate. `rollout status --show-diffs` shows the last
+differing examples (kept in the gateway's memory only)."""
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], *, backends: bool) -> None:
@@ -69,6 +72,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], *, backen
         "--min-requests", type=int, default=DEFAULTS.min_requests, metavar="N",
         help=f"per step; a step without them waits (default: {DEFAULTS.min_requests})",
     )  # fmt: skip
+    start.add_argument(
+        "--mirror-first", type=int, default=0, metavar="PCT",
+        help="a mirror phase first: copy PCT%% of requests to the candidate and compare its answers (≤ 50)",
+    )  # fmt: skip
+    start.add_argument(
+        "--max-diff-rate", type=float, default=None, metavar="PCT",
+        help="fail the mirror phase when more mirrored answers differ (default: reported only)",
+    )  # fmt: skip
+    start.add_argument(
+        "--diff-tolerance", type=float, default=DEFAULTS.diff_tolerance, metavar="REL",
+        help=f"relative tolerance for numbers in JSON answers (default: {DEFAULTS.diff_tolerance:g})",
+    )  # fmt: skip
     start.add_argument("--no-wait", action="store_true", help="return once the first step is applied")
     add_backend_arg(start)
     add_output_args(start)
@@ -76,6 +91,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], *, backen
 
     status = verbs.add_parser("status", help="the endpoint's rollout: step, gates, outcome")
     status.add_argument("-e", "--endpoint-name", required=True)
+    status.add_argument(
+        "--show-diffs", action="store_true", help="the last mirrored answers that differed from the live ones"
+    )
     add_backend_arg(status)
     add_output_args(status)
     status.set_defaults(handler=_status)
@@ -101,6 +119,8 @@ async def _start(args: argparse.Namespace, ctx: CliContext) -> Any:
         max_p99_ratio=args.max_p99_ratio,
         p99_slack_ms=DEFAULTS.p99_slack_ms,
         min_requests=args.min_requests,
+        max_diff_rate_pct=args.max_diff_rate,
+        diff_tolerance=args.diff_tolerance,
     )
     backend = backend_of(args)
     state = await ctx.service.start_progressive(
@@ -110,6 +130,7 @@ async def _start(args: argparse.Namespace, ctx: CliContext) -> Any:
         steps=args.steps,
         step_seconds=args.step_seconds,
         gates=gates,
+        mirror_first=args.mirror_first,
         backend=backend,
     )
     sys.stderr.write(f"{state.plan.describe()}\n")
@@ -140,7 +161,25 @@ async def _follow(ctx: CliContext, endpoint: str, backend: str | None) -> Any:
 
 
 async def _status(args: argparse.Namespace, ctx: CliContext) -> Any:
-    return state_view(await ctx.service.progressive_status(args.endpoint_name, backend=backend_of(args)))
+    backend = backend_of(args)
+    state = await ctx.service.progressive_status(args.endpoint_name, backend=backend)
+    view = state_view(state)
+    if args.show_diffs:
+        metrics = await ctx.service.metrics(args.endpoint_name, backend=backend)
+        candidate = metrics.deployments.get(state.plan.candidate)
+        view["shadow"] = dict(candidate.shadow) if candidate is not None else {}
+        view["diffs"] = [
+            {
+                "requestId": e.request_id,
+                "at": e.at,
+                "liveStatus": e.live_status,
+                "mirrorStatus": e.mirror_status,
+                "liveBody": e.live_body,
+                "mirrorBody": e.mirror_body,
+            }
+            for e in (candidate.shadow_examples if candidate is not None else ())
+        ]
+    return view
 
 
 async def _steer(args: argparse.Namespace, ctx: CliContext) -> Any:
@@ -163,10 +202,13 @@ def state_view(state: RolloutState) -> dict[str, Any]:
         "candidate": plan.candidate,
         "baseline": plan.baseline,
         "phase": str(state.phase),
+        "mirroring": state.mirroring,
+        "mirrorFirst": plan.mirror_first,
         "step": state.step + 1,
         "steps": list(plan.steps),
         "stepSeconds": plan.step_seconds,
         "traffic": dict(state.split.weights),
+        "mirrorTraffic": dict(state.split.mirror),
         "originalTraffic": dict(plan.original.weights),
         "gates": [
             {"gate": r.gate, "outcome": r.outcome, "value": r.value, "threshold": r.threshold}

@@ -485,6 +485,7 @@ class EndpointService:
         steps: Sequence[int] = DEFAULT_STEPS,
         step_seconds: float = DEFAULT_STEP_SECONDS,
         gates: Gates | None = None,
+        mirror_first: int = 0,
         backend: str | None = None,
     ) -> RolloutState:
         """`rollout start`: every rule checked before anything changes; the split now is what a rollback restores."""
@@ -501,6 +502,7 @@ class EndpointService:
             steps=steps,
             step_seconds=step_seconds,
             gates=gates,
+            mirror_first=mirror_first,
         )
         return await target.start_progressive(plan)
 

@@ -301,6 +301,18 @@ def human_bytes(n: int) -> str:
 
 
 @dataclass(frozen=True)
+class ShadowExample:
+    """A mirrored request whose answer differed from the live one (bodies cut to 1 KiB; in memory only)."""
+
+    request_id: str
+    at: float
+    live_status: int
+    mirror_status: int
+    live_body: str
+    mirror_body: str
+
+
+@dataclass(frozen=True)
 class DeploymentMetrics:
     """Cumulative counters of one deployment at one moment, as the endpoint's router saw them.
 
@@ -321,6 +333,9 @@ class DeploymentMetrics:
     latency_bounds_s: tuple[float, ...] = ()
     latency_counts: tuple[int, ...] = ()
     since: float = 0.0
+    # As a mirror target: its answers compared with the live ones ("equal", "differs", "failed").
+    shadow: Mapping[str, int] = field(default_factory=dict)
+    shadow_examples: tuple[ShadowExample, ...] = ()
 
     @property
     def errors(self) -> int:

@@ -152,7 +152,7 @@ def test_the_machine_steps_promotes_and_stores_what_it_needs_to_resume() -> None
     assert waiting.split is None and waiting.state.step == 0  # gates pass but the step is not over
     nxt = machine.advance(state, 10.0, load)
     assert nxt.state.step == 1 and nxt.split is not None and nxt.split.weights == {"blue": 50, "green": 50}
-    assert nxt.event is not None and nxt.event[1].startswith("step 2/3: 50% to green")
+    assert nxt.event is not None and nxt.event[1].startswith("step 2/3 (50%) to green")
     stored = machine.from_json(machine.to_json(nxt.state))
     assert stored.step == 1 and stored.marks["green"].requests == 30 and stored.plan == p
     more = {"blue": metrics("blue", 150), "green": metrics("green", 80)}
@@ -188,3 +188,71 @@ def test_operator_commands() -> None:
     assert aborted.state.phase is Phase.ABORTED and aborted.split == plan().original
     with pytest.raises(Conflict, match="is over"):
         machine.steer(aborted.state, "resume", 5.0)
+
+
+def shadow(name: str, equal: int, differs: int, failed: int = 0) -> DeploymentMetrics:
+    return DeploymentMetrics(
+        name, 0, {}, 0, None, None, shadow={"equal": equal, "differs": differs, "failed": failed}, since=1.0
+    )
+
+
+def test_the_mirror_phase_comes_first_and_its_diff_rate_can_gate() -> None:
+    p = plan(mirror_first=20, gates=Gates(min_requests=20, max_diff_rate_pct=5.0), steps=(50, 100))
+    t = machine.start(p, 0.0, {"green": shadow("green", 0, 0)})
+    assert t.state.mirroring and t.split is not None
+    assert dict(t.split.weights) == {"blue": 100, "green": 0} and dict(t.split.mirror) == {"green": 20}
+    same = machine.advance(t.state, 11.0, {"green": shadow("green", 30, 0)})
+    assert not same.state.mirroring and same.state.step == 0 and same.split is not None
+    assert dict(same.split.weights) == {"blue": 50, "green": 50} and dict(same.split.mirror) == {}
+    assert same.event is not None and "mirror phase passed" in same.event[1]
+    different = machine.advance(t.state, 1.0, {"green": shadow("green", 1, 29)})
+    assert different.state.phase is Phase.ROLLED_BACK and "gate diff rate 96.7%" in different.state.reason
+    assert "at mirror 20%" in different.state.reason and different.split == p.original
+
+
+def test_without_a_diff_gate_the_diff_rate_is_reported_only() -> None:
+    p = plan(mirror_first=10, steps=(100,))
+    state = machine.start(p, 0.0, {}).state
+    judged = machine.advance(state, 11.0, {"green": shadow("green", 0, 25)})
+    assert not judged.state.mirroring  # all different, but nobody asked to gate on it
+    verdict = machine.advance(state, 1.0, {"green": shadow("green", 0, 25)}).state.verdict
+    assert verdict is not None and "diff rate 100.0% (needs reported only)" in verdict.describe()
+    assert machine.from_json(machine.to_json(state)).mirroring
+
+
+def test_mirror_rules_are_checked_before_anything_changes() -> None:
+    with pytest.raises(InvalidInput, match="mirrored traffic is 0–50%"):
+        plan(mirror_first=60)
+    with pytest.raises(InvalidInput, match="already mirrors to red"):
+        plan(
+            mirror_first=10,
+            deployments={**OK, "red": "Succeeded"},
+            current=TrafficSplit({"blue": 100, "green": 0, "red": 0}, {"red": 10}),
+        )
+    with pytest.raises(InvalidInput, match="give --mirror-first too"):
+        plan(gates=Gates(max_diff_rate_pct=1.0))
+
+
+@pytest.mark.parametrize(
+    ("live", "mirror", "expected"),
+    [
+        ((200, b'{"y": [1.0, 2.0]}'), (200, b'{"y":[1.0000000001,2]}'), "equal"),
+        ((200, b'{"y": [1.0, 2.0]}'), (200, b'{"y": [1.1, 2.0]}'), "differs"),
+        ((200, b'{"a": 1, "b": 2}'), (200, b'{"b": 2, "a": 1}'), "equal"),
+        ((200, b"[true]"), (200, b"[1]"), "differs"),
+        ((200, b"plain text"), (200, b"plain text"), "equal"),
+        ((200, b"plain text"), (200, b"Plain text"), "differs"),
+        ((200, b"{}"), (424, b"{}"), "differs"),
+        ((200, b"{}"), (503, b"no instance"), "failed"),
+        ((424, b"boom"), (424, b"boom"), "equal"),
+    ],
+)
+def test_shadow_comparison(live: tuple[int, bytes], mirror: tuple[int, bytes], expected: str) -> None:
+    from endpointctl.serving.gateway.shadow import ShadowStats, compare
+
+    assert compare(*live, *mirror, 1e-6) == expected
+    stats = ShadowStats()
+    stats.observe(b"req-1", live, mirror, 1e-6)
+    snapshot = stats.snapshot()
+    assert snapshot[expected] == 1
+    assert [e["request_id"] for e in snapshot["examples"]] == (["req-1"] if expected == "differs" else [])

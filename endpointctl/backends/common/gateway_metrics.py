@@ -10,7 +10,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from endpointctl.core.views import DeploymentMetrics, MetricsSnapshot
+from endpointctl.core.views import DeploymentMetrics, MetricsSnapshot, ShadowExample
 
 
 def metrics_snapshot(endpoint: str, raw: Mapping[str, Any]) -> MetricsSnapshot:
@@ -18,6 +18,7 @@ def metrics_snapshot(endpoint: str, raw: Mapping[str, Any]) -> MetricsSnapshot:
     for name, m in dict(raw.get("deployments", {})).items():
         latency = m.get("latency", {})
         mirror = m.get("mirror", {})
+        shadow = m.get("shadow", {})
         deployments[name] = DeploymentMetrics(
             name,
             int(m.get("requests", 0)),
@@ -31,5 +32,17 @@ def metrics_snapshot(endpoint: str, raw: Mapping[str, Any]) -> MetricsSnapshot:
             latency_bounds_s=tuple(float(b) for b in latency.get("buckets_s", ())),
             latency_counts=tuple(int(c) for c in latency.get("counts", ())),
             since=float(m.get("since", 0.0)),
+            shadow={k: int(v) for k, v in shadow.items() if k != "examples"},
+            shadow_examples=tuple(
+                ShadowExample(
+                    str(e["request_id"]),
+                    float(e["at"]),
+                    int(e["live_status"]),
+                    int(e["mirror_status"]),
+                    str(e["live_body"]),
+                    str(e["mirror_body"]),
+                )
+                for e in shadow.get("examples", ())
+            ),
         )
     return MetricsSnapshot(endpoint, time.time(), deployments)

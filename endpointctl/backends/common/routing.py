@@ -11,7 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 from endpointctl.core.spec import DeploymentSpec, EndpointSpec
-from endpointctl.serving.gateway.config import DeploymentConfig, EndpointConfig, parse_address
+from endpointctl.serving.gateway.config import (
+    DEFAULT_SHADOW_TOLERANCE,
+    DeploymentConfig,
+    EndpointConfig,
+    parse_address,
+)
 
 
 def deployment_config(
@@ -40,6 +45,7 @@ def endpoint_config(
     mirror: Mapping[str, int] | None = None,
     keys: Sequence[str] = (),
     token_secret: str = "",
+    shadow_tolerance: float = DEFAULT_SHADOW_TOLERANCE,
 ) -> EndpointConfig:
     """The endpoint's routing; ``traffic``/``mirror`` replace the spec's, ``token_secret`` is hex (as stored).
 
@@ -55,6 +61,7 @@ def endpoint_config(
         traffic=routed_traffic(spec.traffic if traffic is None else traffic, deployments),
         mirror_traffic=routed_mirror(spec.mirror_traffic if mirror is None else mirror, deployments),
         deployments=dict(deployments),
+        shadow_tolerance=shadow_tolerance,
     )
 
 

@@ -286,6 +286,7 @@ class Agent:
                     port=endpoint.scoring_port,
                     keys=(keys.primary_key, keys.secondary_key),
                     token_secret=keys.token_secret,
+                    shadow_tolerance=self.progressive.shadow_tolerance(endpoint.name),
                 )
         return routing
 

@@ -24,6 +24,7 @@ from endpointctl.core.spec import EndpointSpec
 from endpointctl.core.store import Store
 from endpointctl.core.traffic import TrafficSplit
 from endpointctl.core.views import DeploymentMetrics
+from endpointctl.serving.gateway.config import DEFAULT_SHADOW_TOLERANCE
 
 log = logging.getLogger("endpointctl.agent.progressive")
 
@@ -91,6 +92,13 @@ class ProgressiveDriver:
             )
             return replace(state, verdict=judged.state.verdict)
         return state
+
+    def shadow_tolerance(self, endpoint: str) -> float:
+        """What the gateway compares mirrored answers with: the running rollout's --diff-tolerance."""
+        state = self._states.get(endpoint)
+        if state is None or state.phase.terminal or not state.mirroring:
+            return DEFAULT_SHADOW_TOLERANCE
+        return state.plan.gates.diff_tolerance
 
     async def steer(self, endpoint: str, command: str) -> RolloutState:
         async with self._lock(endpoint):

@@ -31,12 +31,18 @@ class Gates:
     max_p99_ratio: float = 1.5
     p99_slack_ms: float = 5.0
     min_requests: int = 50
+    # The mirror phase: None reports the diff rate without gating on it.
+    max_diff_rate_pct: float | None = None
+    diff_tolerance: float = 1e-6
 
     def describe(self) -> str:
-        return (
+        text = (
             f"error rate ≤ {self.max_error_rate_pct:g}%, p99 ≤ {self.max_p99_ratio:g}× baseline "
             f"(+{self.p99_slack_ms:g} ms slack), ≥ {self.min_requests} requests per step"
         )
+        if self.max_diff_rate_pct is not None:
+            text += f", mirrored answers differing ≤ {self.max_diff_rate_pct:g}%"
+        return text
 
 
 @dataclass(frozen=True)
@@ -171,3 +177,70 @@ def judge(baseline: Window, candidate: Window, gates: Gates, *, reference_p99_ms
 
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f} ms"
+
+
+@dataclass(frozen=True)
+class ShadowWindow:
+    """The candidate's mirrored answers compared with the live ones, between two snapshots."""
+
+    equal: int
+    differs: int
+    failed: int
+
+    @classmethod
+    def between(cls, before: DeploymentMetrics | None, after: DeploymentMetrics | None) -> ShadowWindow:
+        if after is None:
+            return cls(0, 0, 0)
+        now = cls(*(int(after.shadow.get(k, 0)) for k in ("equal", "differs", "failed")))
+        if before is None or before.since != after.since:
+            return now
+        then = cls(*(int(before.shadow.get(k, 0)) for k in ("equal", "differs", "failed")))
+        delta = cls(now.equal - then.equal, now.differs - then.differs, now.failed - then.failed)
+        return now if min(delta.equal, delta.differs, delta.failed) < 0 else delta
+
+    @property
+    def compared(self) -> int:
+        return self.equal + self.differs + self.failed
+
+
+def judge_mirror(window: ShadowWindow, gates: Gates) -> Verdict:
+    """The mirror phase: enough comparisons, few enough mirror failures, and (when gated) few enough diffs."""
+    results: list[GateResult] = []
+    enough = window.compared >= gates.min_requests
+    failed_rate = 100.0 * window.failed / window.compared if window.compared else None
+    if window.failed > gates.max_error_rate_pct / 100.0 * max(window.compared, gates.min_requests):
+        failed_outcome: Outcome = "fail"
+    else:
+        failed_outcome = "pass" if enough else "wait"
+    results.append(
+        GateResult(
+            "mirror failures",
+            failed_outcome,
+            "-" if failed_rate is None else f"{failed_rate:.1f}%",
+            f"≤ {gates.max_error_rate_pct:g}%",
+        )
+    )
+    answered = window.equal + window.differs
+    diff_rate = 100.0 * window.differs / answered if answered else None
+    value = "-" if diff_rate is None else f"{diff_rate:.1f}%"
+    if gates.max_diff_rate_pct is None:
+        results.append(GateResult("diff rate", "pass" if enough else "wait", value, "reported only"))
+    else:
+        allowance = gates.max_diff_rate_pct / 100.0 * max(answered, gates.min_requests)
+        if window.differs > allowance:
+            diff_outcome: Outcome = "fail"
+        else:
+            diff_outcome = "pass" if enough else "wait"
+        results.append(GateResult("diff rate", diff_outcome, value, f"≤ {gates.max_diff_rate_pct:g}%"))
+    results.append(
+        GateResult(
+            "comparisons", "pass" if enough else "wait", str(window.compared), f"≥ {gates.min_requests}"
+        )
+    )
+    if any(r.outcome == "fail" for r in results):
+        outcome: Outcome = "fail"
+    elif any(r.outcome == "wait" for r in results):
+        outcome = "wait"
+    else:
+        outcome = "pass"
+    return Verdict(outcome, tuple(results), None)

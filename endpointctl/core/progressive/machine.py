@@ -16,7 +16,15 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from endpointctl.core.errors import Conflict
-from endpointctl.core.progressive.gates import GateResult, Gates, Verdict, Window, judge
+from endpointctl.core.progressive.gates import (
+    GateResult,
+    Gates,
+    ShadowWindow,
+    Verdict,
+    Window,
+    judge,
+    judge_mirror,
+)
 from endpointctl.core.progressive.plan import ProgressivePlan
 from endpointctl.core.traffic import TrafficSplit
 from endpointctl.core.views import DeploymentMetrics
@@ -47,6 +55,8 @@ class RolloutState:
     verdict: Verdict | None = None
     reason: str = ""
     finished_at: float | None = None
+    # In the mirror phase (before the first step): the candidate gets a copy of requests, not live traffic.
+    mirroring: bool = False
 
     @property
     def split(self) -> TrafficSplit:
@@ -55,7 +65,16 @@ class RolloutState:
             return self.plan.original
         if self.phase is Phase.PROMOTED:
             return self.plan.split_at(len(self.plan.steps) - 1)
+        if self.mirroring:
+            return self.plan.mirror_split()
         return self.plan.split_at(self.step)
+
+    @property
+    def position(self) -> str:
+        """ "mirror 10%" or "step 2/3 (50%)"."""
+        if self.mirroring:
+            return f"mirror {self.plan.mirror_first}%"
+        return f"step {self.step + 1}/{len(self.plan.steps)} ({self.plan.steps[self.step]}%)"
 
     def describe(self, now: float) -> str:
         """One status line: "Stepping 2/3 (50%) · 41 s left · error rate 0.0% (needs ≤ 1%); …"."""
@@ -80,7 +99,9 @@ class Transition:
 
 
 def start(plan: ProgressivePlan, now: float, metrics: Mapping[str, DeploymentMetrics]) -> Transition:
-    state = RolloutState(plan, Phase.STEPPING, 0, now, now, marks=_marks(plan, metrics))
+    state = RolloutState(
+        plan, Phase.STEPPING, 0, now, now, marks=_marks(plan, metrics), mirroring=plan.mirror_first > 0
+    )
     message = f"progressive rollout started: {plan.describe()}"
     return Transition(state, state.split, ("rollout", message, {"step": 1, "steps": len(plan.steps)}))
 
@@ -90,12 +111,17 @@ def advance(state: RolloutState, now: float, metrics: Mapping[str, DeploymentMet
     if state.phase.terminal:
         return Transition(state)
     plan = state.plan
-    verdict = judge(
-        Window.between(state.marks.get(plan.baseline), metrics.get(plan.baseline)),
-        Window.between(state.marks.get(plan.candidate), metrics.get(plan.candidate)),
-        plan.gates,
-        reference_p99_ms=state.reference_p99_ms,
-    )
+    if state.mirroring:
+        verdict = judge_mirror(
+            ShadowWindow.between(state.marks.get(plan.candidate), metrics.get(plan.candidate)), plan.gates
+        )
+    else:
+        verdict = judge(
+            Window.between(state.marks.get(plan.baseline), metrics.get(plan.baseline)),
+            Window.between(state.marks.get(plan.candidate), metrics.get(plan.candidate)),
+            plan.gates,
+            reference_p99_ms=state.reference_p99_ms,
+        )
     state = replace(state, verdict=verdict)
     if state.phase is Phase.PAUSED:
         return Transition(state)
@@ -104,6 +130,12 @@ def advance(state: RolloutState, now: float, metrics: Mapping[str, DeploymentMet
         return _roll_back(state, now, failed)
     if verdict.outcome != "pass" or now - state.step_started_at < plan.step_seconds:
         return Transition(state)
+    if state.mirroring:
+        first = replace(
+            state, mirroring=False, step=0, step_started_at=now, marks=_marks(plan, metrics), verdict=None
+        )
+        message = f"mirror phase passed ({verdict.describe()}); {first.position} to {plan.candidate}"
+        return Transition(first, first.split, ("rollout", message, _data(first)))
     if state.step + 1 >= len(plan.steps):
         done = replace(
             state, phase=Phase.PROMOTED, finished_at=now, reason=f"{plan.candidate} serves the pool"
@@ -119,7 +151,7 @@ def advance(state: RolloutState, now: float, metrics: Mapping[str, DeploymentMet
         reference_p99_ms=verdict.baseline_p99_ms,
         verdict=None,
     )
-    message = f"step {nxt.step + 1}/{len(plan.steps)}: {plan.steps[nxt.step]}% to {plan.candidate} ({verdict.describe()})"
+    message = f"{nxt.position} to {plan.candidate} ({verdict.describe()})"
     return Transition(nxt, nxt.split, ("rollout", message, _data(nxt)))
 
 
@@ -134,12 +166,12 @@ def steer(state: RolloutState, command: str, now: float) -> Transition:
         if state.phase is Phase.PAUSED:
             raise Conflict(f"the rollout on {plan.endpoint} is already paused")
         paused = replace(state, phase=Phase.PAUSED)
-        return Transition(paused, None, ("rollout", f"paused at step {state.step + 1}", _data(paused)))
+        return Transition(paused, None, ("rollout", f"paused at {state.position}", _data(paused)))
     if command == "resume":
         if state.phase is not Phase.PAUSED:
             raise Conflict(f"the rollout on {plan.endpoint} is not paused")
         resumed = replace(state, phase=Phase.STEPPING)
-        return Transition(resumed, None, ("rollout", f"resumed at step {state.step + 1}", _data(resumed)))
+        return Transition(resumed, None, ("rollout", f"resumed at {state.position}", _data(resumed)))
     if command == "promote":
         done = replace(state, phase=Phase.PROMOTED, finished_at=now, reason="promoted by the operator")
         return Transition(
@@ -157,7 +189,7 @@ def steer(state: RolloutState, command: str, now: float) -> Transition:
 
 def _roll_back(state: RolloutState, now: float, failed: GateResult) -> Transition:
     plan = state.plan
-    reason = f"gate {failed.describe()} at step {state.step + 1} ({plan.steps[state.step]}%)"
+    reason = f"gate {failed.describe()} at {state.position}"
     done = replace(state, phase=Phase.ROLLED_BACK, finished_at=now, reason=reason)
     message = f"rolled back {plan.candidate}: {reason}; the original split is back ({_split(plan.original)})"
     return Transition(done, done.split, ("rollout failed", message, {**_data(done), "gate": failed.gate}))
@@ -168,7 +200,12 @@ def _marks(plan: ProgressivePlan, metrics: Mapping[str, DeploymentMetrics]) -> d
 
 
 def _data(state: RolloutState) -> dict[str, Any]:
-    return {"phase": str(state.phase), "step": state.step + 1, "steps": len(state.plan.steps)}
+    return {
+        "phase": str(state.phase),
+        "step": state.step + 1,
+        "steps": len(state.plan.steps),
+        "mirroring": state.mirroring,
+    }
 
 
 def _split(split: TrafficSplit) -> str:
@@ -185,6 +222,7 @@ def plan_to_json(plan: ProgressivePlan) -> dict[str, Any]:
         "step_seconds": plan.step_seconds,
         "gates": asdict(plan.gates),
         "original": {"weights": dict(plan.original.weights), "mirror": dict(plan.original.mirror)},
+        "mirror_first": plan.mirror_first,
     }
 
 
@@ -200,6 +238,7 @@ def plan_from_json(p: Mapping[str, Any]) -> ProgressivePlan:
             {str(k): int(v) for k, v in p["original"]["weights"].items()},
             {str(k): int(v) for k, v in p["original"]["mirror"].items()},
         ),
+        int(p.get("mirror_first", 0)),
     )
 
 
@@ -208,6 +247,7 @@ def to_json(state: RolloutState) -> dict[str, Any]:
         "plan": plan_to_json(state.plan),
         "verdict": None if state.verdict is None else _verdict_json(state.verdict),
         "phase": str(state.phase),
+        "mirroring": state.mirroring,
         "step": state.step,
         "step_started_at": state.step_started_at,
         "started_at": state.started_at,
@@ -231,11 +271,12 @@ def from_json(data: Mapping[str, Any]) -> RolloutState:
         verdict=None if verdict is None else _verdict_from(verdict),
         reason=str(data.get("reason", "")),
         finished_at=data.get("finished_at"),
+        mirroring=bool(data.get("mirroring", False)),
     )
 
 
 def _metrics_json(m: DeploymentMetrics) -> dict[str, Any]:
-    out = asdict(m)
+    out = asdict(replace(m, shadow_examples=()))  # a mark needs the counters, not the examples
     out["statuses"] = {str(k): v for k, v in m.statuses.items()}
     return out
 
@@ -254,6 +295,7 @@ def _metrics_from(d: Mapping[str, Any]) -> DeploymentMetrics:
         latency_bounds_s=tuple(d.get("latency_bounds_s", ())),
         latency_counts=tuple(d.get("latency_counts", ())),
         since=float(d.get("since", 0.0)),
+        shadow={str(k): int(v) for k, v in d.get("shadow", {}).items()},
     )
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from endpointctl.core.errors import InvalidInput
 from endpointctl.core.progressive.gates import Gates
-from endpointctl.core.traffic import TrafficSplit
+from endpointctl.core.traffic import MAX_MIRROR_PERCENT, TrafficSplit
 
 DEFAULT_STEPS = (10, 50, 100)
 DEFAULT_STEP_SECONDS = 60.0
@@ -32,6 +32,7 @@ class ProgressivePlan:
     step_seconds: float
     gates: Gates
     original: TrafficSplit  # the split at the start: what a rollback restores
+    mirror_first: int = 0  # a mirror phase first: this percent of live requests copied to the candidate
 
     @property
     def pool(self) -> int:
@@ -49,10 +50,15 @@ class ProgressivePlan:
         mirror = {k: v for k, v in self.original.mirror.items() if k not in (self.candidate, self.baseline)}
         return TrafficSplit(weights, mirror)
 
+    def mirror_split(self) -> TrafficSplit:
+        """The mirror phase: the live split as it was, a copy of `mirror_first`% of requests to the candidate."""
+        return TrafficSplit(dict(self.original.weights), {self.candidate: self.mirror_first})
+
     def describe(self) -> str:
         steps = " → ".join(f"{s}%" for s in self.steps)
+        mirror = f"mirror {self.mirror_first}% first, then " if self.mirror_first else ""
         return (
-            f"{self.endpoint}: {self.baseline} → {self.candidate} in steps {steps}, "
+            f"{self.endpoint}: {self.baseline} → {self.candidate}: {mirror}steps {steps}, "
             f"{self.step_seconds:g} s each; gates: {self.gates.describe()}"
         )
 
@@ -67,9 +73,28 @@ def make_plan(
     steps: Sequence[int] = DEFAULT_STEPS,
     step_seconds: float = DEFAULT_STEP_SECONDS,
     gates: Gates | None = None,
+    mirror_first: int = 0,
 ) -> ProgressivePlan:
     gates = gates or Gates()
     problems: list[str] = []
+    if not 0 <= mirror_first <= MAX_MIRROR_PERCENT:
+        problems.append(f"--mirror-first {mirror_first}: mirrored traffic is 0–{MAX_MIRROR_PERCENT}%")
+    elif mirror_first and candidate in deployments and current.weights.get(candidate, 0) > 0:
+        problems.append(
+            f"--mirror-first: {candidate} has live traffic ({current.weights[candidate]}%); "
+            "a deployment with live traffic cannot be mirrored to"
+        )
+    mirrored = sorted(name for name, pct in current.mirror.items() if pct > 0 and name != candidate)
+    if mirror_first and mirrored:
+        problems.append(
+            f"--mirror-first: {endpoint} already mirrors to {mirrored[0]}; one mirror target at most"
+        )
+    if gates.max_diff_rate_pct is not None and not 0 <= gates.max_diff_rate_pct <= 100:
+        problems.append(f"--max-diff-rate {gates.max_diff_rate_pct:g}: must be a percent, 0–100")
+    if gates.max_diff_rate_pct is not None and not mirror_first:
+        problems.append("--max-diff-rate gates the mirror phase: give --mirror-first too")
+    if not 0 <= gates.diff_tolerance <= 1:
+        problems.append(f"--diff-tolerance {gates.diff_tolerance:g}: a relative tolerance, 0–1")
     if candidate not in deployments:
         problems.append(f"--to {candidate}: no such deployment of {endpoint} (have: {_names(deployments)})")
     elif deployments[candidate] != "Succeeded":
@@ -109,7 +134,9 @@ def make_plan(
     if problems:
         raise InvalidInput("rollout start: " + "; ".join(problems))
     assert baseline is not None
-    return ProgressivePlan(endpoint, candidate, baseline, tuple(steps), float(step_seconds), gates, current)
+    return ProgressivePlan(
+        endpoint, candidate, baseline, tuple(steps), float(step_seconds), gates, current, mirror_first
+    )
 
 
 def parse_steps(text: str) -> list[int]:

@@ -49,6 +49,8 @@ NAME_RE = re.compile(r"^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$")
 MAX_REQUEST_TIMEOUT_MS = 180_000
 DEFAULT_MAX_REQUEST_BODY_BYTES = 32 * 1024 * 1024
 MAX_MIRROR_PERCENT = 50
+# Mirrored answers equal the live ones when numbers agree to this relative tolerance.
+DEFAULT_SHADOW_TOLERANCE = 1e-6
 REDACTED = "***"
 # The credentials: the only fields of an endpoint that go in the keys document rather than the routing one.
 SECRET_FIELDS = frozenset({"keys", "token_secret"})
@@ -87,9 +89,14 @@ class EndpointConfig:
     mirror_traffic: Mapping[str, int] = field(default_factory=dict)
     deployments: Mapping[str, DeploymentConfig] = field(default_factory=dict)
     max_request_body_bytes: int = DEFAULT_MAX_REQUEST_BODY_BYTES
+    # Relative tolerance when a mirrored answer is compared with the live one (see .shadow).
+    shadow_tolerance: float = DEFAULT_SHADOW_TOLERANCE
 
     def to_dict(self, *, redact: bool = True) -> dict[str, Any]:
-        return {
+        extra: dict[str, Any] = {}
+        if self.shadow_tolerance != DEFAULT_SHADOW_TOLERANCE:  # documents stay as they were by default
+            extra["shadow_tolerance"] = self.shadow_tolerance
+        return extra | {
             "host": self.host,
             "port": self.port,
             "auth_mode": self.auth_mode,
@@ -261,6 +268,7 @@ def _endpoint(value: object, where: str) -> EndpointConfig:
             "mirror_traffic",
             "deployments",
             "max_request_body_bytes",
+            "shadow_tolerance",
         },
     )
     host = doc.get("host", "127.0.0.1")
@@ -318,7 +326,11 @@ def _endpoint(value: object, where: str) -> EndpointConfig:
                 f"{where}.mirror_traffic.{name}: a deployment with live traffic cannot be mirrored to"
             )
 
+    tolerance = doc.get("shadow_tolerance", DEFAULT_SHADOW_TOLERANCE)
+    if isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or not 0 <= tolerance <= 1:
+        raise ConfigError(f"{where}.shadow_tolerance: expected a relative tolerance between 0 and 1")
     return EndpointConfig(
+        shadow_tolerance=float(tolerance),
         host=host,
         port=port,
         auth_mode=auth_mode,

@@ -140,13 +140,29 @@ class EndpointRuntime:
                 return self._refuse(started, error_response(404, message, [(REQUEST_ID_HEADER, request_id)]))
             mirror_to = state.mirror.next()
             if mirror_to is not None:
-                self._spawn_mirror(state.balancers[mirror_to], mirror_to, request)
+                live: asyncio.Future[Response | None] = self._loop.create_future()
+                self._spawn_mirror(state.balancers[mirror_to], mirror_to, request, live, request_id)
+                return await self._answer(state, chosen, request, request_id, started, live)
+        return await self._answer(state, chosen, request, request_id, started, None)
+
+    async def _answer(
+        self,
+        state: EndpointState,
+        chosen: str,
+        request: Request,
+        request_id: bytes,
+        started: float,
+        live: asyncio.Future[Response | None] | None,
+    ) -> Response:
         series = self._metrics.get(self.name, chosen)
         series.in_flight += 1
+        response: Response | None = None
         try:
             response = await self._forward(state.balancers[chosen], chosen, request, request_id)
         finally:
             series.in_flight -= 1
+            if live is not None and not live.done():
+                live.set_result(response)  # the mirror compares its answer with this one (None: none came)
         series.observe(response.status, self._loop.time() - started)
         return response
 
@@ -211,13 +227,36 @@ class EndpointRuntime:
 
     # mirror traffic
 
-    def _spawn_mirror(self, balancer: Balancer, deployment: str, request: Request) -> None:
-        task = self._loop.create_task(self._mirror(balancer, deployment, request))
+    def _spawn_mirror(
+        self,
+        balancer: Balancer,
+        deployment: str,
+        request: Request,
+        live: asyncio.Future[Response | None],
+        live_id: bytes,
+    ) -> None:
+        task = self._loop.create_task(self._mirror(balancer, deployment, request, live, live_id))
         # The loop keeps only weak references to tasks; this set keeps mirrors alive until they finish.
         self._mirrors.add(task)
         task.add_done_callback(self._mirrors.discard)
 
-    async def _mirror(self, balancer: Balancer, deployment: str, request: Request) -> None:
+    async def _mirror(
+        self,
+        balancer: Balancer,
+        deployment: str,
+        request: Request,
+        live: asyncio.Future[Response | None],
+        live_id: bytes,
+    ) -> None:
         response = await self._forward(balancer, deployment, request, new_request_id())
-        # Mirrored answers are discarded; only their outcome is counted, never as a caller-visible request.
-        self._metrics.get(self.name, deployment).observe_mirror(response.status == 200)
+        # Mirrored answers never reach the caller: their outcome is counted, and compared with the live answer.
+        series = self._metrics.get(self.name, deployment)
+        series.observe_mirror(response.status == 200)
+        answered = await live
+        if answered is not None:
+            series.shadow.observe(
+                live_id,
+                (answered.status, answered.body),
+                (response.status, response.body),
+                self.state.config.shadow_tolerance,
+            )

@@ -11,6 +11,8 @@ import bisect
 import time
 from typing import Any
 
+from endpointctl.serving.gateway.shadow import ShadowStats
+
 # Upper bounds in seconds. Fine steps below 5 ms: that is where the gateway's own overhead shows up.
 BUCKETS_S: tuple[float, ...] = (
     0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -20,7 +22,7 @@ MIRROR_RESULTS = ("ok", "error")
 
 
 class DeploymentMetrics:
-    __slots__ = ("bucket_counts", "in_flight", "latency_sum_s", "mirror", "since", "statuses")
+    __slots__ = ("bucket_counts", "in_flight", "latency_sum_s", "mirror", "shadow", "since", "statuses")
 
     def __init__(self) -> None:
         self.since = time.time()
@@ -30,6 +32,8 @@ class DeploymentMetrics:
         self.latency_sum_s = 0.0
         self.in_flight = 0
         self.mirror = dict.fromkeys(MIRROR_RESULTS, 0)
+        # Mirrored answers compared with the live ones (kept on the mirror target's series).
+        self.shadow = ShadowStats()
 
     def observe(self, status: int, seconds: float) -> None:
         self.statuses[status] = self.statuses.get(status, 0) + 1
@@ -88,6 +92,7 @@ class DeploymentMetrics:
                 "p99_ms": None if p99 is None else p99 * 1000,
             },
             "mirror": dict(self.mirror),
+            "shadow": self.shadow.snapshot(),
         }
 
 
@@ -167,5 +172,15 @@ class MetricsRegistry:
                 lines.append(
                     f'endpointctl_gateway_mirror_requests_total{{endpoint="{ep}",deployment="{dep}",'
                     f'result="{result}"}} {m.mirror[result]}'
+                )
+        lines += [
+            "# HELP endpointctl_gateway_shadow_comparisons_total Mirrored answers compared with the live ones.",
+            "# TYPE endpointctl_gateway_shadow_comparisons_total counter",
+        ]
+        for ep, dep, m in items:
+            for result, n in m.shadow.counts.items():
+                lines.append(
+                    f'endpointctl_gateway_shadow_comparisons_total{{endpoint="{ep}",deployment="{dep}",'
+                    f'result="{result}"}} {n}'
                 )
         return "\n".join(lines) + "\n"

@@ -213,15 +213,16 @@ class OverviewPane(Pane):
         else:
             left = max(plan.step_seconds - (now - state.step_started_at), 0.0)
             text.append(f"  {left:.0f} s left in the step\n")
+        if plan.mirror_first:
+            current = state.mirroring and not state.phase.terminal
+            text.append(f"mirror {plan.mirror_first}%", style="reverse" if current else "")
+            text.append(" → ", style="dim")
+        live = not state.mirroring and not state.phase.terminal
         for i, pct in enumerate(plan.steps):
             if i:
                 text.append(" → ", style="dim")
-            style = (
-                "reverse"
-                if i == state.step and not state.phase.terminal
-                else ("dim" if i > state.step else "")
-            )
-            text.append(f"{pct}%", style=style)
+            later = state.mirroring or i > state.step
+            text.append(f"{pct}%", style="reverse" if live and i == state.step else ("dim" if later else ""))
         text.append("\n")
         glyph = {"pass": ("✔", "green"), "fail": ("✖", "red"), "wait": ("…", "yellow")}
         for result in state.verdict.results if state.verdict is not None else ():

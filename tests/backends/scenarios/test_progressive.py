@@ -101,7 +101,7 @@ async def test_a_healthy_candidate_is_promoted_with_zero_failed_requests(
     endpoint = await service.get_endpoint(ENDPOINT)
     assert dict(endpoint.traffic) == {"blue": 0, "green": 100}
     events = [e.message for e in await service.events(ENDPOINT)]
-    assert any(m.startswith("step 2/2: 100% to green") for m in events), events
+    assert any(m.startswith("step 2/2 (100%) to green") for m in events), events
     assert any(m.startswith("promoted green") for m in events), events
 
 
@@ -213,3 +213,52 @@ async def test_a_candidate_40ms_slower_is_rolled_back_by_the_p99_gate(
     assert done.phase is Phase.ROLLED_BACK and "gate p99" in done.reason, done.reason
     assert load.failures("rollout") == []  # slow, not failing: nobody got an error
     assert dict((await service.get_endpoint(ENDPOINT)).traffic) == {"blue": 100, "green": 0}
+
+
+async def test_the_mirror_phase_compares_answers_and_its_gate_rolls_back(
+    service: EndpointService, target: LocalTarget, tmp_path: Path
+) -> None:
+    """blue serves model-1, green model-2: mirrored answers differ (~100%); callers never notice."""
+    uri, key = await _blue_and_green(service)
+    gates = Gates(min_requests=20, max_diff_rate_pct=5.0)
+    with Load(uri, key, REQUEST, tmp_path) as load:
+        load.phase("mirror")
+        started = await service.start_progressive(
+            ENDPOINT, to="green", steps=(100,), step_seconds=30.0, gates=gates, mirror_first=20
+        )
+        assert started.mirroring and dict(started.split.mirror) == {"green": 20}
+        done = await _until_over(service, limit_s=30.0)
+    assert done.phase is Phase.ROLLED_BACK and "gate diff rate" in done.reason and "mirror 20%" in done.reason
+    assert load.failures("mirror") == [] and set(load.served_by("mirror")) == {"blue"}
+    endpoint = await service.get_endpoint(ENDPOINT)
+    assert dict(endpoint.traffic) == {"blue": 100, "green": 0} and not any(endpoint.mirror_traffic.values())
+    green = (await service.metrics(ENDPOINT)).deployments["green"]
+    assert green.shadow["differs"] >= 20 and green.shadow["differs"] > 10 * green.shadow["equal"]
+    example = green.shadow_examples[-1]
+    assert example.live_status == example.mirror_status == 200 and example.live_body != example.mirror_body
+
+
+@pytest.mark.parametrize("target", ["process"], indirect=True)
+async def test_identical_models_mirror_equal_and_are_promoted(
+    service: EndpointService, target: LocalTarget, tmp_path: Path
+) -> None:
+    """green is blue's model and code under another name: every mirrored answer is equal."""
+    await service.create_endpoint(load_endpoint(SAMPLE / "endpoint.yml"))
+    await service.apply_deployment(
+        load_deployment(SAMPLE / "blue-deployment.yml", CAPACITY), all_traffic=True
+    )
+    await service.apply_deployment(load_deployment(SAMPLE / "blue-deployment.yml", [*CAPACITY, "name=green"]))
+    credentials = await service.get_credentials(ENDPOINT)
+    uri = (await service.get_endpoint(ENDPOINT)).scoring_uri
+    assert uri and credentials.primary_key
+    gates = Gates(min_requests=20, max_diff_rate_pct=1.0)
+    with Load(uri, credentials.primary_key, REQUEST, tmp_path) as load:
+        load.phase("rollout")
+        await service.start_progressive(
+            ENDPOINT, to="green", steps=(100,), step_seconds=2.0, gates=gates, mirror_first=20
+        )
+        done = await _until_over(service, limit_s=60.0)
+    assert done.phase is Phase.PROMOTED, done.reason
+    assert load.failures("rollout") == []
+    green = (await service.metrics(ENDPOINT)).deployments["green"]
+    assert green.shadow["equal"] >= 20 and green.shadow["differs"] == 0 and green.shadow_examples == ()
