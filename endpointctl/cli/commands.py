@@ -21,7 +21,7 @@ from endpointctl.cli import (
     rollout_cmds,
     web_cmd,
 )
-from endpointctl.cli.common import CliContext, default_overrides
+from endpointctl.cli.common import CliContext, default_overrides, misnamed
 from endpointctl.cli.output import apply_query, render
 from endpointctl.core.errors import EndpointctlError
 from endpointctl.core.service import discover_factories
@@ -62,6 +62,10 @@ def run_command(args_list: Sequence[str]) -> int:
     if args.group is None:
         parser.print_help()
         return EXIT_OK
+    bad_name = misnamed(args)
+    if bad_name is not None:
+        _error(bad_name)
+        return EXIT_USAGE
     ctx = CliContext(
         output=getattr(args, "output", None),
         query=getattr(args, "query", None),

@@ -160,6 +160,50 @@ def existing_file(value: str, *, option: str) -> Path:
     return path
 
 
+# Commands whose -n/--name and -e/--endpoint-name are endpoint and deployment names (assets have their own rules).
+NAMED_GROUPS = ("online-endpoint", "online-deployment", "rollout")
+
+
+def misnamed(args: argparse.Namespace) -> str | None:
+    """A name no endpoint or deployment can have (`../etc`, `a/b`) is bad usage, said as such (exit 2), not
+    looked up and reported as missing."""
+    from endpointctl.core.spec.common import NAME_RULE, valid_name
+
+    if getattr(args, "group", None) not in NAMED_GROUPS:
+        return None
+    for attr, flag in (("name", "-n/--name"), ("endpoint_name", "-e/--endpoint-name")):
+        value = getattr(args, attr, None)
+        if isinstance(value, str) and not valid_name(value):
+            return f"{flag} {value!r}: not an endpoint or deployment name; it {NAME_RULE}"
+    return None
+
+
+def read_request_file(value: str) -> bytes:
+    """`--request-file`: read up to what the gateway accepts, and parsed as JSON here, so a malformed request is
+    refused with the parse error (exit 2) instead of travelling to the model and back as a 424."""
+    import json
+
+    from endpointctl.core.scoring import MAX_REQUEST_BYTES
+
+    path = existing_file(value, option="--request-file")
+    with path.open("rb") as handle:
+        body = handle.read(MAX_REQUEST_BYTES + 1)
+    if len(body) > MAX_REQUEST_BYTES:
+        raise InvalidInput(
+            f"--request-file {value}: larger than {MAX_REQUEST_BYTES // (1024 * 1024)} MiB, "
+            "the most an endpoint accepts (413)"
+        )
+    try:
+        json.loads(body)
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"--request-file {value}: not UTF-8 text (byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(
+            f"--request-file {value}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}"
+        ) from None
+    return body
+
+
 def confirm(question: str) -> bool:
     """Ask on the terminal; without one there is nobody to say yes, so the answer is no."""
     if not sys.stdin.isatty():

@@ -16,6 +16,7 @@ from endpointctl.cli.common import (
     confirm,
     dry_run,
     existing_file,
+    read_request_file,
 )
 from endpointctl.core.errors import InvalidInput
 from endpointctl.core.spec import EndpointSpec, dump_yaml, load_endpoint, parse_endpoint, spec_to_dict
@@ -185,7 +186,7 @@ async def _delete(args: argparse.Namespace, ctx: CliContext) -> None:
 
 
 async def _invoke(args: argparse.Namespace, ctx: CliContext) -> Any:
-    body = existing_file(args.request_file, option="--request-file").read_bytes()
+    body = read_request_file(args.request_file)
     result = await ctx.service.invoke(
         args.name, body, deployment=args.deployment_name, backend=backend_of(args)
     )

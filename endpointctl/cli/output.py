@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from collections.abc import Sequence
@@ -88,8 +89,16 @@ def _tsv_row(value: Any) -> str:
     return _cell(value)
 
 
+# Not a terminal (a pipe, a file): nothing to fit, and a value cut with "…" would be a wrong value for a script.
+UNBOUNDED_WIDTH = 1_000_000
+
+
 def _table(value: Any, columns: Sequence[str] | None, out: IO[str]) -> None:
-    console = Console(file=out, soft_wrap=True)
+    terminal = _is_terminal(out)
+    buffer = io.StringIO()
+    console = Console(
+        file=out if terminal else buffer, soft_wrap=True, width=None if terminal else UNBOUNDED_WIDTH
+    )
     rows = value if isinstance(value, list) else [value]
     if rows and all(isinstance(r, dict) for r in rows):
         keys = list(columns) if columns else _scalar_keys(rows)
@@ -101,6 +110,8 @@ def _table(value: Any, columns: Sequence[str] | None, out: IO[str]) -> None:
         for row in rows:
             table.add_row(_cell(row))
     console.print(table)
+    if not terminal:  # column padding at the end of a line is noise in a pipe
+        out.write("".join(line.rstrip() + "\n" for line in buffer.getvalue().splitlines()))
 
 
 def _scalar_keys(rows: list[dict[str, Any]]) -> list[str]:
@@ -110,3 +121,10 @@ def _scalar_keys(rows: list[dict[str, Any]]) -> list[str]:
             if k not in keys and not isinstance(v, (dict, list)):
                 keys.append(k)
     return keys
+
+
+def _is_terminal(out: IO[str]) -> bool:
+    try:
+        return out.isatty()
+    except (AttributeError, ValueError):
+        return False

@@ -19,6 +19,7 @@ from endpointctl.core.errors import BackendUnavailable
 from endpointctl.core.ports import ScoringTarget
 from endpointctl.core.tls import client_ssl_context
 from endpointctl.core.views import InvokeResult
+from endpointctl.serving.gateway.config import DEFAULT_MAX_REQUEST_BODY_BYTES
 
 if TYPE_CHECKING:
     import httpx
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
 INVOKE_TIMEOUT_S = 200.0
 # Send N runs at most this many requests at once; more connections than that are never kept.
 MAX_CONNECTIONS = 16
+# The gateway refuses bigger bodies (413); a request file is read up to this and refused above it, so a wrong
+# file (`--request-file /dev/zero`) costs milliseconds, not gigabytes.
+MAX_REQUEST_BYTES = DEFAULT_MAX_REQUEST_BODY_BYTES
 
 Resolver = Callable[[], Awaitable[ScoringTarget]]
 # Latency is measured with this clock; rendering tests pin it so a snapshot does not depend on the machine.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
@@ -18,6 +19,11 @@ class SpecModel(BaseModel):
     """Every spec model: unknown keys are errors (as in `az ml`), `$schema` kept as `schema_`."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=False, validate_default=False)
+
+
+def valid_name(value: str) -> bool:
+    """An endpoint or deployment name as Azure (and the gateway) accept it: no '/', no '..', no spaces."""
+    return is_name(value)
 
 
 def _check_name(value: str) -> str:
@@ -50,6 +56,22 @@ Name = Annotated[str, AfterValidator(_check_name)]
 Int = Annotated[int, BeforeValidator(_no_bool)]
 Str = Annotated[str, BeforeValidator(_scalar_to_str)]
 StrMap = dict[str, Str]
+
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def _env_names(value: dict[str, str]) -> dict[str, str]:
+    bad = [name for name in value if not _ENV_NAME.match(name)]
+    if bad:
+        raise ValueError(
+            f"{bad[0]!r} is not an environment variable name (letters, digits and '_', not starting with a digit)"
+        )
+    return value
+
+
+# Environment variables: names a shell, a container runtime and a Kubernetes pod all accept.
+EnvMap = Annotated[StrMap, AfterValidator(_env_names)]
 Version = Annotated[str, BeforeValidator(_scalar_to_str)]
 Lower = BeforeValidator(_lower)
 Schema = Annotated[str | None, Field(default=None, alias="$schema")]

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Discriminator, Field, Tag
 
 from endpointctl.core.spec.assets import InlineEnvironment, InlineModel
-from endpointctl.core.spec.common import Int, Lower, Name, Schema, SpecModel, Str, StrMap
+from endpointctl.core.spec.common import EnvMap, Int, Lower, Name, Schema, SpecModel, Str, StrMap
 from endpointctl.core.spec.refs import AssetRef
 
 # The gateway enforces the same ceiling on what a deployment's requests may take: one definition, its own.
@@ -122,7 +122,7 @@ class DeploymentSpec(SpecModel):
     model_mount_path: str | None = None
     code_configuration: CodeConfiguration | None = None
     environment: EnvironmentField | None = None
-    environment_variables: StrMap = Field(default_factory=dict)
+    environment_variables: EnvMap = Field(default_factory=dict)
     instance_type: str | None = None
     instance_count: Annotated[Int, Field(ge=1, le=MAX_INSTANCES)] = 1
     app_insights_enabled: bool = False

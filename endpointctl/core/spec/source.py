@@ -14,6 +14,15 @@ from endpointctl.core.spec.diagnostics import Diagnostic, SpecError
 
 FieldPath = tuple[str | int, ...]
 
+# A spec is a few KiB; these bounds turn a wrong file (`-f /dev/zero`, a model file) or a YAML alias bomb
+# (aliases nested so they expand exponentially) into a clear error in milliseconds instead of a frozen machine.
+MAX_SPEC_BYTES = 1024 * 1024
+MAX_SPEC_NODES = 100_000
+# libyaml's parser when PyYAML was built with it (the wheels are): the pure-Python scanner takes seconds for
+# a megabyte. Both give the same nodes and marks.
+_LOADER: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+DETAILED_ERRORS_BELOW = 64 * 1024
+
 
 @dataclass
 class Located:
@@ -24,6 +33,8 @@ class Located:
     positions: dict[FieldPath, tuple[int, int]] = field(default_factory=dict)
     # Paths that `--set` wrote, with the assignment that did it: errors there point at the flag.
     overrides: dict[FieldPath, str] = field(default_factory=dict)
+    # Values constructed so far (aliases count each time they are expanded): bounded by MAX_SPEC_NODES.
+    nodes: int = 0
 
     def where(self, path: FieldPath) -> tuple[str, int, int]:
         """The most precise location known for `path`: itself, an override, or its nearest ancestor."""
@@ -62,7 +73,8 @@ def read_text(path: Path) -> str:
         return SpecError([Diagnostic(source, 0, 0, "", message)])
 
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_SPEC_BYTES + 1)
     except FileNotFoundError:
         raise fail("no such file") from None
     except IsADirectoryError:
@@ -73,16 +85,31 @@ def read_text(path: Path) -> str:
         if exc.errno == errno.ELOOP:
             raise fail("symlink loop") from None
         raise fail(exc.strerror or str(exc)) from None
+    if len(raw) > MAX_SPEC_BYTES:
+        raise fail(
+            f"larger than {MAX_SPEC_BYTES // 1024} KiB; a spec file is a few KiB (is it the right file?)"
+        )
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise fail(f"not UTF-8 text (byte {exc.start})") from None
 
 
+def _compose(text: str) -> list[yaml.Node]:
+    try:
+        return list(yaml.compose_all(text, Loader=_LOADER))
+    except yaml.YAMLError:
+        if _LOADER is yaml.SafeLoader or len(text) > DETAILED_ERRORS_BELOW:
+            raise
+    # libyaml's messages are terser ("found character that cannot start any token", without the tab that it
+    # was): for a file of ordinary size, the pure-Python parser says what went wrong, where.
+    return list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+
+
 def parse_yaml(text: str, source: str) -> Located:
     """One YAML document holding a mapping, with positions; duplicate keys are errors."""
     try:
-        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+        nodes = _compose(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = " ".join(p for p in (exc.context, exc.problem) if p) or "malformed YAML"
@@ -113,13 +140,26 @@ def parse_yaml(text: str, source: str) -> Located:
         )
     located = Located(source, None)
     problems: list[Diagnostic] = []
-    located.data = _construct(root, (), located, problems)
+    try:
+        located.data = _construct(root, (), located, problems)
+    except _TooManyNodes as exc:
+        mark = exc.node.start_mark
+        message = f"more than {MAX_SPEC_NODES} values once aliases are expanded (an alias bomb?); refused"
+        raise SpecError([Diagnostic(source, mark.line + 1, mark.column + 1, "", message)]) from None
     if problems:
         raise SpecError(problems)
     return located
 
 
+class _TooManyNodes(Exception):
+    def __init__(self, node: yaml.Node) -> None:
+        self.node = node
+
+
 def _construct(node: yaml.Node, path: FieldPath, located: Located, problems: list[Diagnostic]) -> Any:
+    located.nodes += 1
+    if located.nodes > MAX_SPEC_NODES:
+        raise _TooManyNodes(node)
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:

@@ -1,0 +1,103 @@
+"""The CLI's inputs are bounded and checked before anything is sent or changed: each case exits 2 with a message
+naming the file (and line, column or field), quickly, whatever the input's size."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from endpointctl.core.home import Home
+from endpointctl.core.spec.source import MAX_SPEC_BYTES, MAX_SPEC_NODES
+from tests.conftest import SAMPLES, Run
+
+SAMPLE = SAMPLES / "managed" / "sample"
+ENDPOINTCTL = Path(sys.executable).with_name("endpointctl")
+# Each refusal must come well inside this, on a loaded 2-core machine (the work itself takes milliseconds).
+QUICK_S = 10.0
+
+ALIAS_BOMB = "name: bomb\na: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi", strict=True)
+)
+
+
+def endpointctl(home: Home, *args: str) -> subprocess.CompletedProcess[str]:
+    """The console script, as a user runs it."""
+    env = {**os.environ, "ENDPOINTCTL_HOME": str(home.root)}
+    return subprocess.run(
+        [str(ENDPOINTCTL), *args], capture_output=True, text=True, env=env, timeout=120, check=False
+    )
+
+
+def test_a_malformed_request_file_is_refused_locally_with_its_line_and_column(
+    home: Home, tmp_path: Path
+) -> None:
+    bad = tmp_path / "request.json"
+    bad.write_text('{"data": [1, 2,\n  3,, 4]}')
+    done = endpointctl(home, "online-endpoint", "invoke", "-n", "my-endpoint", "--request-file", str(bad))
+    assert done.returncode == 2, done.stderr
+    assert f"--request-file {bad}:2:5: not valid JSON" in done.stderr
+    assert "does not exist" not in done.stderr  # refused before any endpoint was looked up
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("online-endpoint", "invoke", "-n", "my-endpoint", "--request-file", "/dev/zero"),
+            "larger than 32 MiB",
+        ),
+        (("online-endpoint", "show", "-f", "/dev/zero"), f"larger than {MAX_SPEC_BYTES // 1024} KiB"),
+    ],
+    ids=["request-file", "spec"],
+)
+def test_dev_zero_is_refused_without_being_read(home: Home, args: tuple[str, ...], message: str) -> None:
+    started = time.monotonic()
+    done = endpointctl(home, *args)
+    assert done.returncode == 2 and "/dev/zero" in done.stderr and message in done.stderr, done.stderr
+    assert time.monotonic() - started < QUICK_S
+
+
+def test_a_yaml_alias_bomb_is_refused(cli: Run, tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.yml"
+    bomb.write_text(ALIAS_BOMB)
+    started = time.monotonic()
+    done = cli("online-endpoint", "show", "-f", str(bomb))
+    assert done.code == 2 and f"{bomb}:" in done.err
+    assert f"more than {MAX_SPEC_NODES} values once aliases are expanded" in done.err
+    assert time.monotonic() - started < QUICK_S
+
+
+@pytest.mark.parametrize("name", ["../etc", "a/b", "x", "has space"])
+def test_names_no_endpoint_can_have_are_bad_usage(cli: Run, name: str) -> None:
+    done = cli("online-endpoint", "show", "-n", name)
+    assert done.code == 2 and "not an endpoint or deployment name" in done.err, done.err
+    listed = cli("online-deployment", "list", "-e", name)
+    assert listed.code == 2 and "-e/--endpoint-name" in listed.err
+
+
+def test_environment_variable_names_are_checked_with_file_and_line(cli: Run, tmp_path: Path) -> None:
+    spec = tmp_path / "blue.yml"
+    text = (SAMPLE / "blue-deployment.yml").read_text()
+    spec.write_text(text + 'environment_variables:\n  OK_1: a\n  "2BAD": b\n')
+    done = cli("online-deployment", "show", "-f", str(spec), "--set", f"model.path={SAMPLES / 'model-1' / 'model'}",
+               "--set", f"code_configuration.code={SAMPLES / 'model-1' / 'onlinescoring'}",
+               "--set", f"environment.conda_file={SAMPLES / 'model-1' / 'environment' / 'conda.yaml'}")  # fmt: skip
+    assert done.code == 2
+    line = text.count("\n") + 1
+    assert f"{spec}:{line}:" in done.err and "'2BAD' is not an environment variable name" in done.err
+
+
+def test_table_output_to_a_pipe_keeps_whole_values(home: Home) -> None:
+    done = endpointctl(
+        home, "online-deployment", "show", "-f", str(SAMPLE / "blue-deployment.yml"), "-o", "table"
+    )
+    assert done.returncode == 0, done.stderr
+    assert "…" not in done.stdout
+    # The longest value (the schema URL) is whole: at rich's default 80 columns it was cut with "…".
+    assert "https://azuremlschemas.azureedge.net/latest/managedOnlineDeployment.schema.json" in done.stdout
+    assert all(line == line.rstrip() for line in done.stdout.splitlines())
