@@ -5,6 +5,7 @@ Exit codes: 0 done, 1 the operation failed, 2 bad usage or invalid input (nothin
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -14,6 +15,11 @@ if TYPE_CHECKING:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if argv is None and "_ARGCOMPLETE" in os.environ:
+        # The shell asks for completions (see cli/completion.py); nothing else runs.
+        from endpointctl.cli.completion import complete
+
+        complete()
     args_list = list(sys.argv[1:] if argv is None else argv)
     if not args_list and sys.stdin.isatty() and sys.stdout.isatty():
         # Bare `endpointctl` opens the TUI: it must not first pay for the command modules, the façade and

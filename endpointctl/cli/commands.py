@@ -13,6 +13,7 @@ from endpointctl import __version__
 from endpointctl.cli import (
     agent_cmds,
     asset_cmds,
+    completion_cmd,
     configure_cmd,
     deployment_cmds,
     endpoint_cmds,
@@ -36,6 +37,7 @@ GROUPS: tuple[ModuleType, ...] = (
     configure_cmd,
     agent_cmds,
     gc_cmd,
+    completion_cmd,
     quickstart_cmd,
     web_cmd,
 )
