@@ -77,6 +77,8 @@ def _uvicorn_config(app: ScoringApp) -> uvicorn.Config:
         access_log=False,
         log_config=None,
         server_header=False,
+        # gunicorn (azmlinfsrv) never rewrites the client address or scheme from X-Forwarded-* headers.
+        proxy_headers=False,
         date_header=True,
         backlog=2048,
     )

@@ -44,3 +44,4 @@ class Request(werkzeug.wrappers.Request):
             super().on_json_loading_failed(e)
         except BadRequest as ebr:
             raise BadRequest() from ebr
+        raise AssertionError("werkzeug's on_json_loading_failed always raises")

@@ -15,6 +15,11 @@ class AMLResponse(werkzeug.wrappers.Response):
     # Flask's Response default; werkzeug's own is text/plain.
     default_mimetype = "text/html"
 
+    @property
+    def max_cookie_size(self) -> int:  # type: ignore[override]
+        # Flask reads it from the app's MAX_COOKIE_SIZE (werkzeug's 4093), so a script cannot set it there.
+        return werkzeug.wrappers.Response.max_cookie_size
+
     def __init__(
         self,
         message: Any,
