@@ -10,7 +10,8 @@ from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
 import werkzeug.wrappers
-from werkzeug.exceptions import BadRequest
+from werkzeug.exceptions import BadRequest, HTTPException
+from werkzeug.routing import Map, Rule
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -32,11 +33,41 @@ class AMLRequest(werkzeug.wrappers.Request):
     """
 
 
+def score_rule() -> Rule:
+    """The URL rule Flask matched for azmlinfsrv's /score view (its blueprint is ``main``)."""
+    rule = Rule("/score", endpoint="main.handle_score", methods=["GET", "POST", "OPTIONS"])
+    Map([rule])  # binds it, as Flask's url_map does
+    return rule
+
+
 class Request(werkzeug.wrappers.Request):
     """What a ``@rawhttp`` run() receives: werkzeug's request with the few behaviours Flask changes.
 
     Named ``Request`` like Flask's class, so ``repr(request)`` and ``type(request).__name__`` read the same.
     """
+
+    # Flask's routing results; the host sets url_rule and view_args as Flask's /score dispatch does.
+    url_rule: Rule | None = None
+    view_args: dict[str, Any] | None = None
+    routing_exception: HTTPException | None = None
+
+    @property
+    def endpoint(self) -> str | None:
+        return self.url_rule.endpoint if self.url_rule is not None else None
+
+    @property
+    def blueprint(self) -> str | None:
+        endpoint = self.endpoint
+        return endpoint.rpartition(".")[0] if endpoint is not None and "." in endpoint else None
+
+    @property
+    def blueprints(self) -> list[str]:
+        # Flask lists nested blueprints innermost first; azmlinfsrv has one, "main".
+        name = self.blueprint
+        if name is None:
+            return []
+        parts = name.split(".")
+        return [".".join(parts[:index]) for index in range(len(parts), 0, -1)]
 
     def on_json_loading_failed(self, e: ValueError | None) -> NoReturn:
         # Flask (outside debug mode) drops werkzeug's "Failed to decode JSON object: ..." description.

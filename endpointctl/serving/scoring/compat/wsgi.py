@@ -53,12 +53,15 @@ def request_factory(mode: Mode) -> Callable[[Request], Any]:
 
     Called only for ``@rawhttp`` scripts, which have imported werkzeug (and Flask) already.
     """
-    if mode == "real":
-        request_class = importlib.import_module("flask").Request
-    else:
-        request_class = importlib.import_module("endpointctl.serving.scoring.compat.aml_request").Request
+    ours = importlib.import_module("endpointctl.serving.scoring.compat.aml_request")
+    request_class = importlib.import_module("flask").Request if mode == "real" else ours.Request
+    rule = ours.score_rule()
 
     def build(request: Request) -> Any:
-        return request_class(environ_for(request))
+        built = request_class(environ_for(request))
+        # What Flask's dispatch to azmlinfsrv's /score view records on the request.
+        built.url_rule = rule
+        built.view_args = {}
+        return built
 
     return build

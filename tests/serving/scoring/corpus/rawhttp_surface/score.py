@@ -14,6 +14,7 @@ import types
 import werkzeug.wrappers
 from azureml.contrib.services.aml_request import rawhttp
 from azureml.contrib.services.aml_response import AMLResponse
+from werkzeug.routing import Rule
 
 SKIPPED = {
     "request.environ": "the WSGI server's own keys (gunicorn.socket, SERVER_SOFTWARE, RAW_URI's origin...); "
@@ -46,6 +47,9 @@ def describe(value, depth=0):
             "code": getattr(value, "code", None),
             "description": str(getattr(value, "description", value)),
         }
+    if isinstance(value, Rule):
+        # A Rule's repr lists its methods in set order, which changes from process to process.
+        return {"rule": value.rule, "endpoint": value.endpoint, "methods": sorted(value.methods or ())}
     if depth < 3 and isinstance(value, (list, tuple)):
         return [describe(item, depth + 1) for item in value]
     if depth < 3 and isinstance(value, dict):
@@ -118,9 +122,21 @@ def args_label(args):
     return f"({', '.join(parts)})"
 
 
+def flask_request_names():
+    """Flask's additions to werkzeug's request (routing results), when Flask is installed here."""
+    try:
+        import flask
+    except ImportError:
+        return set()
+    return {name for name in dir(flask.Request) if not name.startswith("_")} - set(
+        dir(werkzeug.wrappers.Request)
+    )
+
+
 def walk_request(request):
     cls = werkzeug.wrappers.Request
-    names = [name for name in public_names(cls, cls.from_values()) if f"request.{name}" not in SKIPPED]
+    names = public_names(cls, cls.from_values()) + sorted(flask_request_names())
+    names = [name for name in names if f"request.{name}" not in SKIPPED]
     calls = request_calls(request)
     report = {}
     # Reads first (they may consume the body, in the same order on both servers), then sets, then calls.
