@@ -80,6 +80,23 @@ def test_names_no_endpoint_can_have_are_bad_usage(cli: Run, name: str) -> None:
     assert listed.code == 2 and "-e/--endpoint-name" in listed.err
 
 
+def test_a_pinned_deployment_or_rollout_candidate_with_a_path_in_it_is_bad_usage(home: Home) -> None:
+    invoked = endpointctl(home, "online-endpoint", "invoke", "-n", "my-endpoint", "-d", "../blue",
+                          "--request-file", str(SAMPLES / "model-1" / "sample-request.json"))  # fmt: skip
+    assert invoked.returncode == 2, invoked.stderr
+    assert "-d/--deployment-name '../blue': not an endpoint or deployment name" in invoked.stderr
+    started = endpointctl(home, "rollout", "start", "-e", "my-endpoint", "--to", "a/b")
+    assert started.returncode == 2 and "--to 'a/b': not an endpoint or deployment name" in started.stderr
+
+
+def test_spec_file_bounds_are_in_the_help(home: Home) -> None:
+    done = endpointctl(home, "online-deployment", "show", "--help")
+    assert done.returncode == 0, done.stderr
+    assert f"at most {MAX_SPEC_BYTES // 1024} KiB and {MAX_SPEC_NODES:,} values" in " ".join(
+        done.stdout.split()
+    )
+
+
 def test_environment_variable_names_are_checked_with_file_and_line(cli: Run, tmp_path: Path) -> None:
     spec = tmp_path / "blue.yml"
     text = (SAMPLE / "blue-deployment.yml").read_text()
