@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from endpointctl.cli.commands import MAX_SHOWN_DIAGNOSTICS
 from endpointctl.core.home import Home
 from endpointctl.core.spec.source import MAX_SPEC_BYTES, MAX_SPEC_NODES
 from tests.conftest import SAMPLES, Run
@@ -118,3 +119,14 @@ def test_table_output_to_a_pipe_keeps_whole_values(home: Home) -> None:
     # The longest value (the schema URL) is whole: at rich's default 80 columns it was cut with "…".
     assert "https://azuremlschemas.azureedge.net/latest/managedOnlineDeployment.schema.json" in done.stdout
     assert all(line == line.rstrip() for line in done.stdout.splitlines())
+
+
+def test_a_file_with_thousands_of_problems_shows_the_first_ones(home: Home, tmp_path: Path) -> None:
+    spec = tmp_path / "endpoint.yml"
+    spec.write_text("name: my-endpoint\n" + "".join(f"unknown_{i:05}: x\n" for i in range(5000)))
+    done = endpointctl(home, "online-endpoint", "show", "-f", str(spec))
+    assert done.returncode == 2
+    errors = done.stderr.splitlines()
+    assert errors[0].startswith(f"ERROR: {spec}:2:1: unknown_00000:"), errors[0]
+    assert len(errors) == MAX_SHOWN_DIAGNOSTICS + 1
+    assert errors[-1] == f"ERROR: … and {5000 - MAX_SHOWN_DIAGNOSTICS} more problem(s) in {spec}"
