@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,8 +17,9 @@ from tests.conftest import SAMPLES, Run
 
 SAMPLE = SAMPLES / "managed" / "sample"
 ENDPOINTCTL = Path(sys.executable).with_name("endpointctl")
-# Each refusal must come well inside this, on a loaded 2-core machine (the work itself takes milliseconds).
-QUICK_S = 10.0
+# Not a timing assertion (bench/cli_inputs measures those): a CLI that read /dev/zero to the end or expanded an
+# alias bomb would never finish, and this turns that into a failure instead of a hung or swapping test run.
+RUNAWAY_S = 120
 
 ALIAS_BOMB = "name: bomb\na: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi", strict=True)
@@ -30,7 +30,7 @@ def endpointctl(home: Home, *args: str) -> subprocess.CompletedProcess[str]:
     """The console script, as a user runs it."""
     env = {**os.environ, "ENDPOINTCTL_HOME": str(home.root)}
     return subprocess.run(
-        [str(ENDPOINTCTL), *args], capture_output=True, text=True, env=env, timeout=120, check=False
+        [str(ENDPOINTCTL), *args], capture_output=True, text=True, env=env, timeout=RUNAWAY_S, check=False
     )
 
 
@@ -57,20 +57,16 @@ def test_a_malformed_request_file_is_refused_locally_with_its_line_and_column(
     ids=["request-file", "spec"],
 )
 def test_dev_zero_is_refused_without_being_read(home: Home, args: tuple[str, ...], message: str) -> None:
-    started = time.monotonic()
     done = endpointctl(home, *args)
     assert done.returncode == 2 and "/dev/zero" in done.stderr and message in done.stderr, done.stderr
-    assert time.monotonic() - started < QUICK_S
 
 
-def test_a_yaml_alias_bomb_is_refused(cli: Run, tmp_path: Path) -> None:
+def test_a_yaml_alias_bomb_is_refused(home: Home, tmp_path: Path) -> None:
     bomb = tmp_path / "bomb.yml"
     bomb.write_text(ALIAS_BOMB)
-    started = time.monotonic()
-    done = cli("online-endpoint", "show", "-f", str(bomb))
-    assert done.code == 2 and f"{bomb}:" in done.err
-    assert f"more than {MAX_SPEC_NODES} values once aliases are expanded" in done.err
-    assert time.monotonic() - started < QUICK_S
+    done = endpointctl(home, "online-endpoint", "show", "-f", str(bomb))
+    assert done.returncode == 2 and f"ERROR: {bomb}:2:8: more than {MAX_SPEC_NODES} values" in done.stderr
+    assert "once aliases are expanded" in done.stderr
 
 
 @pytest.mark.parametrize("name", ["../etc", "a/b", "x", "has space"])
