@@ -12,7 +12,7 @@ import pytest
 
 from endpointctl.cli.commands import MAX_SHOWN_DIAGNOSTICS
 from endpointctl.core.home import Home
-from endpointctl.core.spec.source import MAX_SPEC_BYTES, MAX_SPEC_NODES
+from endpointctl.core.spec.source import MAX_SPEC_BYTES, MAX_SPEC_DEPTH, MAX_SPEC_NODES
 from tests.conftest import SAMPLES, Run
 
 SAMPLE = SAMPLES / "managed" / "sample"
@@ -65,8 +65,25 @@ def test_a_yaml_alias_bomb_is_refused(home: Home, tmp_path: Path) -> None:
     bomb = tmp_path / "bomb.yml"
     bomb.write_text(ALIAS_BOMB)
     done = endpointctl(home, "online-endpoint", "show", "-f", str(bomb))
-    assert done.returncode == 2 and f"ERROR: {bomb}:2:8: more than {MAX_SPEC_NODES} values" in done.stderr
+    # Refused before anything is expanded, at the first value whose expansion is over the bound (`f`, 9**6).
+    assert done.returncode == 2 and f"ERROR: {bomb}:7:4: more than {MAX_SPEC_NODES} values" in done.stderr
     assert "once aliases are expanded" in done.stderr
+
+
+def test_an_alias_inside_itself_is_refused(cli: Run, tmp_path: Path) -> None:
+    spec = tmp_path / "endpoint.yml"
+    spec.write_text("name: my-endpoint\ntags: &a [1, *a]\n")  # it crashed with a RecursionError traceback
+    done = cli("online-endpoint", "show", "-f", str(spec))
+    assert done.code == 2 and f"{spec}:2:7: more than {MAX_SPEC_NODES} values once aliases" in done.err
+
+
+@pytest.mark.parametrize("levels", [MAX_SPEC_DEPTH + 1, 999, 3000])
+def test_deep_nesting_is_refused(cli: Run, tmp_path: Path, levels: int) -> None:
+    spec = tmp_path / "endpoint.yml"
+    spec.write_text("name: my-endpoint\ntags: " + "[" * levels + "]" * levels + "\n")
+    done = cli("online-endpoint", "show", "-f", str(spec))
+    assert done.code == 2 and f"{spec}:2:" in done.err, done.err
+    assert f"nested deeper than {MAX_SPEC_DEPTH} levels" in done.err or "maximum nesting depth" in done.err
 
 
 @pytest.mark.parametrize("name", ["../etc", "a/b", "x", "has space"])
