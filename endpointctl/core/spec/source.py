@@ -173,9 +173,8 @@ class _TooDeep(_TooManyNodes):
 
 def _check_expanded_size(root: yaml.Node) -> None:
     """Refuse a document whose values, aliases expanded, outnumber MAX_SPEC_NODES or nest deeper than
-    MAX_SPEC_DEPTH, before expanding any: an
-    alias is the same node object wherever it is used, so each distinct node's expanded size is computed once
-    (linear in the file), and the first node found too big is the one reported."""
+    MAX_SPEC_DEPTH, before expanding any: an alias is the same node object wherever it is used, so each distinct
+    node's expanded size is computed once (linear in the file), and the first node found too big is reported."""
     sizes: dict[int, int] = {}
     depths: dict[int, int] = {}
     visiting: set[int] = set()  # nodes whose children are being sized: meeting one again is a cycle
