@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHES = ("bench.scoring", "bench.gateway", "bench.rollout", "bench.invoke", "bench.tui")
+BENCHES = ("bench.scoring", "bench.gateway", "bench.rollout", "bench.invoke", "bench.tui", "bench.cli_inputs")
 
 
 def main() -> int:

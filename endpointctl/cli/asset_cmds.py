@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from endpointctl.cli.common import CliContext, add_output_args, add_set_arg, existing_file
+from endpointctl.cli.common import CliContext, add_output_args, add_set_arg, add_spec_file_arg, existing_file
 from endpointctl.core.assets import ENVIRONMENT, MODEL
 from endpointctl.core.errors import InvalidInput
 from endpointctl.core.spec import load_environment, load_model, parse_environment, parse_model
@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], *, backen
         verbs = group.add_subparsers(dest="verb", metavar="VERB", required=True)
 
         create = verbs.add_parser("create", help=f"register a {kind} version")
-        create.add_argument("-f", "--file", help=f"{kind}.yml")
+        add_spec_file_arg(create, kind)
         create.add_argument("-n", "--name")
         create.add_argument("-v", "--version")
         if kind == MODEL:

@@ -86,7 +86,7 @@ def run_command(args_list: Sequence[str]) -> int:
             )
             render(value, ctx.output or "json", columns=None if ctx.query else columns)
     except SpecError as exc:
-        _error(str(exc))
+        _error(_shown(exc))
         return EXIT_USAGE
     except EndpointctlError as exc:
         _error(str(exc))
@@ -105,6 +105,21 @@ async def _run(args: argparse.Namespace, ctx: CliContext) -> Any:
         return await args.handler(args, ctx)
     finally:
         await ctx.close()
+
+
+# A wrong file (a log, a data dump renamed .yml) can hold tens of thousands of problems: the first ones say what
+# is wrong, the rest would bury them (and the terminal) under megabytes of output.
+MAX_SHOWN_DIAGNOSTICS = 50
+
+
+def _shown(exc: SpecError) -> str:
+    shown = exc.diagnostics[:MAX_SHOWN_DIAGNOSTICS]
+    lines = [str(d) for d in shown]
+    hidden = len(exc.diagnostics) - len(shown)
+    if hidden:
+        sources = sorted({d.source for d in exc.diagnostics[len(shown) :]})
+        lines.append(f"… and {hidden} more problem(s) in {', '.join(sources)}")
+    return "\n".join(lines)
 
 
 def _error(message: str) -> None:

@@ -108,6 +108,18 @@ def add_output_args(parser: argparse.ArgumentParser, default: str = "json") -> N
     parser.add_argument("--query", help="JMESPath query applied to the output, as in az")
 
 
+def add_spec_file_arg(parser: argparse.ArgumentParser, what: str = "spec") -> None:
+    """`-f/--file`, with the bounds a spec file is read under said where users look for them."""
+    from endpointctl.core.spec.source import MAX_SPEC_BYTES, MAX_SPEC_NODES
+
+    parser.add_argument(
+        "-f",
+        "--file",
+        help=f"{what} YAML file (at most {MAX_SPEC_BYTES // 1024} KiB and {MAX_SPEC_NODES:,} values "
+        "once aliases are expanded)",
+    )
+
+
 def add_set_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--set",
@@ -162,6 +174,13 @@ def existing_file(value: str, *, option: str) -> Path:
 
 # Commands whose -n/--name and -e/--endpoint-name are endpoint and deployment names (assets have their own rules).
 NAMED_GROUPS = ("online-endpoint", "online-deployment", "rollout")
+# The attributes holding such names in those groups, with the flag that set them (for the message).
+NAME_FLAGS = (
+    ("name", "-n/--name"),
+    ("endpoint_name", "-e/--endpoint-name"),
+    ("deployment_name", "-d/--deployment-name"),
+    ("to", "--to"),
+)
 
 
 def misnamed(args: argparse.Namespace) -> str | None:
@@ -171,7 +190,7 @@ def misnamed(args: argparse.Namespace) -> str | None:
 
     if getattr(args, "group", None) not in NAMED_GROUPS:
         return None
-    for attr, flag in (("name", "-n/--name"), ("endpoint_name", "-e/--endpoint-name")):
+    for attr, flag in NAME_FLAGS:
         value = getattr(args, attr, None)
         if isinstance(value, str) and not valid_name(value):
             return f"{flag} {value!r}: not an endpoint or deployment name; it {NAME_RULE}"

@@ -50,6 +50,10 @@ def attach_name_completers(parser: argparse.ArgumentParser) -> None:
                     action.completer = (  # type: ignore[attr-defined]
                         deployment_names if group == "online-deployment" else endpoint_names
                     )
+                elif "--deployment-name" in action.option_strings:  # invoke: the endpoint is -n
+                    action.completer = deployments_of_named_endpoint  # type: ignore[attr-defined]
+                elif "--to" in action.option_strings:  # rollout start: the candidate of -e
+                    action.completer = deployment_names  # type: ignore[attr-defined]
 
 
 def endpoint_names(prefix: str, parsed_args: argparse.Namespace, **_: Any) -> list[str]:
@@ -57,8 +61,15 @@ def endpoint_names(prefix: str, parsed_args: argparse.Namespace, **_: Any) -> li
 
 
 def deployment_names(prefix: str, parsed_args: argparse.Namespace, **_: Any) -> list[str]:
-    endpoint = getattr(parsed_args, "endpoint_name", None)
-    if not endpoint:
+    return _deployments(prefix, parsed_args, getattr(parsed_args, "endpoint_name", None))
+
+
+def deployments_of_named_endpoint(prefix: str, parsed_args: argparse.Namespace, **_: Any) -> list[str]:
+    return _deployments(prefix, parsed_args, getattr(parsed_args, "name", None))
+
+
+def _deployments(prefix: str, parsed_args: argparse.Namespace, endpoint: Any) -> list[str]:
+    if not isinstance(endpoint, str) or not endpoint:
         return []
     return [n for n in _names(parsed_args, endpoint=endpoint) if n.startswith(prefix)]
 

@@ -13,6 +13,7 @@ from endpointctl.cli.common import (
     add_dry_run_arg,
     add_output_args,
     add_set_arg,
+    add_spec_file_arg,
     backend_of,
     confirm,
     dry_run,
@@ -32,7 +33,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], *, backen
     show = verbs.add_parser("show", help="show a deployment (-n -e), or the spec a file (-f) would apply")
     show.add_argument("-n", "--name")
     show.add_argument("-e", "--endpoint-name")
-    show.add_argument("-f", "--file")
+    add_spec_file_arg(show, "deployment")
     add_set_arg(show)
     add_backend_arg(show)
     add_output_args(show)
@@ -43,7 +44,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], *, backen
 
     for verb, text in (("create", "create a deployment"), ("update", "roll out a change to a deployment")):
         p = verbs.add_parser(verb, help=text)
-        p.add_argument("-f", "--file")
+        add_spec_file_arg(p, "deployment")
         p.add_argument("-n", "--name", help="overrides `name` in the file")
         p.add_argument("-e", "--endpoint-name", help="overrides `endpoint_name` in the file")
         add_set_arg(p)

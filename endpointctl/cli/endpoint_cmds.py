@@ -12,6 +12,7 @@ from endpointctl.cli.common import (
     add_dry_run_arg,
     add_output_args,
     add_set_arg,
+    add_spec_file_arg,
     backend_of,
     confirm,
     dry_run,
@@ -31,7 +32,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], *, backen
 
     show = verbs.add_parser("show", help="show an endpoint (-n), or the spec a file (-f) would apply")
     show.add_argument("-n", "--name")
-    show.add_argument("-f", "--file")
+    add_spec_file_arg(show, "endpoint")
     add_set_arg(show)
     add_backend_arg(show)
     add_output_args(show)
@@ -41,7 +42,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], *, backen
         return
 
     create = verbs.add_parser("create", help="create an endpoint from a YAML file")
-    create.add_argument("-f", "--file")
+    add_spec_file_arg(create, "endpoint")
     create.add_argument("-n", "--name", help="overrides `name` in the file")
     create.add_argument("--auth-mode", choices=("key", "aml_token", "aad_token"))
     add_set_arg(create)
@@ -53,7 +54,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], *, backen
 
     update = verbs.add_parser("update", help="update an endpoint: file, --set, --traffic or --mirror-traffic")
     update.add_argument("-n", "--name")
-    update.add_argument("-f", "--file")
+    add_spec_file_arg(update, "endpoint")
     update.add_argument("--traffic", help='"blue=90 green=10"')
     update.add_argument("--mirror-traffic", help='"green=10" (one deployment, at most 50)')
     add_set_arg(update)

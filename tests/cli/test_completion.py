@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -84,6 +85,9 @@ def test_names_complete_from_the_store_without_starting_anything(seeded: Home) -
     assert complete(seeded, "endpointctl online-deployment show -e my-endpoint -n ") == ["blue", "green"]
     assert complete(seeded, "endpointctl online-deployment list -e fr") == ["fraud-scorer"]
     assert complete(seeded, "endpointctl rollout status -e my-e") == ["my-endpoint"]
+    # The deployment a request is pinned to (of -n's endpoint) and a rollout's candidate (of -e's).
+    assert complete(seeded, "endpointctl online-endpoint invoke -n my-endpoint -d g") == ["green"]
+    assert complete(seeded, "endpointctl rollout start -e my-endpoint --to ") == ["blue", "green"]
     # Another backend's endpoints, for --backend docker.
     assert complete(seeded, "endpointctl online-endpoint show --backend docker -n ") == ["in-docker"]
     assert lock_holder(Layout(seeded)) is None, "completion started an agent"
@@ -92,6 +96,55 @@ def test_names_complete_from_the_store_without_starting_anything(seeded: Home) -
 def test_no_data_directory_completes_nothing_and_creates_nothing(home: Home) -> None:
     assert complete(home, "endpointctl online-endpoint show -n ") == []
     assert not home.database.exists()
+
+
+# zsh: the script's own function runs in a real zsh; only `_describe` (which draws the menu at a prompt) is
+# replaced by one that prints the candidates it is given, "word:description".
+ZSH_PROGRAM = """
+autoload -U compinit; compinit -u -D
+source {script}
+_describe() {{ print -rl -- "${{(@P)2}}"; }}
+BUFFER={line}; CURSOR=${{#BUFFER}}; words=(${{(z)BUFFER}})
+_python_argcomplete
+"""
+# fish: `complete -C LINE` prints what fish would offer at the prompt, "word<TAB>description".
+FISH_PROGRAM = "source {script}; complete -C {line}"
+
+
+def complete_in(shell: str, home: Home, line: str, tmp_path: Path) -> list[str]:
+    """What zsh or fish offers for `line` + TAB, through the script `endpointctl completion SHELL` prints."""
+    script = tmp_path / f"endpointctl.{shell}"
+    script.write_text(
+        subprocess.run(
+            [str(BIN / "endpointctl"), "completion", shell], capture_output=True, text=True, check=True
+        ).stdout
+    )
+    template, argv = (ZSH_PROGRAM, ["zsh", "-f", "-c"]) if shell == "zsh" else (FISH_PROGRAM, ["fish", "-c"])
+    program = template.format(script=shlex.quote(str(script)), line=shlex.quote(line))
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "ENDPOINTCTL_HOME": str(home.root)}
+    done = subprocess.run([*argv, program], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    separator = ":" if shell == "zsh" else "\t"
+    return sorted(w.split(separator, 1)[0] for w in done.stdout.splitlines() if w.strip())
+
+
+@pytest.mark.parametrize(
+    "shell",
+    [pytest.param(s, marks=pytest.mark.skipif(shutil.which(s) is None, reason=f"{s} not installed")) for s in ("zsh", "fish")],
+)  # fmt: skip
+def test_zsh_and_fish_complete_verbs_flags_and_names(shell: str, seeded: Home, tmp_path: Path) -> None:
+    assert complete_in(shell, seeded, "endpointctl online-endpoint sh", tmp_path) == ["show"]
+    assert "--request-file" in complete_in(
+        shell, seeded, "endpointctl online-endpoint invoke --req", tmp_path
+    )
+    assert complete_in(shell, seeded, "endpointctl online-endpoint show -n my-", tmp_path) == [
+        "my-endpoint",
+        "my-other",
+    ]
+    assert complete_in(shell, seeded, "endpointctl online-deployment show -e my-endpoint -n ", tmp_path) == [
+        "blue",
+        "green",
+    ]
 
 
 @pytest.mark.parametrize("shell", ["zsh", "fish"])

@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from endpointctl.core.spec.diagnostics import Diagnostic, SpecError
-from endpointctl.core.spec.source import FieldPath, Located, dotted
+from endpointctl.core.spec.source import MAX_SPEC_DEPTH, FieldPath, Located, dotted
 
 # A segment is a bare key, a quoted key (for keys with dots, e.g. "nvidia.com/gpu") or a list index.
 _TOKEN = re.compile(
@@ -55,9 +55,25 @@ def typed_value(text: str) -> Any:
     if text == "":
         return ""
     try:
+        _check_bounded(text)
         return yaml.safe_load(text)
     except yaml.YAMLError:
         return text
+
+
+def _check_bounded(text: str) -> None:
+    """A value is typed with YAML, so it is held to a spec file's bounds: no aliases (`[&a [x, x], *a, *a]`
+    nested a few times expands to billions of values once validated) and no deeper than a spec may be."""
+    depth = 0
+    for event in yaml.parse(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+        if isinstance(event, yaml.AliasEvent):
+            raise ValueError("YAML aliases (*name) are not accepted in a --set value")
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_SPEC_DEPTH:
+                raise ValueError(f"nested deeper than {MAX_SPEC_DEPTH} levels")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
 
 
 def apply_sets(located: Located, sets: Iterable[str]) -> None:
@@ -75,7 +91,12 @@ def apply_sets(located: Located, sets: Iterable[str]) -> None:
         except ValueError as exc:
             problems.append(Diagnostic(where, 0, 0, "", f"bad field path {name.strip()!r}: {exc}"))
             continue
-        plan.append((assignment, path, typed_value(raw.strip())))
+        try:
+            value = typed_value(raw.strip())
+        except ValueError as exc:
+            problems.append(Diagnostic(where, 0, 0, "", str(exc)))
+            continue
+        plan.append((assignment, path, value))
     if problems:
         raise SpecError(problems)
     for assignment, path, value in plan:

@@ -18,6 +18,8 @@ FieldPath = tuple[str | int, ...]
 # (aliases nested so they expand exponentially) into a clear error in milliseconds instead of a frozen machine.
 MAX_SPEC_BYTES = 1024 * 1024
 MAX_SPEC_NODES = 100_000
+# A spec is 4-5 levels deep; constructing values recurses once per level.
+MAX_SPEC_DEPTH = 64
 # libyaml's parser when PyYAML was built with it (the wheels are): the pure-Python scanner takes seconds for
 # a megabyte. Both give the same nodes and marks.
 _LOADER: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -98,12 +100,16 @@ def read_text(path: Path) -> str:
 def _compose(text: str) -> list[yaml.Node]:
     try:
         return list(yaml.compose_all(text, Loader=_LOADER))
-    except yaml.YAMLError:
+    except yaml.YAMLError as exc:
         if _LOADER is yaml.SafeLoader or len(text) > DETAILED_ERRORS_BELOW:
             raise
+        terse = exc
     # libyaml's messages are terser ("found character that cannot start any token", without the tab that it
     # was): for a file of ordinary size, the pure-Python parser says what went wrong, where.
-    return list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    try:
+        return list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except RecursionError:  # nested past libyaml's depth limit: the pure-Python composer recurses per level
+        raise terse from None
 
 
 def parse_yaml(text: str, source: str) -> Located:
@@ -141,10 +147,15 @@ def parse_yaml(text: str, source: str) -> Located:
     located = Located(source, None)
     problems: list[Diagnostic] = []
     try:
+        _check_expanded_size(root)
         located.data = _construct(root, (), located, problems)
     except _TooManyNodes as exc:
         mark = exc.node.start_mark
-        message = f"more than {MAX_SPEC_NODES} values once aliases are expanded (an alias bomb?); refused"
+        message = (
+            f"nested deeper than {MAX_SPEC_DEPTH} levels; refused"
+            if isinstance(exc, _TooDeep)
+            else f"more than {MAX_SPEC_NODES} values once aliases are expanded (an alias bomb?); refused"
+        )
         raise SpecError([Diagnostic(source, mark.line + 1, mark.column + 1, "", message)]) from None
     if problems:
         raise SpecError(problems)
@@ -154,6 +165,49 @@ def parse_yaml(text: str, source: str) -> Located:
 class _TooManyNodes(Exception):
     def __init__(self, node: yaml.Node) -> None:
         self.node = node
+
+
+class _TooDeep(_TooManyNodes):
+    pass
+
+
+def _check_expanded_size(root: yaml.Node) -> None:
+    """Refuse a document whose values, aliases expanded, outnumber MAX_SPEC_NODES or nest deeper than
+    MAX_SPEC_DEPTH, before expanding any: an alias is the same node object wherever it is used, so each distinct
+    node's expanded size is computed once (linear in the file), and the first node found too big is reported."""
+    sizes: dict[int, int] = {}
+    depths: dict[int, int] = {}
+    visiting: set[int] = set()  # nodes whose children are being sized: meeting one again is a cycle
+    # Post-order without recursion: a deeply nested file must not hit the interpreter's recursion limit here.
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes:
+            continue
+        children = _children(node)
+        if not children_done:
+            if id(node) in visiting:  # `&a [*a]`: a node inside itself expands without end
+                raise _TooManyNodes(node)
+            visiting.add(id(node))
+            stack.append((node, True))
+            stack.extend((child, False) for child in children if id(child) not in sizes)
+            continue
+        visiting.discard(id(node))
+        size = 1 + sum(sizes.get(id(child), 0) for child in children)
+        depth = 1 + max((depths.get(id(child), 0) for child in children), default=0)
+        sizes[id(node)], depths[id(node)] = size, depth
+        if size > MAX_SPEC_NODES:
+            raise _TooManyNodes(node)
+        if depth > MAX_SPEC_DEPTH:
+            raise _TooDeep(node)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):  # values only, as _construct counts them (keys must be scalars)
+        return [value for _, value in node.value]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
 
 
 def _construct(node: yaml.Node, path: FieldPath, located: Located, problems: list[Diagnostic]) -> Any:

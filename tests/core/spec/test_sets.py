@@ -92,3 +92,18 @@ def test_setting_into_a_scalar_is_an_error() -> None:
 def test_unknown_field_through_set_is_still_unknown() -> None:
     with pytest.raises(SpecError, match="instance_cout: unknown field; did you mean instance_count"):
         load_deployment(BLUE, ["instance_cout=2"])
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("[&a [x, x, x], &b [*a, *a, *a], *b]", "YAML aliases (*name) are not accepted in a --set value"),
+        ("&a [1, *a]", "YAML aliases (*name) are not accepted in a --set value"),
+        ("[" * 65 + "]" * 65, "nested deeper than 64 levels"),
+    ],
+    ids=["alias-bomb", "alias-inside-itself", "deep"],
+)
+def test_set_values_are_held_to_a_spec_files_bounds(value: str, message: str) -> None:
+    with pytest.raises(SpecError) as caught:
+        load_endpoint(SAMPLES / "managed" / "sample" / "endpoint.yml", [f"tags.x={value}"])
+    assert str(caught.value) == f"--set tags.x={value}: {message}"
