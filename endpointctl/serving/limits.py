@@ -12,13 +12,17 @@ one client can make the process hold (memory, file descriptors, time) before it 
 * at most ``max_connections`` client connections are open per process; the next ones are answered 503 and
   closed, so the process keeps descriptors for its own work (upstream connections, probes, files).
 
-The stdlib-only module is shared by the gateway and the scoring host; they read it, nothing else configures it.
+The stdlib-only module is shared by the gateway (``Gateway(limits=...)``) and the scoring host, which also reads
+the timeouts and the connection cap from the environment (:data:`ENVIRONMENT`), since containers configure it so.
 """
 
 from __future__ import annotations
 
+import math
 import resource
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 # gunicorn's limit_request_line (azmlinfsrv runs gunicorn with its defaults): longer request lines get 414.
 MAX_REQUEST_LINE_BYTES = 4094
@@ -41,6 +45,18 @@ KEEP_ALIVE_TIMEOUT_S = 30.0
 LINGER_S = 2.0
 # Upper bound on client connections per process; the effective cap is lower when RLIMIT_NOFILE is (see below).
 MAX_CONNECTIONS = 10_000
+
+
+# Environment variables the scoring host reads (seconds, or a count), and the field each sets.
+ENVIRONMENT = {
+    "ENDPOINTCTL_HEADER_TIMEOUT_S": "header_timeout_s",
+    "ENDPOINTCTL_KEEP_ALIVE_TIMEOUT_S": "keep_alive_timeout_s",
+    "ENDPOINTCTL_MAX_CONNECTIONS": "max_connections",
+}
+
+
+class LimitsError(ValueError):
+    """A limit from the environment is not a positive number; the message names the variable."""
 
 
 def fd_bounded(cap: int) -> int:
@@ -73,3 +89,20 @@ class WireLimits:
             self.header_timeout_s, self.body_idle_timeout_s, self.keep_alive_timeout_s, self.linger_s
         )
         return max(0.01, min(1.0, shortest / 4))
+
+
+def from_env(env: Mapping[str, str]) -> WireLimits:
+    """The defaults, with what :data:`ENVIRONMENT` names overridden; raises LimitsError naming a bad variable."""
+    values: dict[str, Any] = {}
+    for var, name in ENVIRONMENT.items():
+        raw = env.get(var)
+        if raw is None or raw == "":
+            continue
+        try:
+            value: float = int(raw) if name == "max_connections" else float(raw)
+        except ValueError:
+            raise LimitsError(f"{var}={raw!r}: not a number") from None
+        if not (value > 0 and math.isfinite(value)):
+            raise LimitsError(f"{var}={raw!r}: must be a positive number")
+        values[name] = value
+    return WireLimits(**values)
