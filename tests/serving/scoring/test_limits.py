@@ -20,7 +20,15 @@ SHORT = {"ENDPOINTCTL_HEADER_TIMEOUT_S": "0.5", "ENDPOINTCTL_KEEP_ALIVE_TIMEOUT_
 def echo_host(tmp_path: Path) -> Iterator[Server]:
     port = free_port()
     script = CORPUS / "echo_str" / "score.py"
-    command = [sys.executable, "-m", "endpointctl.serving.scoring", "--host", "127.0.0.1", "--port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "endpointctl.serving.scoring",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     command += ["--entry_script", str(script)]
     env = scoring_env(script.parent, None, SHORT)
     server = Server(command, env, tmp_path, port, tmp_path / "host.log").start()
