@@ -15,10 +15,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], *, backen
     verbs = group.add_subparsers(dest="verb", metavar="VERB", required=True)
     for name, handler, text in (
         ("start", _start, "start the agent if it is not running (commands also start it on demand)"),
-        ("stop", _stop, "stop the agent and its instances; the store keeps them for the next start"),
+        ("stop", _stop, "stop the agent; its instances and the gateway keep serving (--all stops them too)"),
         ("status", _status, "whether the agent runs, and where"),
     ):
         verb = verbs.add_parser(name, help=text, description=text)
+        if name == "stop":
+            verb.add_argument(
+                "--all",
+                action="store_true",
+                help="stop the instances and the gateway too: nothing serves after",
+            )
         add_backend_arg(verb)
         add_output_args(verb)
         verb.set_defaults(handler=handler)
@@ -30,8 +36,14 @@ async def _start(args: argparse.Namespace, ctx: CliContext) -> Any:
 
 
 async def _stop(args: argparse.Namespace, ctx: CliContext) -> Any:
-    stopped = await ctx.service.stop_agent(backend=backend_of(args) or "process")
-    return {"stopped": stopped}
+    everything = bool(args.all)
+    stopped = await ctx.service.stop_agent(everything=everything, backend=backend_of(args) or "process")
+    serving = (
+        "nothing: instances and the gateway were stopped too"
+        if everything
+        else "the instances and the gateway keep serving; the next agent (any command) adopts them"
+    )
+    return {"stopped": stopped, "stillServing": serving}
 
 
 async def _status(args: argparse.Namespace, ctx: CliContext) -> Any:

@@ -157,8 +157,9 @@ class SupportsAgent(Protocol):
 
     async def start_agent(self) -> BackendStatus: ...
 
-    async def stop_agent(self) -> bool:
-        """False if none was running."""
+    async def stop_agent(self, *, everything: bool = True) -> bool:
+        """False if none was running. `everything`: what it supervises (instances, gateway) stops too;
+        otherwise that keeps serving and the next agent adopts it."""
         ...
 
 

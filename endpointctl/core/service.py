@@ -465,9 +465,9 @@ class EndpointService:
         target = self._role(self.backend(backend), SupportsAgent, Capability.AGENT)
         return await target.start_agent()
 
-    async def stop_agent(self, *, backend: str | None = None) -> bool:
+    async def stop_agent(self, *, everything: bool = True, backend: str | None = None) -> bool:
         target = self._role(self.backend(backend), SupportsAgent, Capability.AGENT)
-        return await target.stop_agent()
+        return await target.stop_agent(everything=everything)
 
     async def collect_garbage(
         self, *, dry_run: bool = False, min_idle_s: float | None = None, backend: str | None = None

@@ -244,6 +244,7 @@ def test_mirror_rules_are_checked_before_anything_changes() -> None:
         ((200, b"plain text"), (200, b"Plain text"), "differs"),
         ((200, b"{}"), (424, b"{}"), "differs"),
         ((200, b"{}"), (503, b"no instance"), "failed"),
+        ((200, b"{}"), (429, b"too many requests"), "throttled"),
         ((424, b"boom"), (424, b"boom"), "equal"),
     ],
 )

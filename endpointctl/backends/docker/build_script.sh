@@ -60,5 +60,5 @@ rm -rf "$site/endpointctl"
 cp -R "$ctx/host/endpointctl" "$site/endpointctl"
 "$venv/bin/python" -m compileall -q "$site/endpointctl"
 # A scoring host that cannot even be imported must fail the build, not every instance later.
-"$venv/bin/python" -c 'import endpointctl.serving.scoring.app, uvicorn'
+"$venv/bin/python" -c 'import endpointctl.serving.scoring.app, uvicorn, werkzeug.wrappers'
 echo "endpointctl: scoring host installed in $site/endpointctl"

@@ -162,8 +162,15 @@ def stop_instance(client: DockerClient, container_id: str, *, grace_s: int = 10)
 
 
 def remove_instance(client: DockerClient, container_id: str) -> None:
-    with contextlib.suppress(docker.errors.NotFound):
+    """Gone afterwards, whoever removes it: a removal already in progress (409) ends the same way."""
+    try:
         client.containers.get(container_id).remove(force=True)
+    except docker.errors.NotFound:
+        return
+    except docker.errors.APIError as exc:
+        if exc.status_code == 409 and "already in progress" in str(exc.explanation or exc):
+            return
+        raise
 
 
 def instance_logs(

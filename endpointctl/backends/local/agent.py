@@ -25,6 +25,7 @@ from endpointctl.backends.local import control, lock
 from endpointctl.backends.local.collector import AUTO_COLLECT_EVERY_S, collect, disk_cap_bytes
 from endpointctl.backends.local.controller import DeploymentController
 from endpointctl.backends.local.disk import DEFAULT_MIN_IDLE_S
+from endpointctl.backends.local.gateway_process import GatewayProcess
 from endpointctl.backends.local.instance import Instance
 from endpointctl.backends.local.layout import SPAWNED_AT_VARIABLE, Layout
 from endpointctl.backends.local.logrotate import rotate_logs
@@ -36,12 +37,13 @@ from endpointctl.core.errors import NotFound
 from endpointctl.core.progressive import machine
 from endpointctl.core.store import DeploymentRecord, EndpointRecord
 from endpointctl.core.views import DeploymentMetrics, ProvisioningState
-from endpointctl.serving.gateway.config import DeploymentConfig, EndpointConfig, GatewayConfig
-from endpointctl.serving.gateway.gateway import Gateway, GatewayBindError
+from endpointctl.serving.gateway.config import DeploymentConfig, EndpointConfig
 
 log = logging.getLogger("endpointctl.agent")
 RECONCILE_EVERY_S = 2.0
 ROTATE_EVERY_S = 10.0
+# How often the gateway process is checked for having died (it is back within about this long).
+GATEWAY_CHECK_S = 0.25
 
 
 RuntimeFactory = Callable[[Layout, BackendContext], Runtime]
@@ -56,7 +58,8 @@ class Agent:
         self.store = context.store
         self.registry = context.registry
         self.runtime = runtime(layout, context)
-        self.gateway = Gateway()
+        # Its own process: it serves on when this agent dies (see gateway_process).
+        self.gateway = GatewayProcess(layout)
         self.controllers: dict[tuple[str, str], DeploymentController] = {}
         self.failed_endpoints: dict[str, str] = {}
         self._wake = asyncio.Event()
@@ -65,6 +68,8 @@ class Agent:
         self._reconcile_lock = asyncio.Lock()
         self._gateway_lock = asyncio.Lock()
         self._lock_fd: int | None = None
+        # SIGTERM/SIGINT stop everything (a supervisor or Ctrl+C means "down"); `agent stop` chooses.
+        self._stop_everything = True
         self.progressive = ProgressiveDriver(
             self.backend, self.store, self.deployment_metrics, self.refresh_gateway
         )
@@ -104,7 +109,7 @@ class Agent:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stopping.set)
-        await self.gateway.start()
+        await self.gateway.ensure()
         await self._adopt_instances()
         self.progressive.resume_all()
         server = await control.serve(self.layout.socket, self.handle)
@@ -112,18 +117,24 @@ class Agent:
         background = [
             asyncio.create_task(self._reconcile_loop(), name="reconcile"),
             asyncio.create_task(self._gateway_loop(), name="gateway"),
+            asyncio.create_task(self._supervise_gateway(), name="gateway supervision"),
             asyncio.create_task(self._rotate_loop(), name="log rotation"),
         ]
         await self._stopping.wait()
-        log.info("agent stopping: instances are stopped, the store keeps the desired state")
         server.close()
         for task in background:
             task.cancel()
         await self.progressive.stop()
         for controller in self.controllers.values():
             await controller.shutdown()
-            await controller.stop_instances()
-        await self.gateway.stop()
+        if self._stop_everything:
+            log.info("agent stopping with its instances and gateway; the store keeps the desired state")
+            for controller in self.controllers.values():
+                await controller.stop_instances()
+            await self.gateway.stop()
+        else:
+            log.info("agent stopping; its instances and the gateway keep serving, the next agent adopts them")
+        await self.gateway.close()
         await self.runtime.close()
         with contextlib.suppress(FileNotFoundError):
             self.layout.socket.unlink()
@@ -151,6 +162,7 @@ class Agent:
             for endpoint in tx.list_endpoints(self.backend):
                 for row in tx.list_deployments(self.backend, endpoint.name):
                     records[(endpoint.name, row.name)] = row
+        routed = await asyncio.to_thread(self.gateway.routed_addresses)
         for path in sorted(directory.glob("*.json")):
             try:
                 record = InstanceRecord.load(path)
@@ -175,7 +187,7 @@ class Agent:
                 liveness=spec.liveness_probe,
                 on_change=self.changed,
             )
-            if await instance.adopt():
+            if await instance.adopt(serving=instance.address in routed):
                 controller.adopt(instance)
                 log.info("adopted instance %s (%s)", record.id, record.runtime)
             else:
@@ -244,11 +256,8 @@ class Agent:
                 with self.store.read() as tx:
                     endpoints = tx.list_endpoints(self.backend)
             routing = self._routing(endpoints)
-            try:
-                await self.gateway.apply(GatewayConfig(routing).checked())
-                failed: dict[str, str] = {}
-            except GatewayBindError:
-                failed = await self._apply_one_by_one(routing)
+            error = await self.gateway.apply(routing)
+            failed = {} if error is None else await self._apply_one_by_one(routing)
             self._record_endpoint_states(endpoints, failed)
 
     async def _apply_one_by_one(self, routing: Mapping[str, EndpointConfig]) -> dict[str, str]:
@@ -256,13 +265,25 @@ class Agent:
         good: dict[str, EndpointConfig] = {}
         failed: dict[str, str] = {}
         for name, endpoint in routing.items():
-            try:
-                await self.gateway.apply(GatewayConfig({**good, name: endpoint}).checked())
+            error = await self.gateway.apply({**good, name: endpoint})
+            if error is None:
                 good[name] = endpoint
-            except GatewayBindError as exc:
-                failed[name] = str(exc)
-        await self.gateway.apply(GatewayConfig(good).checked())
+            else:
+                failed[name] = error
+        await self.gateway.apply(good)
         return failed
+
+    async def _supervise_gateway(self) -> None:
+        """A gateway that died comes back from its files within a moment (same ports, same routing)."""
+        while True:
+            await asyncio.sleep(GATEWAY_CHECK_S)
+            record = self.gateway.record
+            if record is not None and record.alive():
+                continue
+            try:
+                await self.gateway.ensure()
+            except Exception:
+                log.exception("the gateway could not be started again; retrying")
 
     def _routing(self, endpoints: list[EndpointRecord]) -> dict[str, EndpointConfig]:
         """Each endpoint that has keys and a port, routed to its deployments' routable instances."""
@@ -333,9 +354,9 @@ class Agent:
                 item["size_bytes"],
             )
 
-    def deployment_metrics(self, endpoint: str) -> Mapping[str, DeploymentMetrics]:
+    async def deployment_metrics(self, endpoint: str) -> Mapping[str, DeploymentMetrics]:
         """The gateway's counters for the endpoint's deployments (empty before its first request)."""
-        raw = self.gateway.metrics_snapshot().get("endpoints", {}).get(endpoint)
+        raw = (await self.gateway.metrics_snapshot()).get("endpoints", {}).get(endpoint)
         return {} if raw is None else metrics_snapshot(endpoint, raw).deployments
 
     async def collect_garbage(
@@ -368,14 +389,14 @@ class Agent:
             return self._status(params.get("endpoint"))
         if method == "metrics":
             endpoint = str(params["endpoint"])
-            snapshot = self.gateway.metrics_snapshot()
+            snapshot = await self.gateway.metrics_snapshot()
             if endpoint not in snapshot.get("endpoints", {}):
                 raise NotFound(f"endpoint {endpoint} is not served by the gateway")
             return snapshot["endpoints"][endpoint]
         if method == "progressive_start":
             return machine.to_json(await self.progressive.start(machine.plan_from_json(params["plan"])))
         if method == "progressive_status":
-            return machine.to_json(self.progressive.status(str(params["endpoint"])))
+            return machine.to_json(await self.progressive.status(str(params["endpoint"])))
         if method == "progressive_steer":
             state = await self.progressive.steer(str(params["endpoint"]), str(params["command"]))
             return machine.to_json(state)
@@ -385,8 +406,9 @@ class Agent:
                 min_idle_s=float(params.get("min_idle_s", DEFAULT_MIN_IDLE_S)),
             )
         if method == "stop":
+            self._stop_everything = bool(params.get("everything", True))
             self._stopping.set()
-            return {"stopping": True}
+            return {"stopping": True, "everything": self._stop_everything}
         raise NotFound(f"unknown agent method {method!r}")
 
     def _status(self, endpoint: object) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from typing import Any
 
 from endpointctl.backends.common.gateway_metrics import metrics_snapshot
 from endpointctl.backends.local import control
+from endpointctl.backends.local.gateway_process import gateway_state
 from endpointctl.backends.local.launcher import ensure_agent, stop_agent
 from endpointctl.backends.local.layout import Layout
 from endpointctl.backends.local.lock import lock_holder
@@ -76,7 +77,10 @@ class LocalBackend:
         pid = lock_holder(self._layout)
         context = f"agent pid {pid}" if pid else "agent starts on first use"
         return BackendStatus(
-            self.name, True, capabilities_of(self), context=f"{context} · {self._ctx.home.root}"
+            self.name,
+            True,
+            capabilities_of(self),
+            context=f"{context} · {gateway_state(self._layout)} · {self._ctx.home.root}",
         )
 
     async def close(self) -> None:
@@ -86,8 +90,8 @@ class LocalBackend:
         await ensure_agent(self._layout)
         return await self.status()
 
-    async def stop_agent(self) -> bool:
-        return await stop_agent(self._layout)
+    async def stop_agent(self, *, everything: bool = True) -> bool:
+        return await stop_agent(self._layout, everything=everything)
 
     # --- progressive rollouts: driven by the agent, so they go on when the CLI exits ---------------------
     async def start_progressive(self, plan: ProgressivePlan) -> RolloutState:

@@ -96,11 +96,14 @@ class Instance:
             return
         await self._supervise()
 
-    async def adopt(self) -> bool:
-        """Take over an instance a previous agent started; False if it is gone (then the caller starts one)."""
+    async def adopt(self, *, serving: bool = False) -> bool:
+        """Take over an instance a previous agent started; False if it is gone (then the caller starts one).
+
+        `serving`: the gateway, which outlived that agent, routes to it now; it stays in rotation while its
+        readiness is checked again, so adopting it never takes capacity away from a serving endpoint."""
         if not self.record.port or not await self._runtime.adoptable(self.record):
             return False
-        self.state = InstanceState.STARTING
+        self.state = InstanceState.READY if serving else InstanceState.STARTING
         self.ever_ready = True  # it served before the agent restarted: failures now mean restart, not fail
         self._task = asyncio.create_task(self._supervise(), name=f"instance {self.id}")
         return True

@@ -68,12 +68,19 @@ def _spawn(layout: Layout) -> None:
         os.close(fd)
 
 
-async def stop_agent(layout: Layout, *, timeout_s: float = 60) -> bool:
-    """Ask the agent to stop (it stops its instances); False if none was running."""
+async def stop_agent(layout: Layout, *, everything: bool = True, timeout_s: float = 60) -> bool:
+    """Ask the agent to stop; False if none was running.
+
+    `everything`: its instances and the gateway stop too. Without it they keep serving (the next agent adopts
+    them). With it and no agent running, something a previous agent left serving is stopped all the same:
+    an agent is started to adopt it, then stopped with it."""
     try:
-        await control.call(layout.socket, "stop", timeout_s=5)
+        await control.call(layout.socket, "stop", {"everything": everything}, timeout_s=5)
     except control.AgentUnreachable:
-        return False
+        if not (everything and _left_serving(layout)):
+            return False
+        await ensure_agent(layout)
+        await control.call(layout.socket, "stop", {"everything": True}, timeout_s=5)
     deadline = time.monotonic() + timeout_s
     # The lock belongs to another process: polling it is the only way to see it released.
     while (holder := lock_holder(layout)) is not None:
@@ -84,3 +91,9 @@ async def stop_agent(layout: Layout, *, timeout_s: float = 60) -> bool:
             )
         await asyncio.sleep(0.05)
     return True
+
+
+def _left_serving(layout: Layout) -> bool:
+    """Instances or a gateway recorded by an agent that is gone (stopped without --all, or killed)."""
+    recorded = any(layout.instances.glob("*.json")) if layout.instances.is_dir() else False
+    return recorded or (layout.root / "gateway" / "gateway.json").is_file()

@@ -31,7 +31,7 @@ log = logging.getLogger("endpointctl.agent.progressive")
 # How often a running rollout is judged: a failed gate rolls back within one tick.
 TICK_S = 1.0
 
-Metrics = Callable[[str], Mapping[str, DeploymentMetrics]]
+Metrics = Callable[[str], Awaitable[Mapping[str, DeploymentMetrics]]]
 Refresh = Callable[[], Awaitable[None]]
 
 
@@ -42,6 +42,7 @@ class ProgressiveDriver:
         self._metrics = metrics
         self._refresh_gateway = refresh_gateway
         self._states: dict[str, RolloutState] = {}
+        self._routing: dict[str, RolloutState] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -74,12 +75,12 @@ class ProgressiveDriver:
                     f"({current.phase}, step {current.step + 1}); abort or promote it first"
                 )
             state = await self._apply(
-                plan.endpoint, machine.start(plan, time.time(), self._metrics(plan.endpoint))
+                plan.endpoint, machine.start(plan, time.time(), await self._metrics(plan.endpoint))
             )
         self._run(plan.endpoint)
         return state
 
-    def status(self, endpoint: str) -> RolloutState:
+    async def status(self, endpoint: str) -> RolloutState:
         state = self._current(endpoint)
         if state is None:
             raise NotFound(
@@ -87,15 +88,14 @@ class ProgressiveDriver:
             )
         if not state.phase.terminal:
             # Fresh gate values for whoever asks (the tick may be up to a second old).
-            judged = machine.advance(
-                replace(state, phase=machine.Phase.PAUSED), time.time(), self._metrics(endpoint)
-            )
+            metrics = await self._metrics(endpoint)
+            judged = machine.advance(replace(state, phase=machine.Phase.PAUSED), time.time(), metrics)
             return replace(state, verdict=judged.state.verdict)
         return state
 
     def shadow_tolerance(self, endpoint: str) -> float:
         """What the gateway compares mirrored answers with: the running rollout's --diff-tolerance."""
-        state = self._states.get(endpoint)
+        state = self._routing.get(endpoint) or self._states.get(endpoint)
         if state is None or state.phase.terminal or not state.mirroring:
             return DEFAULT_SHADOW_TOLERANCE
         return state.plan.gates.diff_tolerance
@@ -121,7 +121,8 @@ class ProgressiveDriver:
                     state = self._current(endpoint)
                     if state is None or state.phase.terminal:
                         return
-                    await self._apply(endpoint, machine.advance(state, time.time(), self._metrics(endpoint)))
+                    metrics = await self._metrics(endpoint)
+                    await self._apply(endpoint, machine.advance(state, time.time(), metrics))
             except NotFound:
                 return  # the endpoint was deleted under the rollout
             except Exception:  # one bad tick must not end the rollout; the next one tries again
@@ -150,9 +151,11 @@ class ProgressiveDriver:
                     data=data,
                 )
             tx.put_progressive(self._backend, endpoint, machine.to_json(state))
-        self._states[endpoint] = state
         if transition.split is not None:
+            self._routing[endpoint] = state  # what the routing being built follows (its diff tolerance)
             await self._refresh_gateway()
+        # Shown only once routed: a status that says "RolledBack" means the old split is serving.
+        self._states[endpoint] = state
         if transition.event is not None:
             log.info("%s: %s", endpoint, transition.event[1])
         return state

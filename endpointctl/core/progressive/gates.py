@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from endpointctl.core.views import DeploymentMetrics
+from endpointctl.serving.gateway.metrics import histogram_quantile
 
 # Statuses that count against the candidate: its server errors, its timeouts, its model's failures.
 ERROR_STATUSES = frozenset({408, 424})
@@ -77,21 +78,8 @@ class Window:
 
     def quantile_ms(self, q: float) -> float | None:
         """Interpolated inside the bucket, as Prometheus' histogram_quantile does."""
-        total = sum(self.counts)
-        if total == 0 or not self.bounds_s:
-            return None
-        rank = q * total
-        seen = 0
-        lower = 0.0
-        for i, n in enumerate(self.counts):
-            if n and seen + n >= rank:
-                if i >= len(self.bounds_s):
-                    return self.bounds_s[-1] * 1000
-                return (lower + (self.bounds_s[i] - lower) * ((rank - seen) / n)) * 1000
-            seen += n
-            if i < len(self.bounds_s):
-                lower = self.bounds_s[i]
-        return self.bounds_s[-1] * 1000
+        seconds = histogram_quantile(self.bounds_s, self.counts, q)
+        return None if seconds is None else seconds * 1000
 
 
 def _totals(m: DeploymentMetrics) -> Window:
@@ -166,13 +154,7 @@ def judge(baseline: Window, candidate: Window, gates: Gates, *, reference_p99_ms
             "requests", "pass" if enough else "wait", str(candidate.requests), f"≥ {gates.min_requests}"
         )
     )
-    if any(r.outcome == "fail" for r in results):
-        outcome: Outcome = "fail"
-    elif any(r.outcome == "wait" for r in results):
-        outcome = "wait"
-    else:
-        outcome = "pass"
-    return Verdict(outcome, tuple(results), reference_p99_ms)
+    return Verdict(_overall(results), tuple(results), reference_p99_ms)
 
 
 def _ms(value: float | None) -> str:
@@ -237,10 +219,13 @@ def judge_mirror(window: ShadowWindow, gates: Gates) -> Verdict:
             "comparisons", "pass" if enough else "wait", str(window.compared), f"≥ {gates.min_requests}"
         )
     )
+    return Verdict(_overall(results), tuple(results), None)
+
+
+def _overall(results: list[GateResult]) -> Outcome:
+    """A step fails on any failed gate, waits on any gate still short of evidence, else passes."""
     if any(r.outcome == "fail" for r in results):
-        outcome: Outcome = "fail"
-    elif any(r.outcome == "wait" for r in results):
-        outcome = "wait"
-    else:
-        outcome = "pass"
-    return Verdict(outcome, tuple(results), None)
+        return "fail"
+    if any(r.outcome == "wait" for r in results):
+        return "wait"
+    return "pass"

@@ -46,6 +46,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--drain-timeout", type=float, default=30.0, help="seconds in-flight requests get on stop"
     )
+    parser.add_argument(
+        "--admin-token-file", type=Path, help="admin routes (but /healthz) need this file's token as a bearer"
+    )
     args = parser.parse_args(argv)
     if args.config_file is not None and args.config is not None:
         parser.error("--config and --config-file exclude each other")
@@ -75,7 +78,15 @@ async def _run(args: argparse.Namespace) -> int:
             await gateway.stop()
             return 2
     read_only = None if watcher is None else f"the configuration is read from {args.config_file}"
-    admin = AdminApi(gateway, read_only=read_only)
+    token = None
+    if args.admin_token_file is not None:
+        try:
+            token = args.admin_token_file.read_text().strip()
+        except OSError as exc:
+            print(f"gateway: cannot read {args.admin_token_file}: {exc}", file=sys.stderr)
+            await gateway.stop()
+            return 2
+    admin = AdminApi(gateway, read_only=read_only, watcher=watcher, token=token or None)
     try:
         admin_port = await admin.start(args.admin_host, args.admin_port)
     except OSError as exc:

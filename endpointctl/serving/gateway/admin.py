@@ -7,7 +7,13 @@ Routes:
   403 when the gateway follows mounted files (``--config-file``);
 * ``GET /v1/config`` — the running config, keys and secrets redacted, ports as bound;
 * ``GET /v1/metrics`` — the JSON metrics snapshot; ``GET /metrics`` — the same in Prometheus text format;
-* ``GET /healthz`` — 200 ``{"status": "ok"}`` once the gateway runs.
+* ``GET /healthz`` — 200 ``{"status": "ok"}`` once the gateway runs;
+* ``POST /v1/reload`` — when the gateway follows files: re-read them now (not at the next interval) and answer
+  ``{"running": fingerprint, "error": message or null}``; ``GET /v1/status`` answers the same without reading.
+  The local agent writes the files and confirms with it that the gateway runs what it wrote.
+
+With an admin token (``--admin-token-file``), every route but ``/healthz`` needs ``Authorization: Bearer
+<token>``: the admin port is on loopback, where any local user could otherwise reroute traffic.
 
 It listens on its own port, never on an endpoint's, so scoring clients cannot reach it; bind it to loopback
 (the default) unless a container runtime publishes it deliberately.
@@ -15,7 +21,10 @@ It listens on its own port, never on an endpoint's, so scoring clients cannot re
 
 from __future__ import annotations
 
+import hmac
+
 from endpointctl.serving.gateway.config import ConfigError, GatewayConfig
+from endpointctl.serving.gateway.files import FileWatcher
 from endpointctl.serving.gateway.gateway import Gateway, GatewayBindError
 from endpointctl.serving.gateway.wire import HttpListener, Request, Response, error_response, json_response
 
@@ -24,10 +33,19 @@ PROMETHEUS_CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 
 
 class AdminApi:
-    def __init__(self, gateway: Gateway, *, read_only: str | None = None) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        *,
+        read_only: str | None = None,
+        watcher: FileWatcher | None = None,
+        token: str | None = None,
+    ) -> None:
         """`read_only`: why configuration changes are refused (the gateway follows files instead)."""
         self._gateway = gateway
         self._read_only = read_only
+        self._watcher = watcher
+        self._token = None if token is None else f"Bearer {token}".encode()
         self._listener = HttpListener(self.handle, MAX_CONFIG_BYTES, "admin")
         self.port = 0
 
@@ -41,6 +59,20 @@ class AdminApi:
     async def handle(self, request: Request) -> Response:
         path = request.target.split(b"?", 1)[0]
         method = request.method
+        if self._token is not None and path != b"/healthz":
+            given = request.header(b"authorization") or b""
+            if not hmac.compare_digest(given, self._token):
+                return error_response(401, "This admin API needs its token.")
+        if path in (b"/v1/reload", b"/v1/status"):
+            if self._watcher is None:
+                return error_response(404, "This gateway does not follow files.")
+            if path == b"/v1/reload":
+                if method != b"POST":
+                    return _method_not_allowed(b"POST")
+                await self._watcher.check()
+            elif method != b"GET":
+                return _method_not_allowed(b"GET")
+            return json_response(200, {"running": self._watcher.running, "error": self._watcher.last_error})
         if path == b"/v1/config":
             if method == b"PUT":
                 if self._read_only is not None:

@@ -100,6 +100,8 @@ class FileWatcher:
         self._source = source
         self._interval_s = interval_s
         self._applied: str | None = None
+        # The fingerprint of the documents the gateway runs (not of a rejected pair seen since).
+        self.running: str | None = None
         self.reloads = 0
         self.last_error: str | None = None
 
@@ -107,7 +109,7 @@ class FileWatcher:
         """Raises ConfigError or GatewayBindError: a gateway that cannot start from its files should exit."""
         contents = self._read()
         effective = await self._gateway.apply(self._source.parse(contents))
-        self._applied = FileSource.fingerprint(contents)
+        self._applied = self.running = FileSource.fingerprint(contents)
         return effective
 
     async def check(self) -> bool:
@@ -120,6 +122,7 @@ class FileWatcher:
         fingerprint = FileSource.fingerprint(contents)
         if fingerprint == self._applied:
             return False
+        self.last_error = None
         try:
             await self._gateway.apply(self._source.parse(contents))
         except (ConfigError, GatewayBindError) as exc:
@@ -127,7 +130,7 @@ class FileWatcher:
             self._applied = fingerprint
             self._report(str(exc))
             return False
-        self._applied = fingerprint
+        self._applied = self.running = fingerprint
         self.reloads += 1
         self.last_error = None
         logger.info("configuration reloaded from %s", self._source.config_file)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from endpointctl.serving.gateway.shadow import ShadowStats
@@ -19,6 +20,26 @@ BUCKETS_S: tuple[float, ...] = (
     60.0, 180.0,
 )  # fmt: skip
 MIRROR_RESULTS = ("ok", "error")
+
+
+def histogram_quantile(bounds: Sequence[float], counts: Sequence[int], q: float) -> float | None:
+    """The `q` quantile of a histogram (`counts` per upper bound in `bounds`, plus one for +Inf), interpolated
+    inside its bucket as Prometheus' histogram_quantile does; None when it is empty. Rollout gates use it too."""
+    total = sum(counts)
+    if total == 0 or not bounds:
+        return None
+    rank = q * total
+    seen = 0
+    lower = 0.0
+    for i, n in enumerate(counts):
+        if n and seen + n >= rank:
+            if i >= len(bounds):
+                return bounds[-1]
+            return lower + (bounds[i] - lower) * ((rank - seen) / n)
+        seen += n
+        if i < len(bounds):
+            lower = bounds[i]
+    return bounds[-1]
 
 
 class DeploymentMetrics:
@@ -49,20 +70,7 @@ class DeploymentMetrics:
 
     def quantile(self, q: float) -> float | None:
         """Estimated latency quantile in seconds, interpolated inside the bucket like Prometheus does."""
-        total = self.count
-        if total == 0:
-            return None
-        rank = q * total
-        seen = 0
-        lower = 0.0
-        for i, n in enumerate(self.bucket_counts):
-            if n and seen + n >= rank:
-                if i == len(BUCKETS_S):
-                    return BUCKETS_S[-1]
-                return lower + (BUCKETS_S[i] - lower) * ((rank - seen) / n)
-            seen += n
-            lower = BUCKETS_S[i] if i < len(BUCKETS_S) else lower
-        return BUCKETS_S[-1]
+        return histogram_quantile(BUCKETS_S, self.bucket_counts, q)
 
     def by_class(self) -> dict[str, int]:
         classes = {"2xx": 0, "3xx": 0, "4xx": 0, "5xx": 0}

@@ -3,8 +3,9 @@ would have answered before it answers anyone.
 
 Equal means the same status and bodies equal after JSON canonicalisation, numbers compared with a relative
 tolerance (a model retrained on the same data rarely reproduces the last bit); bodies that are not JSON are
-compared as bytes. A mirror that got no answer of its own (the gateway's 408, 429, 502, 503) is "failed", not
-"differs". The last few differing examples are kept in memory only — never on disk, never in a log — each body
+compared as bytes. A mirror that got no answer of its own (the gateway's 408, 502, 503) is "failed", not
+"differs"; one the candidate's own concurrency limit turned away (429) is "throttled": the copies are extra load
+on it, and its limits protect it as they should, so that is counted but judged neither way. The last few differing examples are kept in memory only — never on disk, never in a log — each body
 cut to 1 KiB, for `rollout status --show-diffs` and the TUI.
 """
 
@@ -23,17 +24,20 @@ DEFAULT_TOLERANCE = DEFAULT_SHADOW_TOLERANCE
 EXAMPLES_KEPT = 10
 EXAMPLE_BYTES = 1024
 # Answers the gateway itself gives when it could not get the model's: the mirror failed, it did not differ.
-NO_ANSWER = frozenset({408, 429, 502, 503})
+NO_ANSWER = frozenset({408, 502, 503})
+THROTTLED = 429
 # Bodies bigger than this are compared as bytes: parsing megabytes of JSON twice per mirrored request would
 # cost the live requests CPU on the same loop.
 MAX_JSON_COMPARE_BYTES = 256 * 1024
 
-Result = Literal["equal", "differs", "failed"]
+Result = Literal["equal", "differs", "failed", "throttled"]
 
 
 def compare(
     live_status: int, live_body: bytes, mirror_status: int, mirror_body: bytes, tolerance: float
 ) -> Result:
+    if mirror_status == THROTTLED and live_status != THROTTLED:
+        return "throttled"
     if mirror_status in NO_ANSWER and live_status not in NO_ANSWER:
         return "failed"
     if live_status != mirror_status:
@@ -85,7 +89,7 @@ class ShadowStats:
     __slots__ = ("counts", "examples")
 
     def __init__(self) -> None:
-        self.counts: dict[Result, int] = {"equal": 0, "differs": 0, "failed": 0}
+        self.counts: dict[Result, int] = {"equal": 0, "differs": 0, "failed": 0, "throttled": 0}
         self.examples: deque[DiffExample] = deque(maxlen=EXAMPLES_KEPT)
 
     def observe(

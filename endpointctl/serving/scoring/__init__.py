@@ -1,7 +1,8 @@
 """The scoring host: a drop-in, asyncio-based replacement for ``azmlinfsrv``.
 
-It runs inside a deployment's own environment, so it imports only the standard library, httptools
-(and uvloop when present) and whatever the user's scoring script imports.
+It runs inside a deployment's own environment, so it imports only the standard library, uvicorn,
+httptools (and uvloop when present), werkzeug for scripts that use AMLRequest/AMLResponse, and
+whatever the user's scoring script imports.
 """
 
 # The azmlinfsrv release whose contract this host reproduces; reported in x-ms-server-version so

@@ -132,7 +132,7 @@ class ScoringApp:
             logger.error(f"Encountered Exception: {_traceback(ex.__cause__ or ex)}")
             return responses.error_response(500, responses.RUN_FAILED, run_function_failed=True)
         try:
-            response = responses.result_response(result)
+            response = responses.result_response(result, request)
         except Exception as ex:
             logger.error(f"Encountered Exception: {_traceback(ex)}")
             return responses.error_response(500, responses.INTERNAL_ERROR)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from endpointctl.serving.scoring.messages import Response
+from endpointctl.serving.scoring.compat.wsgi import environ_for
+from endpointctl.serving.scoring.messages import Request, Response
 
 JSON = "application/json"
 HTML = "text/html; charset=utf-8"
@@ -46,26 +47,34 @@ def empty_ok() -> Response:
 
 
 def is_response_object(value: object) -> bool:
-    """Our AMLResponse shim and any werkzeug/Flask Response (the real AMLResponse) qualify."""
-    return hasattr(value, "status_code") and hasattr(value, "headers") and hasattr(value, "get_data")
+    """AMLResponse and any werkzeug/Flask Response: what werkzeug can turn into a WSGI response."""
+    return hasattr(value, "get_wsgi_response") and hasattr(value, "status_code")
 
 
-def from_response_object(value: Any) -> Response:
-    status = int(value.status_code)
-    headers = [(str(name), str(val)) for name, val in value.headers]
-    body = value.get_data()
-    if isinstance(body, str):
-        body = body.encode("utf-8")
-    response = Response(status, headers, bytes(body))
-    if status >= 500:
+def from_response_object(value: Any, environ: dict[str, Any]) -> Response:
+    """The response as werkzeug hands it to the WSGI server (Content-Length, 204/304 bodies, cookies...)."""
+    if environ["REQUEST_METHOD"] == "HEAD":
+        # werkzeug sends HEAD no body but keeps the GET Content-Length; our transport drops a HEAD's body
+        # and sends the length of the one it is given, so give it the GET body.
+        environ = {**environ, "REQUEST_METHOD": "GET"}
+    app_iter, status, headers = value.get_wsgi_response(environ)
+    try:
+        body = b"".join(app_iter)
+    finally:
+        close = getattr(app_iter, "close", None)
+        if close is not None:
+            close()
+    code = int(str(status).split(" ", 1)[0])
+    response = Response(code, [(str(name), str(val)) for name, val in headers], body)
+    if code >= 500:
         response.set_header("x-ms-run-function-failed", "True")
     return response
 
 
-def result_response(result: Any) -> Response:
+def result_response(result: Any, request: Request) -> Response:
     """A value run() returned. Raises TypeError/ValueError when it is not JSON-serialisable."""
     if is_response_object(result):
-        return from_response_object(result)
+        return from_response_object(result, environ_for(request))
     if result is None:
         return Response(200, [("Content-Type", JSON), ("x-ms-run-function-failed", "False")], b"{}")
     return json_response(result)

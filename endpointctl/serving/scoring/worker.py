@@ -16,12 +16,12 @@ import uvicorn
 from endpointctl.serving import limits
 from endpointctl.serving.scoring import compat, logs
 from endpointctl.serving.scoring.app import Scoring, ScoringApp
-from endpointctl.serving.scoring.compat.aml_request import AMLRequest
+from endpointctl.serving.scoring.compat.wsgi import request_factory
 from endpointctl.serving.scoring.config import Settings
 from endpointctl.serving.scoring.invoker import Invoker
 from endpointctl.serving.scoring.messages import Request
 from endpointctl.serving.scoring.protocol import limited_protocol, uvicorn_limit_settings
-from endpointctl.serving.scoring.script import ScriptError, load
+from endpointctl.serving.scoring.script import InputMode, ScriptError, UserScript, load
 from endpointctl.serving.scoring.swagger import Service, SwaggerDocuments
 
 logger = logging.getLogger("azmlinfsrv")
@@ -39,16 +39,15 @@ def _search_paths(settings: Settings) -> list[Path]:
     return paths
 
 
-def _raw_request_factory(mode: compat.Mode) -> Any:
-    if mode == "real":
-        from endpointctl.serving.scoring.compat.wsgi import flask_request
+def _no_raw_request(request: Request) -> Any:
+    raise AssertionError("only a @rawhttp run() is given the request object")
 
-        return flask_request
 
-    def shim(request: Request) -> AMLRequest:
-        return AMLRequest(request)
-
-    return shim
+def _raw_request_factory(mode: compat.Mode, script: UserScript) -> Any:
+    # Only @rawhttp scripts need werkzeug, and they imported it already: the JSON path never loads it.
+    if script.mode is not InputMode.RAW:
+        return _no_raw_request
+    return request_factory(mode)
 
 
 def prepare(settings: Settings) -> Scoring:
@@ -67,7 +66,7 @@ def prepare(settings: Settings) -> Scoring:
     service = Service(settings.service_name, settings.service_version, settings.service_path_prefix)
     swagger = SwaggerDocuments(settings.app_root, script.run, service)
     invoker = Invoker(settings.max_concurrent, settings.scoring_timeout_ms)
-    return Scoring(script, swagger, invoker, _raw_request_factory(mode), settings.server_version)
+    return Scoring(script, swagger, invoker, _raw_request_factory(mode, script), settings.server_version)
 
 
 def _uvicorn_config(app: ScoringApp) -> uvicorn.Config:
@@ -83,6 +82,8 @@ def _uvicorn_config(app: ScoringApp) -> uvicorn.Config:
         access_log=False,
         log_config=None,
         server_header=False,
+        # gunicorn (azmlinfsrv) never rewrites the client address or scheme from X-Forwarded-* headers.
+        proxy_headers=False,
         date_header=True,
         backlog=2048,
     )

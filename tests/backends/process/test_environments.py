@@ -54,7 +54,7 @@ async def test_builds_a_venv_with_the_scoring_host_but_not_the_control_plane(tmp
     assert env.root.parent == tmp_path / "envs" and env.python.is_file()
     found = _probe(
         env,
-        "import importlib.util as u, six, endpointctl.serving.scoring, uvicorn, httptools, uvloop;"
+        "import importlib.util as u, six, endpointctl.serving.scoring, uvicorn, httptools, uvloop, werkzeug;"
         "print(u.find_spec('endpointctl.core'), u.find_spec('azureml_inference_server_http'), u.find_spec('flask'))",
         tmp_path,
     )

@@ -10,7 +10,7 @@ import asyncio
 import json
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,10 +20,12 @@ from docker import DockerClient
 from endpointctl.backends.docker import labels
 from endpointctl.backends.docker.cleanup import purge
 from endpointctl.backends.docker.layout import Layout as DockerLayout
+from endpointctl.backends.local import procs
 from endpointctl.backends.local.launcher import stop_agent
 from endpointctl.backends.local.layout import ENV_CACHE_VARIABLE, Layout
 from endpointctl.backends.process.layout import Layout as ProcessLayout
 from endpointctl.core.home import Home
+from endpointctl.core.service import EndpointService
 from tests.backends.engine import require_engine
 from tests.backends.process.conftest import ENV_CACHE, scoring_processes
 
@@ -59,6 +61,13 @@ class LocalTarget:
         )
         return {str(c.id) for c in found}
 
+    def gateway_running(self) -> bool:
+        path = self.layout.root / "gateway" / "gateway.json"
+        if not path.exists():
+            return False
+        data = json.loads(path.read_text())
+        return procs.is_running(int(data["pid"]), int(data["started"]))
+
     def leftovers(self) -> list[str]:
         """Anything of ours still there for the endpoint: processes, containers, volumes, folders."""
         left = sorted(self.running())
@@ -88,7 +97,20 @@ def target(
     asyncio.run(stop_agent(target.layout))
     try:
         assert target.running() == set(), f"the {target.name} agent left scoring hosts behind"
+        assert not target.gateway_running(), f"the {target.name} agent left its gateway behind"
     finally:
         if target.engine is not None:
             purge(target.engine, endpoint=ENDPOINT)
             target.engine.close()
+
+
+@pytest.fixture
+async def service(target: LocalTarget) -> AsyncIterator[EndpointService]:
+    """The façade, every call going to the backend under test (its default)."""
+    setup = EndpointService.open(target.home)
+    with setup.context.store.transaction() as tx:
+        tx.set_default("backend", target.name)
+    await setup.close()
+    service = EndpointService.open(target.home)
+    yield service
+    await service.close()

@@ -13,7 +13,6 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -48,17 +47,6 @@ def run(raw_data):
         raise RuntimeError("flaky model: every third answer fails")
     return [1.0]
 """
-
-
-@pytest.fixture
-async def service(target: LocalTarget) -> AsyncIterator[EndpointService]:
-    setup = EndpointService.open(target.home)
-    with setup.context.store.transaction() as tx:
-        tx.set_default("backend", target.name)
-    await setup.close()
-    service = EndpointService.open(target.home)
-    yield service
-    await service.close()
 
 
 async def _blue_and_green(service: EndpointService, *green_sets: str) -> tuple[str, str]:

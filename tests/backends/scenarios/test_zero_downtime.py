@@ -11,7 +11,6 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -34,18 +33,6 @@ CAPACITY = (
     "request_settings.max_queue_wait_ms=5000",
 )
 BLUE = ("instance_count=5", *CAPACITY)
-
-
-@pytest.fixture
-async def service(target: LocalTarget) -> AsyncIterator[EndpointService]:
-    setup = EndpointService.open(target.home)
-    # Every call below goes to the backend under test.
-    with setup.context.store.transaction() as tx:
-        tx.set_default("backend", target.name)
-    await setup.close()
-    service = EndpointService.open(target.home)
-    yield service
-    await service.close()
 
 
 async def _deploy(service: EndpointService, path: Path, *sets: str, all_traffic: bool = False) -> None:

@@ -24,6 +24,7 @@ REQUIREMENTS = (
     "scikit-learn==1.7.0",
     "joblib",
     # Our host runs in the same environment so both servers see the same numpy/inference-schema.
+    # (Its werkzeug>=3.1,<4 comes with azmlinfsrv's Flask 3.1, so both servers share that too.)
     "uvicorn>=0.34,<1",
     "httptools>=0.6.4,<1",
     "uvloop>=0.21,<1",

@@ -225,7 +225,7 @@ def test_run_never_blocks_the_event_loop(tmp_path: Path, running: list[Server]) 
     assert answers == [200]
 
 
-def test_aml_request_and_response_shims_without_azureml(tmp_path: Path, running: list[Server]) -> None:
+def test_aml_request_and_response_on_werkzeug_without_azureml(tmp_path: Path, running: list[Server]) -> None:
     server = serve(running, host(tmp_path, CORPUS / "rawhttp_echo" / "score.py"))
     reply = fetch(server.port, "POST", "/score", b'{"a": 1}', {**JSON, "X-Status": "201"})
     assert reply.status == 201
@@ -238,3 +238,10 @@ def test_aml_request_and_response_shims_without_azureml(tmp_path: Path, running:
     binary = fetch(binary_server.port, "POST", "/score", b"abc")
     assert binary.header("content-type") == "image/png"
     assert binary.body.startswith(b"\x89PNG\r\n\x1a\n") and len(binary.body) == 8 + 32 + 256
+
+
+def test_a_json_script_never_loads_werkzeug(tmp_path: Path, running: list[Server]) -> None:
+    """werkzeug is imported only for scripts that use AMLRequest/AMLResponse: the JSON path pays nothing."""
+    server = serve(running, host(tmp_path, SCRIPTS / "loaded_modules.py"))
+    reply = fetch(server.port, "POST", "/score", b"{}", JSON)
+    assert (reply.status, reply.body) == (200, b"[]")

@@ -121,14 +121,27 @@ def test_correlation_refuses_long_ids_with_431() -> None:
 
 
 def test_result_serialisation() -> None:
-    assert result_response(None).body == b"{}"
-    assert result_response('{"a": 1}').body == b'"{\\"a\\": 1}"'
+    post = request()
+    assert result_response(None, post).body == b"{}"
+    assert result_response('{"a": 1}', post).body == b'"{\\"a\\": 1}"'
     with pytest.raises(TypeError):
-        result_response({1, 2})
-    passthrough = result_response(AMLResponse(b"\x00\x01", 503, {"X-A": "1, 2"}))
+        result_response({1, 2}, post)
+    passthrough = result_response(AMLResponse(b"\x00\x01", 503, {"X-A": "1, 2"}), post)
     assert passthrough.status == 503 and passthrough.body == b"\x00\x01"
     assert passthrough.header("x-ms-run-function-failed") == "True"
     assert [v for k, v in passthrough.headers if k == "X-A"] == ["1", "2"]
+
+
+def test_responses_are_sent_as_werkzeug_sends_them() -> None:
+    """get_wsgi_response: HEAD drops the body, Content-Length is werkzeug's, 204 sends nothing."""
+    head = result_response(AMLResponse("hello", 200), request("HEAD"))
+    # The transport drops a HEAD's body and sends the length of the body it is given (werkzeug's).
+    assert head.body == b"hello" and head.header("Content-Length") == "5"
+    assert head.header("Content-Type") == "text/html; charset=utf-8"
+    empty = result_response(AMLResponse("ignored", 204), request())
+    assert empty.body == b"" and empty.header("Content-Length") is None
+    streamed = result_response(AMLResponse(iter([b"a", "b"]), 200), request())
+    assert streamed.body == b"ab"
 
 
 def test_swagger_versions_and_user_files(tmp_path: Path) -> None:
@@ -204,7 +217,7 @@ def clean_aliases() -> Iterator[None]:
 
 
 @pytest.mark.usefixtures("clean_aliases")
-def test_alias_modules_resolve_to_the_shims() -> None:
+def test_alias_modules_resolve_to_the_werkzeug_classes() -> None:
     compat.install("shim")
     request_module = importlib.import_module("azureml.contrib.services.aml_request")
     response_module = importlib.import_module("azureml.contrib.services.aml_response")
@@ -212,6 +225,9 @@ def test_alias_modules_resolve_to_the_shims() -> None:
 
     assert request_module is aml_request and response_module is aml_response
     assert hasattr(request_module, "rawhttp") and hasattr(response_module, "AMLResponse")
+    werkzeug = importlib.import_module("werkzeug.wrappers")
+    assert issubclass(request_module.AMLRequest, werkzeug.Request)
+    assert issubclass(response_module.AMLResponse, werkzeug.Response)
 
 
 def test_flags_win_over_environment() -> None:

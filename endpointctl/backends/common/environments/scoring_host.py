@@ -21,6 +21,8 @@ HOST_REQUIREMENTS: tuple[str, ...] = (
     "uvicorn>=0.34,<1",
     "httptools>=0.6.4,<1",
     "uvloop>=0.21,<1; sys_platform != 'win32'",
+    # AMLRequest/AMLResponse for @rawhttp scripts; imported only when a script uses them.
+    "werkzeug>=3.1,<4",
 )
 # Servers the scoring host replaces: installing them would only drag in a second, conflicting stack.
 REPLACED_BY_HOST: frozenset[str] = frozenset({normalise("azureml-inference-server-http")})

@@ -3,7 +3,8 @@
 Scripts import ``AMLRequest``/``rawhttp`` and ``AMLResponse`` from ``azureml.contrib.services``. Those
 names are aliases the azmlinfsrv package installs at start-up. When that package (and Flask) is in
 the environment we alias its real modules, so a script gets the Flask-based classes it was written
-against; otherwise we alias Flask-free shims with the same surface.
+against; otherwise we alias ``compat.aml_request``/``compat.aml_response``, the same classes on
+werkzeug alone (the scoring host's own dependency), so scripts get werkzeug's whole API either way.
 """
 
 from __future__ import annotations
@@ -69,8 +70,8 @@ class _AliasLoader(importlib.abc.Loader):
 class AliasFinder(importlib.abc.MetaPathFinder):
     """Resolves the ``azureml.contrib.services`` aliases lazily, on the script's first import.
 
-    Lazy matters: the real aliases import Flask, which costs most of a second per worker and is
-    wasted on scripts that never use AMLRequest/AMLResponse.
+    Lazy matters: the aliases import Flask or werkzeug, which costs a good part of a second per worker
+    and is wasted on scripts that never use AMLRequest/AMLResponse.
     """
 
     def __init__(self, targets: dict[str, str]) -> None:

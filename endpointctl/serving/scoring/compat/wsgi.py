@@ -1,11 +1,13 @@
-"""Bridges to Flask/werkzeug objects, used only when azureml-inference-server-http is installed."""
+"""The WSGI side of ``@rawhttp``: the environ gunicorn would build, and the request object run() gets."""
 
 from __future__ import annotations
 
 import importlib
 import io
+from collections.abc import Callable
 from typing import Any
 
+from endpointctl.serving.scoring.compat import Mode
 from endpointctl.serving.scoring.messages import Request
 
 
@@ -27,8 +29,10 @@ def environ_for(request: Request) -> dict[str, Any]:
         "wsgi.version": (1, 0),
         "wsgi.url_scheme": "http",
         "wsgi.input": io.BytesIO(request.body),
+        "wsgi.input_terminated": True,
         "wsgi.errors": io.StringIO(),
-        "wsgi.multithread": True,
+        # What gunicorn's sync worker says; our run() calls are one at a time unless --max-concurrent.
+        "wsgi.multithread": False,
         "wsgi.multiprocess": False,
         "wsgi.run_once": False,
     }
@@ -44,7 +48,20 @@ def environ_for(request: Request) -> dict[str, Any]:
     return environ
 
 
-def flask_request(request: Request) -> Any:
-    """A ``flask.Request`` for a ``@rawhttp`` script, as azmlinfsrv passes one."""
-    flask = importlib.import_module("flask")
-    return flask.Request(environ_for(request))
+def request_factory(mode: Mode) -> Callable[[Request], Any]:
+    """Builds run()'s request object: Flask's when azmlinfsrv's classes are aliased, else werkzeug's.
+
+    Called only for ``@rawhttp`` scripts, which have imported werkzeug (and Flask) already.
+    """
+    ours = importlib.import_module("endpointctl.serving.scoring.compat.aml_request")
+    request_class = importlib.import_module("flask").Request if mode == "real" else ours.Request
+    rule = ours.score_rule()
+
+    def build(request: Request) -> Any:
+        built = request_class(environ_for(request))
+        # What Flask's dispatch to azmlinfsrv's /score view records on the request.
+        built.url_rule = rule
+        built.view_args = {}
+        return built
+
+    return build
