@@ -117,13 +117,28 @@ class EndpointRuntime:
 
     # serving
 
+    def admit(self, headers: Headers) -> Response | None:
+        """Run by the listener when a request's headers are complete: a request without a valid credential is
+        refused before any of its body is read, so an anonymous client cannot make the gateway buffer bodies."""
+        authorization = None
+        for key, value in headers:
+            if key == b"authorization":
+                authorization = value
+                break
+        denied = self.state.auth.check(authorization)
+        if denied is None:
+            return None
+        started = self._loop.time()
+        return self._refuse(started, error_response(401, denied, [(REQUEST_ID_HEADER, new_request_id())]))
+
     async def handle(self, request: Request) -> Response:
         started = self._loop.time()
         state = self.state
         request_id = new_request_id()
-        denied = state.auth.check(request.header(b"authorization"))
-        if denied is not None:
-            return self._refuse(started, error_response(401, denied, [(REQUEST_ID_HEADER, request_id)]))
+        if not request.admitted:
+            denied = state.auth.check(request.header(b"authorization"))
+            if denied is not None:
+                return self._refuse(started, error_response(401, denied, [(REQUEST_ID_HEADER, request_id)]))
         pinned = request.header(DEPLOYMENT_HEADER)
         if pinned is not None:
             wanted = pinned.strip().decode("latin-1")

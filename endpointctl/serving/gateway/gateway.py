@@ -24,7 +24,8 @@ from typing import Any
 from endpointctl.serving.gateway.config import EndpointConfig, GatewayConfig
 from endpointctl.serving.gateway.endpoint import EndpointRuntime
 from endpointctl.serving.gateway.metrics import MetricsRegistry
-from endpointctl.serving.gateway.wire import HttpListener
+from endpointctl.serving.gateway.wire import ConnectionBudget, HttpListener
+from endpointctl.serving.limits import WireLimits
 
 DEFAULT_DRAIN_TIMEOUT_S = 30.0
 
@@ -48,8 +49,13 @@ class _Served:
 
 
 class Gateway:
-    def __init__(self, *, drain_timeout_s: float = DEFAULT_DRAIN_TIMEOUT_S) -> None:
+    def __init__(
+        self, *, drain_timeout_s: float = DEFAULT_DRAIN_TIMEOUT_S, limits: WireLimits | None = None
+    ) -> None:
         self.metrics = MetricsRegistry()
+        self.limits = limits if limits is not None else WireLimits()
+        # One budget for every endpoint listener: the cap is per process, whatever the number of endpoints.
+        self.budget = ConnectionBudget(self.limits.effective_max_connections())
         self._drain_timeout_s = drain_timeout_s
         self._config = GatewayConfig()
         self._served: dict[str, _Served] = {}
@@ -98,7 +104,14 @@ class Gateway:
                     runtime = served.runtime
                 else:
                     runtime = created[name] = EndpointRuntime(name, ep, self.metrics, loop)
-                listener = HttpListener(runtime.handle, ep.max_request_body_bytes, f"endpoint {name}")
+                listener = HttpListener(
+                    runtime.handle,
+                    ep.max_request_body_bytes,
+                    f"endpoint {name}",
+                    limits=self.limits,
+                    budget=self.budget,
+                    admit=runtime.admit,
+                )
                 try:
                     bound = await listener.start(ep.host, port)
                 except OSError as exc:

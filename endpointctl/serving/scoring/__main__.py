@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from endpointctl.serving import limits
 from endpointctl.serving.scoring import config, logs
 from endpointctl.serving.scoring.supervisor import bind, supervise
 from endpointctl.serving.scoring.worker import serve
@@ -17,7 +18,8 @@ logger = logging.getLogger("azmlinfsrv")
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = config.load(argv, os.environ)
-    except config.ConfigError as ex:
+        limits.from_env(os.environ)
+    except (config.ConfigError, limits.LimitsError) as ex:
         print(f"error: {ex}", file=sys.stderr)
         return 2
     logs.setup(settings.log_level)

@@ -13,12 +13,14 @@ from typing import Any
 
 import uvicorn
 
+from endpointctl.serving import limits
 from endpointctl.serving.scoring import compat, logs
 from endpointctl.serving.scoring.app import Scoring, ScoringApp
 from endpointctl.serving.scoring.compat.wsgi import request_factory
 from endpointctl.serving.scoring.config import Settings
 from endpointctl.serving.scoring.invoker import Invoker
 from endpointctl.serving.scoring.messages import Request
+from endpointctl.serving.scoring.protocol import limited_protocol, uvicorn_limit_settings
 from endpointctl.serving.scoring.script import InputMode, ScriptError, UserScript, load
 from endpointctl.serving.scoring.swagger import Service, SwaggerDocuments
 
@@ -68,11 +70,14 @@ def prepare(settings: Settings) -> Scoring:
 
 
 def _uvicorn_config(app: ScoringApp) -> uvicorn.Config:
-    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    # Checked by __main__ before any worker starts, so a bad variable is reported once.
+    wire = limits.from_env(os.environ)
+    http: Any = limited_protocol(wire) if importlib.util.find_spec("httptools") else "h11"
     return uvicorn.Config(
         app,
         loop="auto",  # uvloop when importable
         http=http,
+        **uvicorn_limit_settings(wire),
         lifespan="off",
         access_log=False,
         log_config=None,

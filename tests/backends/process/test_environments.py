@@ -134,12 +134,17 @@ def test_editing_the_scoring_host_changes_the_cache_key(tmp_path: Path) -> None:
     host = tmp_path / "serving"
     (host / "scoring" / "__pycache__").mkdir(parents=True)
     (host / "__init__.py").write_text("")
+    (host / "limits.py").write_text("B = 1\n")
     (host / "scoring" / "__init__.py").write_text("A = 1\n")
     before = host_marker(host)
     (host / "scoring" / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"bytecode")
     assert host_marker(host) == before
     (host / "scoring" / "__init__.py").write_text("A = 2\n")
-    assert host_marker(host) != before
+    edited = host_marker(host)
+    assert edited != before
+    # The wire limits the host shares with the gateway are part of it too.
+    (host / "limits.py").write_text("B = 2\n")
+    assert host_marker(host) != edited
 
 
 # --- the documented sample, end to end ------------------------------------------------------------

@@ -1,6 +1,7 @@
 """What every environment gets besides the user's packages: the scoring host and its runtime libraries.
 
-The host is `endpointctl/serving/__init__.py` plus the `scoring` package, copied into the environment's
+The host is `endpointctl/serving/__init__.py`, `limits.py` (the wire limits it shares with the gateway) and the
+`scoring` package, copied into the environment's
 site-packages under a stub `endpointctl/__init__.py`, so `python -m endpointctl.serving.scoring` works
 without the control plane. Its marker digests the host's requirements and source, so editing the host
 changes every environment key that includes it.
@@ -33,9 +34,9 @@ def host_dir() -> Path:
 
 
 def host_files(root: Path | None = None) -> list[Path]:
-    """`endpointctl/serving/__init__.py` and the `scoring` package: all an instance imports."""
+    """`endpointctl/serving/__init__.py`, `limits.py` and the `scoring` package: all an instance imports."""
     root = host_dir() if root is None else root
-    files = [root / "__init__.py"]
+    files = [root / "__init__.py", root / "limits.py"]
     files += (
         p
         for p in (root / "scoring").rglob("*")
