@@ -216,7 +216,7 @@ def test_without_a_diff_gate_the_diff_rate_is_reported_only() -> None:
     judged = machine.advance(state, 11.0, {"green": shadow("green", 0, 25)})
     assert not judged.state.mirroring  # all different, but nobody asked to gate on it
     verdict = machine.advance(state, 1.0, {"green": shadow("green", 0, 25)}).state.verdict
-    assert verdict is not None and "diff rate 100.0% (needs reported only)" in verdict.describe()
+    assert verdict is not None and "diff rate 100.0% (reported only)" in verdict.describe()
     assert machine.from_json(machine.to_json(state)).mirroring
 
 

@@ -99,7 +99,9 @@ class GateResult:
     threshold: str  # "≤ 1%", "≤ 22.5 ms", "≥ 50"
 
     def describe(self) -> str:
-        return f"{self.gate} {self.value} (needs {self.threshold})"
+        # "error rate 3.2% (needs ≤ 1%)"; a gate without a threshold says what it is instead.
+        needs = f"needs {self.threshold}" if self.threshold[:1] in "≤≥" else self.threshold
+        return f"{self.gate} {self.value} ({needs})"
 
 
 @dataclass(frozen=True)

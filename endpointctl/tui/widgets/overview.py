@@ -228,7 +228,7 @@ class OverviewPane(Pane):
         for result in state.verdict.results if state.verdict is not None else ():
             mark, style = glyph[result.outcome]
             text.append(f"{mark} ", style=style)
-            text.append(f"{result.gate} {result.value} (needs {result.threshold})  ")
+            text.append(f"{result.describe()}  ")
         if not state.phase.terminal:
             text.append("\nctrl+p: pause · resume · promote · abort", style="dim")
         widget.update(text)
