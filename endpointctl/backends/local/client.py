@@ -180,6 +180,12 @@ class LocalBackend:
                 tx.put_keys(keys.new_keys(self.name, spec.name))
                 message = f"endpoint created; scoring_uri http://127.0.0.1:{port}/score"
             else:
+                moved = (dict(spec.traffic), dict(spec.mirror_traffic)) != (
+                    dict(existing.spec.traffic),
+                    dict(existing.spec.mirror_traffic),
+                )
+                if moved:
+                    _refuse_during_progressive(tx.get_progressive(self.name, spec.name), spec.name)
                 tx.put_endpoint(
                     replace(
                         existing,
@@ -310,13 +316,7 @@ class LocalBackend:
             record = tx.get_endpoint(self.name, endpoint)
             if record is None:
                 raise NotFound(f"endpoint {endpoint} does not exist on the {self.name} backend")
-            running = tx.get_progressive(self.name, endpoint)
-            if running is not None and not machine.from_json(running).phase.terminal:
-                # The driver would overwrite it at the next step, and a rollback would restore the old split.
-                raise Conflict(
-                    f"a progressive rollout steers the traffic of {endpoint}; promote or abort it first "
-                    f"(`endpointctl rollout promote|abort -e {endpoint}`)"
-                )
+            _refuse_during_progressive(tx.get_progressive(self.name, endpoint), endpoint)
             spec = record.spec.model_copy(
                 update={"traffic": dict(split.weights), "mirror_traffic": dict(split.mirror)}
             )
@@ -409,3 +409,13 @@ def _pick_port(used: set[int]) -> int:
         if port not in used and is_free(port):
             return port
     raise InvalidInput("no free loopback port for the endpoint")
+
+
+def _refuse_during_progressive(stored: Mapping[str, Any] | None, endpoint: str) -> None:
+    """A traffic change while a progressive rollout runs: the driver would overwrite it at the next step, and a
+    rollback would restore the split from before the rollout."""
+    if stored is not None and not machine.from_json(stored).phase.terminal:
+        raise Conflict(
+            f"a progressive rollout steers the traffic of {endpoint}; promote or abort it first "
+            f"(`endpointctl rollout promote|abort -e {endpoint}`)"
+        )

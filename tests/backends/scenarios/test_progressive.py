@@ -160,6 +160,10 @@ async def test_the_rollout_survives_an_agent_kill_and_obeys_pause_resume_abort(
         "online-endpoint", "update", "-n", ENDPOINT, "--traffic", "blue=100 green=0"
     )
     assert code != 0 and "a progressive rollout steers the traffic" in err, err
+    with_traffic = tmp_path / "endpoint.yml"
+    with_traffic.write_text((SAMPLE / "endpoint.yml").read_text() + "traffic:\n  blue: 100\n  green: 0\n")
+    code, _, err = await endpointctl("online-endpoint", "update", "-f", str(with_traffic))
+    assert code != 0 and "a progressive rollout steers the traffic" in err, err
     assert await rollout("pause") == "Paused"
     assert await rollout("status") == "Paused"
     assert await rollout("resume") == "Stepping"
