@@ -35,7 +35,8 @@ class Instance:
 
     def __init__(self, address: Address, loop: asyncio.AbstractEventLoop) -> None:
         self.address = address
-        self.host_header = str(address).encode("ascii")
+        # A socket path is no host name; the scoring host only echoes Host back (e.g. in swagger.json).
+        self.host_header = b"localhost" if address.path else str(address).encode("ascii")
         self.pool = ConnectionPool(address, loop)
         self.outstanding = 0
         self.down_until = 0.0

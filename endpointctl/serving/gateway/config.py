@@ -60,12 +60,25 @@ class ConfigError(ValueError):
     """The document is not a valid gateway configuration; the message names the offending field."""
 
 
+# sun_path holds 108 bytes including the terminating NUL.
+MAX_SOCKET_PATH = 107
+
+
 @dataclass(frozen=True)
 class Address:
+    """An instance: ``host:port`` over TCP, or ``unix:/path`` (then host is empty and port 0)."""
+
     host: str
     port: int
+    path: str = ""
+
+    @classmethod
+    def unix(cls, path: str) -> Address:
+        return cls("", 0, path)
 
     def __str__(self) -> str:
+        if self.path:
+            return f"unix:{self.path}"
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
 
@@ -205,7 +218,14 @@ def _name(value: object, where: str) -> str:
 
 def parse_address(text: object, where: str) -> Address:
     if not isinstance(text, str):
-        raise ConfigError(f"{where}: expected 'host:port'")
+        raise ConfigError(f"{where}: expected 'host:port' or 'unix:/path'")
+    if text.startswith("unix:"):
+        path = text[len("unix:") :]
+        if not path.startswith("/") or "\0" in path or len(path.encode()) > MAX_SOCKET_PATH:
+            raise ConfigError(
+                f"{where}: {text!r} is not 'unix:' and an absolute path of at most {MAX_SOCKET_PATH} bytes"
+            )
+        return Address.unix(path)
     match = re.fullmatch(r"\[([0-9a-fA-F:.]+)\]:(\d{1,5})|([^:\s\[\]]+):(\d{1,5})", text)
     if not match:
         raise ConfigError(f"{where}: {text!r} is not 'host:port'")
@@ -235,7 +255,7 @@ def _deployment(value: object, where: str) -> DeploymentConfig:
     )
     raw_instances = doc.get("instances", [])
     if not isinstance(raw_instances, list):
-        raise ConfigError(f"{where}.instances: expected a list of 'host:port'")
+        raise ConfigError(f"{where}.instances: expected a list of 'host:port' or 'unix:/path'")
     instances = tuple(parse_address(a, f"{where}.instances[{i}]") for i, a in enumerate(raw_instances))
     if len(set(instances)) != len(instances):
         raise ConfigError(f"{where}.instances: duplicate instance")

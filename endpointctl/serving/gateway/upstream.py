@@ -191,15 +191,20 @@ class ConnectionPool:
     async def connect(self, timeout_s: float) -> UpstreamConnection:
         try:
             async with asyncio.timeout(timeout_s):
-                _, conn = await self.loop.create_connection(
-                    lambda: UpstreamConnection(self), self.address.host, self.address.port
-                )
+                if self.address.path:
+                    _, conn = await self.loop.create_unix_connection(
+                        lambda: UpstreamConnection(self), self.address.path
+                    )
+                else:
+                    _, conn = await self.loop.create_connection(
+                        lambda: UpstreamConnection(self), self.address.host, self.address.port
+                    )
         except TimeoutError:
             raise
         except OSError as exc:
             raise ConnectFailed(f"cannot connect to {self.address}: {exc.strerror or exc}") from None
         sock = conn.transport.get_extra_info("socket") if conn.transport is not None else None
-        if sock is not None:
+        if sock is not None and sock.family != socket.AF_UNIX:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return conn

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from endpointctl.serving import limits
 from endpointctl.serving.scoring import config, logs
-from endpointctl.serving.scoring.supervisor import bind, supervise
+from endpointctl.serving.scoring.supervisor import bind, bind_unix, supervise
 from endpointctl.serving.scoring.worker import serve
 
 logger = logging.getLogger("azmlinfsrv")
@@ -25,14 +25,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.setup(settings.log_level)
     logger.info(
         f"Scoring host (azmlinfsrv-compatible) entry_script={settings.entry_script} "
-        f"model_dir={settings.model_dir} workers={settings.worker_count} port={settings.port}"
+        f"model_dir={settings.model_dir} workers={settings.worker_count} listen={settings.listen_address}"
     )
     try:
-        sock = bind(settings.host, settings.port)
+        if settings.uds:
+            sock = bind_unix(settings.uds, settings.uds_owner)
+        else:
+            sock = bind(settings.host, settings.port)
     except OSError as ex:
-        logger.error(f"Cannot listen on {settings.host}:{settings.port}: {ex}")
+        logger.error(f"Cannot listen on {settings.listen_address}: {ex}")
         return 1
-    logger.info(f"Listening on http://{settings.host}:{settings.port}")
+    logger.info(f"Listening on http://{settings.listen_address}")
     if settings.worker_count == 1:
         return serve(settings, sock)
     return supervise(settings, sock)

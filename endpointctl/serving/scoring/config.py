@@ -44,6 +44,14 @@ class Settings:
     service_path_prefix: str
     source_dir: str | None
     cors_origins: str | None
+    # A Unix socket path to listen on instead of host:port (endpointctl's gateways reach instances this way,
+    # so nothing but whoever may open the socket file can call the model), and who should own it.
+    uds: str | None = None
+    uds_owner: tuple[int, int] | None = None
+
+    @property
+    def listen_address(self) -> str:
+        return f"unix:{self.uds}" if self.uds else f"{self.host}:{self.port}"
 
     def script_path(self) -> Path:
         """The entry script: absolute, or relative to the app root; ``main.py`` when unset."""
@@ -86,6 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config_file", help="Accepted for compatibility; ignored.")
     parser.add_argument("--rest", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--host", help="Interface to bind (default 0.0.0.0, like azmlinfsrv).")
+    parser.add_argument(
+        "--uds",
+        help="Listen on this Unix socket (mode 0600) instead of --host/--port (env ENDPOINTCTL_UDS).",
+    )
     parser.add_argument(
         "--max-concurrent",
         dest="max_concurrent",
@@ -149,4 +161,17 @@ def load(argv: Sequence[str] | None, environ: dict[str, str] | os._Environ[str])
         service_path_prefix=environ.get("SERVICE_PATH_PREFIX", ""),
         source_dir=environ.get("AZUREML_SOURCE_DIRECTORY") or None,
         cors_origins=args.access_control_allow_origins or environ.get("AML_CORS_ORIGINS") or None,
+        uds=args.uds or environ.get("ENDPOINTCTL_UDS") or None,
+        uds_owner=_owner(environ.get("ENDPOINTCTL_UDS_OWNER", "")),
     )
+
+
+def _owner(text: str) -> tuple[int, int] | None:
+    """``uid:gid`` for the socket file: a container's root user hands it to the host user whose gateway
+    connects (the socket is 0600, so only its owner can)."""
+    if not text.strip():
+        return None
+    uid, sep, gid = text.strip().partition(":")
+    if not (sep and uid.isdigit() and gid.isdigit()):
+        raise ConfigError(f"ENDPOINTCTL_UDS_OWNER must be 'uid:gid', got {text!r}")
+    return int(uid), int(gid)

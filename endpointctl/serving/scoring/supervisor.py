@@ -7,8 +7,10 @@ import logging
 import os
 import signal
 import socket
+import stat
 import sys
 import time
+from pathlib import Path
 from types import FrameType
 
 from endpointctl.serving.scoring.config import Settings
@@ -23,6 +25,30 @@ def bind(host: str, port: int) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def bind_unix(path: str, owner: tuple[int, int] | None = None) -> socket.socket:
+    """A Unix socket only its owner may connect to (connecting needs write permission on the file).
+
+    The file is created under umask 0177, so it is never open to others, not even between bind and chmod."""
+    with contextlib.suppress(FileNotFoundError):
+        # A previous run of this instance left its socket; anything else at that path is not ours to remove.
+        if stat.S_ISSOCK(os.lstat(path).st_mode):
+            Path(path).unlink()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old = os.umask(0o177)
+    try:
+        sock.bind(path)
+    except OSError:
+        sock.close()
+        raise
+    finally:
+        os.umask(old)
+    if owner is not None:
+        os.chown(path, *owner)
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
@@ -56,7 +82,7 @@ def supervise(settings: Settings, sock: socket.socket) -> int:
     result = 0
     try:
         workers.update(_spawn(settings, sock) for _ in range(settings.worker_count))
-        logger.info(f"Started {len(workers)} workers on {settings.host}:{settings.port}")
+        logger.info(f"Started {len(workers)} workers on {settings.listen_address}")
         result = _watch(settings, sock, workers)
     except _Stop:
         logger.info("Shutting down")

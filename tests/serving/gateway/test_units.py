@@ -43,6 +43,8 @@ def _doc(**endpoint: object) -> dict[str, object]:
         ({"token_secret": "zz"}, "hex"),
         ({"port": True}, "integer"),
         ({"deployments": {"blue": {"instances": ["nohost"]}}}, "host:port"),
+        ({"deployments": {"blue": {"instances": ["unix:relative.sock"]}}}, "absolute path of at most 107"),
+        ({"deployments": {"blue": {"instances": ["unix:/" + "d" * 107]}}}, "absolute path of at most 107"),
         ({"deployments": {"blue": {"request_timeout_ms": 999999}}}, "between 1 and 180000"),
         ({"deployments": {"b!": {}}}, "not a valid name"),
         ({"colour": "red"}, "unknown key(s) colour"),
