@@ -1,7 +1,8 @@
 """A minimal fast model stand-in: a fixed JSON answer from a raw asyncio Protocol, keep-alive, uvloop if present.
 
 Used with ``--upstream fast`` to measure the gateway against an upstream that costs almost nothing, which makes
-the gateway's own overhead the largest part of the latency. Prints ``{"port": N}`` once listening.
+the gateway's own overhead the largest part of the latency. Prints ``{"port": N}`` once listening;
+``fast_upstream.py PORT SOCKET`` also listens on a Unix socket.
 """
 
 from __future__ import annotations
@@ -44,18 +45,22 @@ class FastProtocol(asyncio.Protocol):
             self.transport.write(RESPONSE)
 
 
-async def main(port: int) -> None:
+async def main(port: int, uds: str | None) -> None:
     loop = asyncio.get_running_loop()
     server = await loop.create_server(FastProtocol, "127.0.0.1", port, backlog=1024)
+    if uds is not None:
+        # The same answers on a Unix socket too, so one process can be reached both ways (bench.gateway.hop).
+        await loop.create_unix_server(FastProtocol, uds, backlog=1024)
     print(json.dumps({"port": server.sockets[0].getsockname()[1]}), flush=True)
     await server.serve_forever()
 
 
 if __name__ == "__main__":
     chosen = int(sys.argv[1]) if len(sys.argv) > 1 else 0
+    socket_path = sys.argv[2] if len(sys.argv) > 2 else None
     try:
         import uvloop
     except ImportError:
-        asyncio.run(main(chosen))
+        asyncio.run(main(chosen, socket_path))
     else:
-        uvloop.run(main(chosen))
+        uvloop.run(main(chosen, socket_path))

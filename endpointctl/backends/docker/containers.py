@@ -1,7 +1,9 @@
 """Instance containers: start one from an environment image, find it again by label, stop and remove it.
 
-An instance mounts its revision's app volume read-only at /var/azureml-app, runs the scoring host on 5001
-and publishes that port on 127.0.0.1 only, at a host port the engine picks; the address is read back from
+An instance mounts its revision's app volume read-only at /var/azureml-app and runs the scoring host on a
+Unix socket in a host directory bind-mounted at /run/endpointctl (the socket is 0600 and owned by the host
+user, in the agent's 0700 socket directory: only that user's gateway reaches it; no port is published). Without
+a socket directory it listens on 5001, published on 127.0.0.1 at a host port the engine picks, read back from
 the container. Nothing about instances is stored outside the engine: labels are the index, so a restarted
 endpointctl finds the same containers.
 """
@@ -25,6 +27,9 @@ from endpointctl.backends.docker.storage import APP_ROOT
 
 LOOPBACK = "127.0.0.1"
 _PORT_KEY = f"{SCORING_PORT}/tcp"
+# Inside the container: the bind-mounted socket directory and the scoring host's socket in it.
+SOCKET_MOUNT = "/run/endpointctl"
+SOCKET_NAME = "s.sock"
 
 
 class InstanceError(Exception):
@@ -41,6 +46,9 @@ class InstanceSpec:
     volume: str
     env: Mapping[str, str]
     limits: Limits
+    # A host directory for the scoring host's Unix socket, and the uid:gid to own it; None: a loopback port.
+    socket_dir: str | None = None
+    socket_owner: str = ""
 
 
 @dataclass(frozen=True)
@@ -83,10 +91,7 @@ def start_instance(client: DockerClient, spec: InstanceSpec, *, port_timeout_s: 
             detach=True,
             # The venv's interpreter by path: a base image's own entrypoint must not wrap the server.
             entrypoint=[f"{VENV}/bin/python", "-m", "endpointctl.serving.scoring"],
-            command=["--host", "0.0.0.0", "--port", str(SCORING_PORT)],
-            environment=dict(spec.env),
-            mounts=[Mount(APP_ROOT, spec.volume, type="volume", read_only=True)],
-            ports={_PORT_KEY: (LOOPBACK, None)},
+            **_listening(spec),
             labels={**owner, labels.ROLE: labels.ROLE_INSTANCE},
             nano_cpus=spec.limits.nano_cpus,
             mem_limit=spec.limits.memory_bytes,
@@ -101,14 +106,33 @@ def start_instance(client: DockerClient, spec: InstanceSpec, *, port_timeout_s: 
     while True:
         container.reload()
         instance = _instance(container)
-        if instance.port is not None or container.status not in {"created", "running"}:
+        started = container.status == "running" and (spec.socket_dir is not None or instance.port is not None)
+        if started or container.status not in {"created", "running"}:
             break
         if time.monotonic() > deadline:
-            raise InstanceError(f"instance {name}: no host port was published within {port_timeout_s:g}s")
+            raise InstanceError(f"instance {name}: not running within {port_timeout_s:g}s")
         time.sleep(0.05)
-    if instance.port is None:
+    if not started:
         raise InstanceError(f"instance {name} exited at once ({container.status}); see its logs")
     return instance
+
+
+def _listening(spec: InstanceSpec) -> dict[str, Any]:
+    """Command, environment and mounts for a socket in `spec.socket_dir`, or a port published on loopback."""
+    app = Mount(APP_ROOT, spec.volume, type="volume", read_only=True)
+    if spec.socket_dir is None:
+        return {
+            "command": ["--host", "0.0.0.0", "--port", str(SCORING_PORT)],
+            "environment": dict(spec.env),
+            "mounts": [app],
+            "ports": {_PORT_KEY: (LOOPBACK, None)},
+        }
+    environment = {**spec.env, "ENDPOINTCTL_UDS_OWNER": spec.socket_owner} if spec.socket_owner else spec.env
+    return {
+        "command": ["--uds", f"{SOCKET_MOUNT}/{SOCKET_NAME}"],
+        "environment": dict(environment),
+        "mounts": [app, Mount(SOCKET_MOUNT, spec.socket_dir, type="bind")],
+    }
 
 
 def death_filter() -> dict[str, list[str]]:

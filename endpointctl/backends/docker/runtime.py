@@ -1,7 +1,8 @@
 """The Docker runtime as one async object: what a runtime-neutral supervisor needs from a container engine.
 
 Each method runs the blocking SDK calls of one module (images, storage, containers, cleanup) in a thread.
-Addresses are (host, port) on 127.0.0.1; instances are found again through labels alone.
+Instances listen on a Unix socket in a bind-mounted directory (or, without one, a port on 127.0.0.1); they are
+found again through labels alone.
 """
 
 from __future__ import annotations

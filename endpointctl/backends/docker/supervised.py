@@ -1,9 +1,9 @@
 """Instances as containers for the shared local agent: the Runtime the Docker backend's agent drives.
 
 A revision is an environment image (built once per digest) plus an app volume filled by the
-storage-initializer init container. Each instance is a container publishing the scoring host on a
-loopback port the engine picks; a restart is a fresh container (and so a new port, which the gateway
-picks up). Container output is copied into the same log files the process backend writes, so logs stay
+storage-initializer init container. Each instance is a container whose scoring host listens on a Unix
+socket in its own bind-mounted directory under the agent's socket directory; a restart is a fresh container
+on the same socket path, so the gateway's table stays valid. Container output is copied into the same log files the process backend writes, so logs stay
 readable after a container is gone and both backends share one log reader.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import threading
 import time
@@ -22,12 +23,18 @@ from typing import Any
 from docker import DockerClient
 
 from endpointctl.backends.docker.cleanup import collect_images
-from endpointctl.backends.docker.containers import InstanceError, InstanceSpec, death_filter, instance_logs
+from endpointctl.backends.docker.containers import (
+    SOCKET_NAME,
+    InstanceError,
+    InstanceSpec,
+    death_filter,
+    instance_logs,
+)
 from endpointctl.backends.docker.engine import connect
 from endpointctl.backends.docker.layout import engine_env
 from endpointctl.backends.docker.resources import Limits, limits_for
 from endpointctl.backends.docker.runtime import DockerRuntime
-from endpointctl.backends.local.layout import Layout
+from endpointctl.backends.local.layout import Layout, private_dir
 from endpointctl.backends.local.records import InstanceRecord
 from endpointctl.backends.local.runtime import Prepared, Progress
 from endpointctl.backends.local.sources import code_source, model_source, requirements
@@ -118,6 +125,8 @@ class ContainerRuntime:
             await self._stop_pump(record.id)
             await engine.remove(previous)
             self._died.pop(previous, None)
+        # One directory per instance, so a container sees its own socket and nothing else of the host's.
+        socket_dir = await asyncio.to_thread(_socket_dir, self._layout, record.id)
         limits = dict(record.runtime["limits"])
         limits["notes"] = tuple(limits.get("notes", ()))
         try:
@@ -131,12 +140,14 @@ class ContainerRuntime:
                     volume=record.runtime["volume"],
                     env=record.env,
                     limits=Limits(**limits),
+                    socket_dir=str(socket_dir),
+                    socket_owner=f"{os.getuid()}:{os.getgid()}",
                 )
             )
         except InstanceError as exc:
             raise OperationFailed(str(exc)) from exc
-        assert started.port is not None
-        record.port = started.port
+        record.port = 0
+        record.socket = str(socket_dir / SOCKET_NAME)
         record.runtime["container"] = started.id
         self._pump(record, since=None)
 
@@ -170,6 +181,8 @@ class ContainerRuntime:
         await engine.remove(container)
         self._died.pop(container, None)
         self._checked.pop(container, None)
+        if record.socket:
+            await asyncio.to_thread(shutil.rmtree, Path(record.socket).parent, True)
 
     async def remove_deployment(self, endpoint: str, deployment: str) -> None:
         engine = await self.engine()
@@ -261,3 +274,10 @@ def _copy_logs(client: DockerClient, container: str, log: Path, since: float | N
         for line in instance_logs(client, container, follow=True, since=since):
             out.write(line + "\n")
             out.flush()
+
+
+def _socket_dir(layout: Layout, instance_id: str) -> Path:
+    path = private_dir(layout.sockets) / instance_id
+    path.mkdir(mode=0o700, exist_ok=True)
+    # A socket left by a killed container: the new one binds afresh (the scoring host replaces only sockets).
+    return path

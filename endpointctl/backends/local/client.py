@@ -155,10 +155,21 @@ class LocalBackend:
                 (r, [d.name for d in tx.list_deployments(self.name, r.name)])
                 for r in tx.list_endpoints(self.name)
             ]
+        if pairs:
+            await self._revive()
         return [self._endpoint_view(r, d) for r, d in pairs]
 
     async def get_endpoint(self, name: str) -> EndpointView:
-        return self._endpoint_view(*self._endpoint_record(name))
+        found = self._endpoint_record(name)
+        await self._revive()
+        return self._endpoint_view(*found)
+
+    async def _revive(self) -> None:
+        """Endpoint reads come from the store, but the 'Succeeded' and the scoring URI they report hold only
+        while an agent keeps the gateway and the instances up: with no agent (killed, say), start one, as
+        every deployment read does. A lock check, not a round trip, when the agent runs."""
+        if lock_holder(self._layout) is None:
+            await ensure_agent(self._layout)
 
     async def apply_endpoint(self, spec: EndpointSpec) -> Operation:
         now = time.time()
@@ -335,6 +346,7 @@ class LocalBackend:
 
     async def get_credentials(self, endpoint: str) -> Credentials:
         record, _ = self._endpoint_record(endpoint)
+        await self._revive()
         with self._store.read() as tx:
             key_record = tx.get_keys(self.name, endpoint)
         if key_record is None:

@@ -63,6 +63,9 @@ class Instance:
 
     @property
     def address(self) -> str:
+        """As the gateway's routing takes it: ``unix:/path`` (or ``127.0.0.1:port`` for an older instance)."""
+        if self.record.socket:
+            return f"unix:{self.record.socket}"
         return f"127.0.0.1:{self.record.port}"
 
     @property
@@ -101,7 +104,7 @@ class Instance:
 
         `serving`: the gateway, which outlived that agent, routes to it now; it stays in rotation while its
         readiness is checked again, so adopting it never takes capacity away from a serving endpoint."""
-        if not self.record.port or not await self._runtime.adoptable(self.record):
+        if not (self.record.socket or self.record.port) or not await self._runtime.adoptable(self.record):
             return False
         self.state = InstanceState.READY if serving else InstanceState.STARTING
         self.ever_ready = True  # it served before the agent restarted: failures now mean restart, not fail
@@ -156,8 +159,14 @@ class Instance:
         return self._stopping
 
     # --- supervision -------------------------------------------------------------------------------
+    def _probe_client(self) -> httpx.AsyncClient:
+        if self.record.socket:
+            # The socket path is fixed for the instance's life (restarts included), so one transport serves.
+            return httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(uds=self.record.socket))
+        return httpx.AsyncClient(verify=client_ssl_context())
+
     async def _supervise(self) -> None:
-        async with httpx.AsyncClient(verify=client_ssl_context()) as client:
+        async with self._probe_client() as client:
             while not self._stopping:
                 became_ready = await self._until_ready(client)
                 if became_ready:
@@ -259,8 +268,10 @@ class Instance:
 
 
 async def _probe(client: httpx.AsyncClient, address: str, timeout_s: float) -> bool:
+    # Over a socket the client's transport already knows where to go; the URL only names the path.
+    url = "http://instance/" if address.startswith("unix:") else f"http://{address}/"
     try:
-        response = await client.get(f"http://{address}/", timeout=timeout_s)
+        response = await client.get(url, timeout=timeout_s)
     except httpx.HTTPError:
         return False
     return response.status_code == 200

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -11,6 +12,8 @@ from endpointctl.core.home import Home
 
 ENV_CACHE_VARIABLE = "ENDPOINTCTL_ENV_CACHE"
 _MAX_SOCKET_PATH = 100
+# Instance ids are at most 41 characters; '/<id>/s.sock' (a container's socket directory) must still fit.
+_MAX_SOCKETS_DIR = 50
 
 
 # Set by the launcher for the agents it spawns: when, so a spare that outlived its purpose can tell.
@@ -40,6 +43,20 @@ class Layout:
         # sockaddr_un holds ~107 bytes: a deep data directory gets a short, private, per-directory name.
         digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:16]
         return Path(tempfile.gettempdir()) / f"endpointctl-{os.getuid()}" / f"{digest}.sock"
+
+    @property
+    def sockets(self) -> Path:
+        """Where instances listen (Unix sockets, 0600, in a 0700 directory): only this user reaches them.
+
+        Short enough for an instance's socket (or its directory, for a container) to fit in sockaddr_un."""
+        path = self.root / "sockets"
+        if len(str(path)) <= _MAX_SOCKETS_DIR:
+            return path
+        digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:16]
+        return Path(tempfile.gettempdir()) / f"endpointctl-{os.getuid()}" / digest
+
+    def instance_socket(self, instance_id: str) -> Path:
+        return self.sockets / f"{instance_id}.sock"
 
     @property
     def lock(self) -> Path:
@@ -86,3 +103,15 @@ class Layout:
 
     def instance_log(self, endpoint: str, deployment: str, instance: str) -> Path:
         return self.log_dir(endpoint, deployment) / f"inference-server.{instance}.log"
+
+
+def private_dir(path: Path) -> Path:
+    """Create `path` (0700) or check an existing one is this user's own and closed to others.
+
+    Sockets may live under the shared temporary directory, where another user could have made the
+    directory first to watch or replace them."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = path.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise PermissionError(f"{path} must be a directory of user {os.getuid()} with mode 0700")
+    return path

@@ -18,8 +18,10 @@ class InstanceRecord:
     revision: int
     log: str
     env: dict[str, str]
-    # The loopback port the gateway routes to (0 until the runtime has started the instance).
+    # The loopback port the gateway routes to, for instances started before Unix sockets (0 otherwise).
     port: int = 0
+    # The Unix socket the instance listens on instead ('' for instances started before sockets, on a port).
+    socket: str = ""
     # The runtime's own: pid and start time, or container id, image and volume.
     runtime: dict[str, Any] = field(default_factory=dict)
     restarts: int = 0

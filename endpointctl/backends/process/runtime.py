@@ -13,8 +13,7 @@ from typing import Any
 
 from endpointctl.backends.local import procs
 from endpointctl.backends.local.disk import touch
-from endpointctl.backends.local.layout import Layout
-from endpointctl.backends.local.ports import free_port
+from endpointctl.backends.local.layout import Layout, private_dir
 from endpointctl.backends.local.records import InstanceRecord
 from endpointctl.backends.local.runtime import Prepared, Progress
 from endpointctl.backends.process.env_gc import LAST_USED, collect_environments, environment_of
@@ -50,9 +49,11 @@ class ProcessRuntime:
         return {"python": prepared.data["python"], "app_dir": prepared.data["app_dir"]}
 
     async def spawn(self, record: InstanceRecord) -> None:
-        # A restart keeps the port: the gateway's table stays valid while the process comes back.
-        if not record.port:
-            record.port = free_port()
+        # A restart keeps the socket: the gateway's table stays valid while the process comes back. Only an
+        # instance adopted from before sockets keeps its loopback port.
+        if not record.port and not record.socket:
+            await asyncio.to_thread(private_dir, self._layout.sockets)
+            record.socket = str(self._layout.instance_socket(record.id))
         popen = _start(record)
         env = environment_of(record.runtime["python"], self._layout.environments)
         if env is not None:
@@ -80,6 +81,8 @@ class ProcessRuntime:
         if child is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 await asyncio.to_thread(child.wait, 1)
+        if record.socket:
+            await asyncio.to_thread(Path(record.socket).unlink, missing_ok=True)
 
     async def remove_deployment(self, endpoint: str, deployment: str) -> None:
         await asyncio.to_thread(shutil.rmtree, self._layout.deployment_dir(endpoint, deployment), True)
@@ -131,10 +134,11 @@ def _start(record: InstanceRecord) -> subprocess.Popen[bytes]:
                 record.runtime["python"],
                 "-m",
                 "endpointctl.serving.scoring",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(record.port),
+                *(
+                    ("--uds", record.socket)
+                    if record.socket
+                    else ("--host", "127.0.0.1", "--port", str(record.port))
+                ),
             ],
             cwd=record.runtime["app_dir"],
             env={**_base_env(), **record.env},

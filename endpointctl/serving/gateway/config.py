@@ -16,7 +16,7 @@ of every endpoint the gateway serves, and each ``apply`` replaces the previous o
           "max_request_body_bytes": 33554432,   # optional, larger bodies get 413
           "deployments": {
             "blue": {
-              "instances": ["127.0.0.1:5001", "[::1]:5002"],
+              "instances": ["127.0.0.1:5001", "[::1]:5002", "unix:/run/s.sock"],
               "request_timeout_ms": 5000,                  # 1..180000, default 5000
               "max_concurrent_requests_per_instance": 1,   # default 1
               "max_queue_wait_ms": 500                     # default 500
@@ -53,7 +53,11 @@ MAX_MIRROR_PERCENT = 50
 DEFAULT_SHADOW_TOLERANCE = 1e-6
 REDACTED = "***"
 # The credentials: the only fields of an endpoint that go in the keys document rather than the routing one.
-SECRET_FIELDS = frozenset({"keys", "token_secret"})
+SECRET_FIELDS = frozenset({"keys", "token_secret", "instance_token"})
+# What the gateway sends every instance of an endpoint that has an instance token (the scoring host's
+# ENDPOINTCTL_INSTANCE_TOKEN_FILE): where the network cannot keep others away, only the gateway knows it.
+INSTANCE_TOKEN_HEADER = b"x-endpointctl-instance-token"
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,1024}")
 
 
 class ConfigError(ValueError):
@@ -98,6 +102,7 @@ class EndpointConfig:
     # Out of repr: a stray log line or traceback must not carry a credential.
     keys: tuple[str, ...] = field(default=(), repr=False)
     token_secret: bytes = field(default=b"", repr=False)
+    instance_token: str = field(default="", repr=False)
     traffic: Mapping[str, int] = field(default_factory=dict)
     mirror_traffic: Mapping[str, int] = field(default_factory=dict)
     deployments: Mapping[str, DeploymentConfig] = field(default_factory=dict)
@@ -109,6 +114,8 @@ class EndpointConfig:
         extra: dict[str, Any] = {}
         if self.shadow_tolerance != DEFAULT_SHADOW_TOLERANCE:  # documents stay as they were by default
             extra["shadow_tolerance"] = self.shadow_tolerance
+        if self.instance_token:
+            extra["instance_token"] = REDACTED if redact else self.instance_token
         return extra | {
             "host": self.host,
             "port": self.port,
@@ -168,7 +175,7 @@ def routing_document(config: GatewayConfig) -> dict[str, Any]:
     doc = config.to_dict(redact=True)
     for entry in doc["endpoints"].values():
         for name in SECRET_FIELDS:
-            del entry[name]
+            entry.pop(name, None)
         if entry["max_request_body_bytes"] == DEFAULT_MAX_REQUEST_BODY_BYTES:
             del entry["max_request_body_bytes"]
     return doc
@@ -179,7 +186,7 @@ def keys_document(config: GatewayConfig) -> dict[str, Any]:
     doc = config.to_dict(redact=False)
     return {
         "endpoints": {
-            name: {key: entry[key] for key in sorted(SECRET_FIELDS)}
+            name: {key: entry[key] for key in sorted(SECRET_FIELDS) if key in entry}
             for name, entry in doc["endpoints"].items()
         }
     }
@@ -289,6 +296,7 @@ def _endpoint(value: object, where: str) -> EndpointConfig:
             "deployments",
             "max_request_body_bytes",
             "shadow_tolerance",
+            "instance_token",
         },
     )
     host = doc.get("host", "127.0.0.1")
@@ -318,6 +326,10 @@ def _endpoint(value: object, where: str) -> EndpointConfig:
         raise ConfigError(f"{where}.token_secret: expected a hex string")
     if auth_mode == "aml_token" and len(token_secret) < 16:
         raise ConfigError(f"{where}.token_secret: auth_mode aml_token needs a secret of at least 16 bytes")
+
+    instance_token = doc.get("instance_token", "")
+    if not isinstance(instance_token, str) or (instance_token and not _TOKEN.fullmatch(instance_token)):
+        raise ConfigError(f"{where}.instance_token: expected 16 to 1024 characters of A-Z a-z 0-9 - _")
 
     raw_deps = doc.get("deployments", {})
     if not isinstance(raw_deps, dict):
@@ -356,6 +368,7 @@ def _endpoint(value: object, where: str) -> EndpointConfig:
         auth_mode=auth_mode,
         keys=tuple(raw_keys),
         token_secret=token_secret,
+        instance_token=instance_token,
         traffic=traffic,
         mirror_traffic=mirror,
         deployments=deployments,

@@ -86,6 +86,7 @@ class EndpointRuntime:
         self._metrics = metrics
         self._balancers: dict[str, Balancer] = {}
         self._mirrors: set[asyncio.Task[None]] = set()
+        self._instance_token = b""
         self.state = self._build(config, None)
 
     # configuration
@@ -106,6 +107,7 @@ class EndpointRuntime:
         for gone in self._balancers.values():
             gone.close()
         self._balancers = balancers
+        self._instance_token = config.instance_token.encode("ascii")
         return EndpointState(self.name, config, balancers, previous)
 
     def close(self) -> None:
@@ -196,7 +198,7 @@ class EndpointRuntime:
         except NoInstance as exc:
             return error_response(503, str(exc), tags)
         try:
-            headers = upstream_request_headers(request.headers, request_id)
+            headers = upstream_request_headers(request.headers, request_id, self._instance_token)
             timeout_s = balancer.settings.request_timeout_ms / 1000
             refused: list[Instance] = []
             while True:

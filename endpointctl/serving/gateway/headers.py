@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import random
 
+from endpointctl.serving.gateway.config import INSTANCE_TOKEN_HEADER
+
 Headers = list[tuple[bytes, bytes]]
 
 DEPLOYMENT_HEADER = b"azureml-model-deployment"
@@ -32,7 +34,8 @@ _HOP_BY_HOP = frozenset(
         b"expect",
     }
 )
-_NOT_FORWARDED = _HOP_BY_HOP | {b"authorization", REQUEST_ID_HEADER}
+# A caller's own instance token header never passes: only the gateway's reaches the instance.
+_NOT_FORWARDED = _HOP_BY_HOP | {b"authorization", REQUEST_ID_HEADER, INSTANCE_TOKEN_HEADER}
 _NOT_RETURNED = _HOP_BY_HOP | {REQUEST_ID_HEADER, DEPLOYMENT_HEADER}
 
 
@@ -48,10 +51,12 @@ def new_request_id() -> bytes:
     return b"%s-%s-%s-%s-%s" % (h[:8], h[8:12], h[12:16], h[16:20], h[20:])
 
 
-def upstream_request_headers(headers: Headers, request_id: bytes) -> Headers:
+def upstream_request_headers(headers: Headers, request_id: bytes, instance_token: bytes = b"") -> Headers:
     """What the model instance receives (the caller's headers are already lower-cased by the parser)."""
     out = [(k, v) for k, v in headers if k not in _NOT_FORWARDED]
     out.append((REQUEST_ID_HEADER, request_id))
+    if instance_token:
+        out.append((INSTANCE_TOKEN_HEADER, instance_token))
     return out
 
 

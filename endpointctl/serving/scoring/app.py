@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 import traceback
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from endpointctl.serving.scoring import headers, inputs, responses
+from endpointctl.serving.scoring.config import INSTANCE_TOKEN_HEADER
 from endpointctl.serving.scoring.invoker import Invoker, RunFailed, ScoringTimeout
 from endpointctl.serving.scoring.messages import Request, Response
 from endpointctl.serving.scoring.script import UserScript
@@ -26,6 +28,8 @@ logger = logging.getLogger("azmlinfsrv")
 _HEALTH_METHODS = ("GET", "HEAD", "OPTIONS")
 _SCORE_METHODS = ("GET", "HEAD", "POST", "OPTIONS")
 _HOP_BY_HOP = frozenset({"content-length", "transfer-encoding", "connection"})
+_TOKEN_HEADER = INSTANCE_TOKEN_HEADER.encode("ascii")
+NOT_THE_GATEWAY = "This instance answers only its endpoint's gateway."
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,11 +57,16 @@ def _automatic_options(methods: tuple[str, ...]) -> Response:
 
 
 class ScoringApp:
-    def __init__(self, scoring: Scoring) -> None:
+    def __init__(self, scoring: Scoring, instance_token: str | None = None) -> None:
         self._scoring = scoring
+        self._token = None if instance_token is None else instance_token.encode("ascii")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            return
+        if self._token is not None and not self._admitted(scope):
+            # Decided on the headers alone: the body of a caller without the token is never read.
+            await _send_response(send, responses.error_response(401, NOT_THE_GATEWAY))
             return
         started = time.perf_counter()
         request = await _read_request(scope, receive)
@@ -69,6 +78,13 @@ class ScoringApp:
                 path = f"{path}?{request.query}"
             duration = (time.perf_counter() - started) * 1000
             logger.info(f"{request.method} {path} {response.status} {duration:0.3f}ms {len(response.body)}")
+
+    def _admitted(self, scope: Scope) -> bool:
+        if scope["path"] == "/" and scope["method"] in _HEALTH_METHODS:
+            return True  # probes (kubelet's httpGet) carry no secret, and the health check runs no user code
+        assert self._token is not None
+        given = [value for name, value in scope["headers"] if name == _TOKEN_HEADER]
+        return len(given) == 1 and hmac.compare_digest(given[0], self._token)
 
     async def _dispatch(self, request: Request) -> tuple[Response, bool]:
         """The response, and whether it gets an access-log line (azmlinfsrv logs /score and /swagger.json)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from endpointctl.serving.scoring import EMULATED_SERVER_VERSION, HOST_VERSION
@@ -48,6 +48,9 @@ class Settings:
     # so nothing but whoever may open the socket file can call the model), and who should own it.
     uds: str | None = None
     uds_owner: tuple[int, int] | None = None
+    # When set, every request but the health check (GET / for probes) must carry it in INSTANCE_TOKEN_HEADER:
+    # where the network cannot keep others away from the instance (a pod IP), only its gateway knows it.
+    instance_token: str | None = field(default=None, repr=False)
 
     @property
     def listen_address(self) -> str:
@@ -163,7 +166,28 @@ def load(argv: Sequence[str] | None, environ: dict[str, str] | os._Environ[str])
         cors_origins=args.access_control_allow_origins or environ.get("AML_CORS_ORIGINS") or None,
         uds=args.uds or environ.get("ENDPOINTCTL_UDS") or None,
         uds_owner=_owner(environ.get("ENDPOINTCTL_UDS_OWNER", "")),
+        instance_token=_instance_token(environ.get("ENDPOINTCTL_INSTANCE_TOKEN_FILE", "")),
     )
+
+
+INSTANCE_TOKEN_HEADER = "x-endpointctl-instance-token"
+_TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def _instance_token(path: str) -> str | None:
+    """The token from its file (a mounted Secret): read once, never logged; an unusable file stops the host."""
+    if not path:
+        return None
+    try:
+        with open(path, encoding="ascii") as file:
+            token = file.read(1025).strip()
+    except (OSError, UnicodeDecodeError) as ex:
+        raise ConfigError(f"ENDPOINTCTL_INSTANCE_TOKEN_FILE: cannot read {path}: {ex}") from None
+    if not 16 <= len(token) <= 1024 or not set(token) <= _TOKEN_CHARS:
+        raise ConfigError(
+            f"ENDPOINTCTL_INSTANCE_TOKEN_FILE: {path} must hold 16 to 1024 characters of A-Z a-z 0-9 - _"
+        )
+    return token
 
 
 def _owner(text: str) -> tuple[int, int] | None:

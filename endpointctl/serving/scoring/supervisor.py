@@ -47,7 +47,8 @@ def bind_unix(path: str, owner: tuple[int, int] | None = None) -> socket.socket:
         raise
     finally:
         os.umask(old)
-    if owner is not None:
+    if owner is not None and os.geteuid() == 0:
+        # Root in a container hands the socket to the host user; anyone else already owns what it binds.
         os.chown(path, *owner)
     sock.listen(2048)
     sock.set_inheritable(True)

@@ -99,7 +99,7 @@ def serve(settings: Settings, sock: socket.socket) -> int:
         return EXIT_INIT_FAILED
     logger.info(f"Scoring timeout is set to {settings.scoring_timeout_ms}")
     logger.info(f"Worker with pid {os.getpid()} ready for serving traffic")
-    server = uvicorn.Server(_uvicorn_config(ScoringApp(scoring)))
+    server = uvicorn.Server(_uvicorn_config(ScoringApp(scoring, settings.instance_token)))
     try:
         server.run(sockets=[sock])
     finally:

@@ -109,6 +109,35 @@ async def test_a_killed_gateway_is_back_by_itself(service: EndpointService, targ
 
 
 @pytest.mark.parametrize("target", ["process"], indirect=True)
+async def test_an_endpoint_read_brings_back_a_dead_control_plane(
+    service: EndpointService, target: LocalTarget
+) -> None:
+    """Agent and gateway both killed: `online-endpoint show` must not report Succeeded over a dead URI."""
+    uri, key = await _blue(service)
+    agent, gateway = lock_holder(target.layout), _gateway(target)
+    assert agent is not None
+    os.kill(agent, signal.SIGKILL)
+    await _until(lambda: lock_holder(target.layout) is None, "the agent to be gone")
+    os.kill(gateway["pid"], signal.SIGKILL)
+    await _until(lambda: not procs.is_running(gateway["pid"], gateway["started"]), "the gateway to die")
+    headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
+    async with httpx.AsyncClient(timeout=5, trust_env=False) as client:
+        with pytest.raises(httpx.TransportError):
+            await client.post(uri, content=REQUEST.read_bytes(), headers=headers)
+        assert (await service.get_endpoint(ENDPOINT)).scoring_uri == uri
+        assert lock_holder(target.layout) not in (None, agent), "reading the endpoint left no agent running"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if (await client.post(uri, content=REQUEST.read_bytes(), headers=headers)).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the endpoint never answered again"
+            await asyncio.sleep(0.05)
+
+
+@pytest.mark.parametrize("target", ["process"], indirect=True)
 async def test_agent_stop_keeps_serving_and_stop_all_stops_everything(
     service: EndpointService, target: LocalTarget
 ) -> None:

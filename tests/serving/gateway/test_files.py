@@ -121,7 +121,7 @@ async def test_a_bad_document_is_reported_once_and_the_running_config_stays(
     assert watcher.last_error is not None and "sum to 100" in watcher.last_error
     secret.write(b'{"endpoints": {"ep1": {"keys": ["x"], "port": 1}}}')  # a secret must not reroute
     assert not await watcher.check()
-    assert "only keys, token_secret may appear here" in (watcher.last_error or "")
+    assert "only instance_token, keys, token_secret may appear here" in (watcher.last_error or "")
     assert (await client.post(url, json={}, headers=auth(KEY_A))).status_code == 200
     errors = [r for r in caplog.records if r.levelname == "ERROR"]
     assert len(errors) == 2

@@ -135,3 +135,15 @@ def test_another_user_cannot_call_the_model(tmp_path: Path, sock_dir: Path) -> N
     finally:
         process.terminate()
         process.wait(30)
+
+
+def test_an_unusable_instance_token_file_stops_the_host(tmp_path: Path, sock_dir: Path) -> None:
+    (tmp_path / "token").write_text("short")
+    env = {"ENDPOINTCTL_INSTANCE_TOKEN_FILE": str(tmp_path / "token")}
+    assert _start(tmp_path, sock_dir / "s.sock", env).wait(60) == 2
+    log = (tmp_path / "host.log").read_text()
+    assert "must hold 16 to 1024 characters" in log and "short" not in log.replace(str(tmp_path), "")
+
+    env = {"ENDPOINTCTL_INSTANCE_TOKEN_FILE": str(tmp_path / "missing")}
+    assert _start(tmp_path, sock_dir / "s.sock", env).wait(60) == 2
+    assert "cannot read" in (tmp_path / "host.log").read_text()
