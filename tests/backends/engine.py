@@ -7,7 +7,7 @@ import os
 import pytest
 from docker import DockerClient
 
-from endpointctl.backends.docker.engine import connect
+from endpointctl.backends.engine.client import connect
 from endpointctl.core.errors import BackendUnavailable
 
 # The name the sample YAMLs use; docker-setup.sh tags the offline base image with it.

@@ -31,13 +31,13 @@ class DockerBackend(LocalBackend):
         self._env = engine_env(context.defaults)
 
     def _engine_address(self) -> str:
-        from endpointctl.backends.docker.engine import engine_address
+        from endpointctl.backends.engine.client import engine_address
 
         return engine_address(self._env)
 
     async def _ping(self, wait_s: int) -> str:
         """The engine's version, or BackendUnavailable naming the address and the reason."""
-        from endpointctl.backends.docker.engine import connect
+        from endpointctl.backends.engine.client import connect
 
         def ping() -> str:
             client = connect(self._env, timeout=wait_s)

@@ -11,7 +11,7 @@ from datetime import datetime
 import docker.errors
 from docker import DockerClient
 
-from endpointctl.backends.docker import labels
+from endpointctl.backends.engine import labels
 from endpointctl.core.views import DiskItem
 
 

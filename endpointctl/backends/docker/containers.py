@@ -20,10 +20,10 @@ import docker.errors
 from docker import DockerClient
 from docker.types import DeviceRequest, Mount
 
-from endpointctl.backends.docker import labels
-from endpointctl.backends.docker.images import SCORING_PORT, VENV
 from endpointctl.backends.docker.resources import Limits
 from endpointctl.backends.docker.storage import APP_ROOT
+from endpointctl.backends.engine import labels
+from endpointctl.backends.engine.builder import SCORING_PORT, VENV
 
 LOOPBACK = "127.0.0.1"
 _PORT_KEY = f"{SCORING_PORT}/tcp"

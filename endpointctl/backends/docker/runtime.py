@@ -16,9 +16,9 @@ from docker import DockerClient
 from endpointctl.backends.common.environments.conda import PythonRequirements
 from endpointctl.backends.docker import cleanup, containers, storage
 from endpointctl.backends.docker.containers import Instance, InstanceSpec
-from endpointctl.backends.docker.engine import connect
-from endpointctl.backends.docker.images import EnvironmentImage, ImageBuilder, Progress
 from endpointctl.backends.docker.storage import StagedVolume
+from endpointctl.backends.engine.builder import EnvironmentImage, ImageBuilder, Progress
+from endpointctl.backends.engine.client import connect
 from endpointctl.core.assets.sources import CodeSource, ModelSource
 
 _END = object()

@@ -24,7 +24,7 @@ import docker.errors
 from docker import DockerClient
 from docker.types import Mount
 
-from endpointctl.backends.docker import labels
+from endpointctl.backends.engine import labels
 from endpointctl.core.assets.sources import CodeSource, ModelSource
 from endpointctl.core.digest import PREFIX, tree_digest
 from endpointctl.core.errors import EndpointctlError

@@ -30,10 +30,10 @@ from endpointctl.backends.docker.containers import (
     death_filter,
     instance_logs,
 )
-from endpointctl.backends.docker.engine import connect
 from endpointctl.backends.docker.layout import engine_env
 from endpointctl.backends.docker.resources import Limits, limits_for
 from endpointctl.backends.docker.runtime import DockerRuntime
+from endpointctl.backends.engine.client import connect
 from endpointctl.backends.local.layout import Layout, private_dir
 from endpointctl.backends.local.records import InstanceRecord
 from endpointctl.backends.local.runtime import Prepared, Progress

@@ -16,10 +16,10 @@ import pytest
 from docker import DockerClient
 
 from endpointctl.backends.common.environments.conda import parse_conda_file
-from endpointctl.backends.docker import labels
 from endpointctl.backends.docker.cleanup import purge
-from endpointctl.backends.docker.engine import connect
-from endpointctl.backends.docker.images import EnvironmentImage, ImageBuilder
+from endpointctl.backends.engine import labels
+from endpointctl.backends.engine.builder import EnvironmentImage, ImageBuilder
+from endpointctl.backends.engine.client import connect
 from endpointctl.core.errors import BackendUnavailable
 from tests.conftest import SAMPLES
 

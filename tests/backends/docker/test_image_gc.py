@@ -14,8 +14,8 @@ import uuid
 
 from docker import DockerClient
 
-from endpointctl.backends.docker import labels
 from endpointctl.backends.docker.cleanup import collect_images
+from endpointctl.backends.engine import labels
 from tests.backends.docker.conftest import BASE_IMAGE
 
 MIN_IDLE_S = 2.0

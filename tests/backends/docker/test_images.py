@@ -9,8 +9,8 @@ import pytest
 from docker import DockerClient
 
 from endpointctl.backends.common.environments.conda import parse_conda, parse_conda_file
-from endpointctl.backends.docker import labels
-from endpointctl.backends.docker.images import EnvironmentImage, ImageBuilder, ImageBuildError
+from endpointctl.backends.engine import labels
+from endpointctl.backends.engine.builder import EnvironmentImage, ImageBuilder, ImageBuildError
 from tests.backends.docker.conftest import BASE_IMAGE, MODEL_1
 
 pytestmark = pytest.mark.slow

@@ -10,11 +10,11 @@ import httpx
 import pytest
 from docker import DockerClient
 
-from endpointctl.backends.docker import labels
 from endpointctl.backends.docker.containers import InstanceError, InstanceSpec
-from endpointctl.backends.docker.images import EnvironmentImage
 from endpointctl.backends.docker.resources import Limits
 from endpointctl.backends.docker.runtime import DockerRuntime
+from endpointctl.backends.engine import labels
+from endpointctl.backends.engine.builder import EnvironmentImage
 from endpointctl.core.assets.sources import CodeSource, ModelSource
 from tests.backends.docker.conftest import MODEL_1
 

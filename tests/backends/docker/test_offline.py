@@ -10,10 +10,10 @@ from types import ModuleType
 import pytest
 
 from endpointctl.backends.common.environments.conda import parse_conda
-from endpointctl.backends.docker.engine import connect
-from endpointctl.backends.docker.images import environment_digest
-from endpointctl.backends.docker.pipconf import HOST_PREFIX, container_pip_config
 from endpointctl.backends.docker.resources import GIB, limits_for, quantity
+from endpointctl.backends.engine.builder import environment_digest
+from endpointctl.backends.engine.client import connect
+from endpointctl.backends.engine.pipconf import HOST_PREFIX, container_pip_config
 from endpointctl.core.digest import tree_digest
 from endpointctl.core.errors import BackendUnavailable
 from endpointctl.core.spec import DeploymentSpec

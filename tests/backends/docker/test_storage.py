@@ -8,8 +8,6 @@ import pytest
 from docker import DockerClient
 from docker.types import Mount
 
-from endpointctl.backends.docker import labels
-from endpointctl.backends.docker.images import EnvironmentImage
 from endpointctl.backends.docker.storage import (
     APP_ROOT,
     StagingError,
@@ -17,6 +15,8 @@ from endpointctl.backends.docker.storage import (
     stage_volume,
     storage_log,
 )
+from endpointctl.backends.engine import labels
+from endpointctl.backends.engine.builder import EnvironmentImage
 from endpointctl.core.assets.sources import CodeSource, ModelSource
 from tests.backends.docker.conftest import MODEL_1
 

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from docker import DockerClient
 
-from endpointctl.backends.docker import labels
 from endpointctl.backends.docker.cleanup import purge
 from endpointctl.backends.docker.layout import Layout as DockerLayout
+from endpointctl.backends.engine import labels
 from endpointctl.backends.local import procs
 from endpointctl.backends.local.launcher import stop_agent
 from endpointctl.backends.local.layout import ENV_CACHE_VARIABLE, Layout

@@ -18,6 +18,7 @@ INSTANCE = PREFIX + "instance"
 ROLE = PREFIX + "role"
 ENV_DIGEST = PREFIX + "env-digest"
 BASE_IMAGE = PREFIX + "base-image"
+MODELCAR_DIGEST = PREFIX + "modelcar-digest"
 
 # Roles: what a container or volume is for.
 ROLE_BUILD = "build"

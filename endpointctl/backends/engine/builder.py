@@ -38,8 +38,8 @@ from endpointctl.backends.common.environments.scoring_host import (
     copy_host,
     host_marker,
 )
-from endpointctl.backends.docker import labels
-from endpointctl.backends.docker.pipconf import container_pip_config
+from endpointctl.backends.engine import labels
+from endpointctl.backends.engine.pipconf import container_pip_config
 from endpointctl.core.errors import OperationFailed
 from endpointctl.core.filelock import exclusive
 
