@@ -24,6 +24,8 @@ VERBS: dict[str, str] = {
     "overview": "overview",
     "ov": "overview",
     "filter": "filter",
+    "rollout": "rollout",
+    "ro": "rollout",
     "help": "help",
     "q": "quit",
     "quit": "quit",
@@ -35,8 +37,12 @@ HELP = (
     ":logs [deployment]     open logs\n"
     ":traffic · :invoke · :edit · :overview\n"
     ":filter text           filter the navigator\n"
+    ":rollout [pause|resume|promote|abort]  show or steer the progressive rollout\n"
     ":q                     quit"
 )
+
+
+ROLLOUT_COMMANDS = ("pause", "resume", "promote", "abort")
 
 
 class CommandError(ValueError):
@@ -62,6 +68,12 @@ def parse_command(line: str) -> Command:
     arg = words[1].strip() if len(words) > 1 else ""
     if verb == "filter":
         return Command(verb, text=arg)
+    if verb == "rollout":
+        if arg and arg.lower() not in ROLLOUT_COMMANDS:
+            raise CommandError(
+                f":rollout {arg}: choose {', '.join(ROLLOUT_COMMANDS)} (or nothing to show it)"
+            )
+        return Command(verb, text=arg.lower())
     backend = None
     if "@" in arg:
         arg, _, backend = arg.partition("@")

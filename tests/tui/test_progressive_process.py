@@ -1,8 +1,10 @@
-"""The overview shows a progressive rollout run by the process backend's agent — steps, time left, each gate
-against its threshold — and the palette pauses, resumes and (after a confirmation) aborts it. At 80×24."""
+"""The overview shows a progressive rollout run by the process backend's agent — steps, time left, baseline
+beside candidate, each gate against its threshold — and the palette, the overview's keys (p, P, A) and
+`:rollout` pause, resume and (after a confirmation) abort it. At 80×24."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 
 import pytest
@@ -61,10 +63,30 @@ async def test_the_overview_shows_the_rollout_and_the_palette_steers_it(rolling:
         assert "25% → 100%" in shown
         assert "error rate" in shown and "(needs ≤ 1%)" in shown and "requests 0 (needs ≥ 5)" in shown
 
+        # Baseline beside candidate over the step's window, as the gates judge it.
+        await wait_for(
+            pilot,
+            lambda: "candidate" in static_text(pilot, "#ov-progressive"),
+            "baseline and candidate side by side",
+        )
+        shown = static_text(pilot, "#ov-progressive")
+        assert re.search(r"blue\s+baseline\s+\d+\.\d/s\s+err\s+\S+\s+p50 \S+\s+p99 \S+ ms", shown), shown
+        assert re.search(r"green\s+candidate\s+\d+\.\d/s", shown), shown
+        assert "p pause · P promote · A abort" in shown
+
         await pilot.press("ctrl+p", *"pause the rollout", "enter")
         await wait_for(pilot, lambda: "Paused" in static_text(pilot, "#ov-progressive"), "paused")
 
-        await pilot.press("ctrl+p", *"abort the rollout", "enter")
+        # The overview's own keys: p resumes (and pauses), A aborts after a confirmation.
+        await pilot.press("o")
+        await pilot.press("p")
+        await wait_for(pilot, lambda: "Stepping" in static_text(pilot, "#ov-progressive"), "resumed by p")
+        await pilot.press("p")
+        await wait_for(pilot, lambda: "Paused" in static_text(pilot, "#ov-progressive"), "paused by p")
+        await pilot.press(":", *"rollout resume", "enter")
+        await wait_for(pilot, lambda: "Stepping" in static_text(pilot, "#ov-progressive"), ":rollout resume")
+
+        await pilot.press("o", "A")
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen), "the confirmation")
         await pilot.press("y")
         await wait_for(pilot, lambda: "Aborted" in static_text(pilot, "#ov-progressive"), "aborted")

@@ -49,6 +49,11 @@ class MetricsHistory:
             )
             self.points.setdefault(name, deque(maxlen=self._window)).append(point)
 
+    @property
+    def last(self) -> MetricsSnapshot | None:
+        """The newest snapshot: cumulative counters, for windows that start elsewhere (a rollout step)."""
+        return self._last
+
     def series(self, deployment: str, kind: str) -> list[float]:
         points = self.points.get(deployment, ())
         if kind == "rps":

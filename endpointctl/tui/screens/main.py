@@ -350,6 +350,11 @@ class MainScreen(EndpointActions):
             self.app.action_help()  # type: ignore[attr-defined]
         elif command.verb == "filter":
             self.apply_filter(command.text, self.target)
+        elif command.verb == "rollout":
+            # The rollout is shown in the overview; a command word steers it (promote/abort confirm first).
+            self.action_tab("overview")
+            if command.text and self.target is not None:
+                self.steer_rollout(self.target, command.text)
         elif command.verb in ("ep", "dep", "logs"):
             if self._goto(command) and command.verb == "logs":
                 self.action_tab("logs")

@@ -20,7 +20,8 @@ from endpointctl.tui.target import Target
 from endpointctl.tui.widgets.pane import Pane
 
 if TYPE_CHECKING:
-    from endpointctl.core.views import Credentials, DeploymentView, EndpointView, EventView
+    from endpointctl.core.progressive.machine import RolloutState
+    from endpointctl.core.views import Credentials, DeploymentView, EndpointView, EventView, MetricsSnapshot
     from endpointctl.tui.model.detail import EndpointDetail
     from endpointctl.tui.model.metrics_history import MetricsHistory
     from endpointctl.tui.model.snapshot import Snapshot
@@ -101,6 +102,10 @@ class OverviewPane(Pane):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("c", "copy_uri", "Copy URI"),
         Binding("k", "toggle_keys", "Keys"),
+        # Only while the endpoint has a running progressive rollout (check_action hides them otherwise).
+        Binding("p", "steer('toggle')", "Pause/resume"),
+        Binding("P", "steer('promote')", "Promote", key_display="P"),
+        Binding("A", "steer('abort')", "Abort", key_display="A"),
     ]
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -224,14 +229,45 @@ class OverviewPane(Pane):
             later = state.mirroring or i > state.step
             text.append(f"{pct}%", style="reverse" if live and i == state.step else ("dim" if later else ""))
         text.append("\n")
+        if not state.phase.terminal:
+            self._show_comparison(text, state, detail.history.last)
         glyph = {"pass": ("✔", "green"), "fail": ("✖", "red"), "wait": ("…", "yellow")}
         for result in state.verdict.results if state.verdict is not None else ():
             mark, style = glyph[result.outcome]
             text.append(f"{mark} ", style=style)
             text.append(f"{result.describe()}  ")
         if not state.phase.terminal:
-            text.append("\nctrl+p: pause · resume · promote · abort", style="dim")
+            toggle = "resume" if _paused(state) else "pause"
+            text.append(f"\np {toggle} · P promote · A abort", style="dim")
         widget.update(text)
+        self.refresh_bindings()  # p/P/A exist only while a rollout runs
+
+    @staticmethod
+    def _show_comparison(text: Text, state: RolloutState, last: MetricsSnapshot | None) -> None:
+        """Baseline beside candidate over the step's window (what the gates judge), or the mirror's diffs."""
+        # Imported here: the first frame must not wait for the spec models the progressive modules load.
+        from endpointctl.tui.model.progressive import mirror_stats, side_by_side
+
+        mirror = mirror_stats(state, last)
+        if mirror is not None:
+            window = mirror.window
+            diff = "-" if mirror.diff_pct is None else f"{mirror.diff_pct:.1f}%"
+            text.append(f"{mirror.deployment[:10]:<10} mirror     compared {window.equal + window.differs}  ")
+            text.append(f"differ {diff}", style="bold red" if window.differs else "")
+            text.append(f"  failed {window.failed}\n")
+            if mirror.latest is not None:
+                example = mirror.latest
+                text.append("latest diff ", style="dim")
+                text.append(f"live {example.live_status} {_one_line(example.live_body, 24)} · ")
+                text.append(f"mirror {example.mirror_status} {_one_line(example.mirror_body, 24)}\n")
+            return
+        for row in side_by_side(state, last):
+            error = "-" if row.error_pct is None else f"{row.error_pct:.1f}%"
+            text.append(
+                f"{row.deployment[:10]:<10} {row.role:<9} ", style="bold" if row.role == "candidate" else ""
+            )
+            text.append(f"{row.per_second:>6.1f}/s  err {error:>5}  ")
+            text.append(f"p50 {_ms(row.p50_ms)}  p99 {_ms(row.p99_ms)} ms\n")
 
     def _show_header(self, view: EndpointView) -> None:
         lines = Text()
@@ -366,7 +402,40 @@ class OverviewPane(Pane):
         if self._endpoint is not None:
             self._show_header(self._endpoint)
 
+    def _running_rollout(self) -> RolloutState | None:
+        detail, target = self.ctx.model.detail, self.target
+        if detail is None or target is None or detail.target != Target(target.backend, target.endpoint):
+            return None
+        state = detail.progressive
+        return state if state is not None and not state.phase.terminal else None
+
+    def action_steer(self, command: str) -> None:
+        """p pauses or resumes at once; P promotes and A aborts after a confirmation (the screen asks)."""
+        state, target = self._running_rollout(), self.target
+        if state is None or target is None:
+            return
+        if command == "toggle":
+            command = "resume" if _paused(state) else "pause"
+        self.screen.steer_rollout(Target(target.backend, target.endpoint), command)  # type: ignore[attr-defined]
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "toggle_keys" and self.caps is not None and Capability.KEYS not in self.caps:
             return None
+        if action == "steer":
+            return self._running_rollout() is not None
         return True
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _one_line(body: str, width: int) -> str:
+    flat = " ".join(body.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def _paused(state: RolloutState) -> bool:
+    from endpointctl.core.progressive.machine import Phase
+
+    return state.phase is Phase.PAUSED
