@@ -8,6 +8,10 @@ Or, driven by mounted files (Kubernetes: a ConfigMap and a Secret)::
 The files are re-read every ``--reload-interval`` seconds and applied when they change (see :mod:`.files`);
 the admin API is then read-only, since the files are the desired state.
 
+The wire limits (header and keep-alive timeouts, the connection cap) come from the environment, as for the
+scoring host: ENDPOINTCTL_HEADER_TIMEOUT_S, ENDPOINTCTL_KEEP_ALIVE_TIMEOUT_S, ENDPOINTCTL_MAX_CONNECTIONS
+(see :mod:`endpointctl.serving.limits`); a bad value stops the gateway with exit status 2.
+
 Prints one JSON line to stdout once the admin API and the initial configuration are up
 (``{"admin_port": N, "endpoints": {name: port}}``), so a caller that asked for port 0 learns the real one.
 Stops on SIGTERM or SIGINT, draining in-flight requests first.
@@ -20,10 +24,12 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
 
+from endpointctl.serving import limits
 from endpointctl.serving.gateway.admin import AdminApi
 from endpointctl.serving.gateway.config import ConfigError, GatewayConfig
 from endpointctl.serving.gateway.files import DEFAULT_RELOAD_INTERVAL_S, FileSource, FileWatcher
@@ -58,7 +64,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 async def _run(args: argparse.Namespace) -> int:
-    gateway = Gateway(drain_timeout_s=args.drain_timeout)
+    try:
+        wire = limits.from_env(os.environ)
+    except limits.LimitsError as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        return 2
+    gateway = Gateway(drain_timeout_s=args.drain_timeout, limits=wire)
     await gateway.start()
     if args.config is not None:
         try:

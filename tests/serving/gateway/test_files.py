@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -174,6 +175,34 @@ def test_standalone_gateway_follows_its_files_and_refuses_admin_writes(
         secret.write(keys(ROTATED))
         _wait_until(lambda: httpx.post(url, json={}, headers=auth(ROTATED)).status_code == 200)
         assert httpx.post(url, json={}, headers=auth(KEY_A)).status_code == 401
+    finally:
+        process.terminate()
+        assert process.wait(15) == 0
+
+
+def test_standalone_gateway_takes_its_wire_limits_from_the_environment(
+    upstreams: UpstreamFactory, volumes: tuple[MountedVolume, MountedVolume]
+) -> None:
+    route, secret = volumes
+    route.write(routing({"blue": deployment(upstreams("blue-0"))}, {"blue": 100}))
+    secret.write(keys(KEY_A))
+    cmd = [sys.executable, "-m", "endpointctl.serving.gateway", "--admin-port", "0"]
+    cmd += ["--config-file", str(route.path), "--keys-file", str(secret.path)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    bad = subprocess.run(
+        cmd, env={**env, "ENDPOINTCTL_MAX_CONNECTIONS": "-3"}, capture_output=True, text=True, timeout=60
+    )
+    assert bad.returncode == 2 and "ENDPOINTCTL_MAX_CONNECTIONS='-3'" in bad.stderr
+
+    process = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, text=True, env={**env, "ENDPOINTCTL_KEEP_ALIVE_TIMEOUT_S": "0.3"}
+    )
+    try:
+        assert process.stdout is not None
+        port = json.loads(process.stdout.readline())["endpoints"]["ep1"]
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as idle:
+            # The default would keep this idle connection for 30 s; 0.3 s closes it (recv sees the end).
+            assert idle.recv(1) == b""
     finally:
         process.terminate()
         assert process.wait(15) == 0
