@@ -81,7 +81,7 @@ def _upstream(kind: str, body: bytes) -> Iterator[tuple[int, str]]:
 
 
 @contextmanager
-def _gateway(upstream_port: int, max_concurrent: int) -> Iterator[tuple[str, int]]:
+def _gateway(upstream_port: int, max_concurrent: int, mirror_pct: int = 0) -> Iterator[tuple[str, int]]:
     cmd = [sys.executable, "-m", "endpointctl.serving.gateway", "--admin-port", "0"]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     with _process(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env) as process:
@@ -96,7 +96,10 @@ def _gateway(upstream_port: int, max_concurrent: int) -> Iterator[tuple[str, int
                 "bench": {
                     "auth_mode": "key",
                     "keys": [KEY, KEY + "-secondary"],
-                    "traffic": {"blue": 90, "green": 10},
+                    # With --mirror, blue takes every request and green gets a copy of mirror_pct% of them,
+                    # whose answers the gateway compares with blue's (shadow diffing, as rollouts use it).
+                    "traffic": {"blue": 100, "green": 0} if mirror_pct else {"blue": 90, "green": 10},
+                    "mirror_traffic": {"green": mirror_pct} if mirror_pct else {},
                     "deployments": {"blue": instance, "green": instance},
                 }
             }
@@ -109,6 +112,8 @@ def _gateway(upstream_port: int, max_concurrent: int) -> Iterator[tuple[str, int
             deps = json.loads(response.read())["endpoints"]["bench"]["deployments"]
         served = {name: deps[name]["by_class"]["2xx"] for name in ("blue", "green")}
         print(f"gateway served per deployment: {served}")
+        if mirror_pct:
+            print(f"mirrored to green: {deps['green'].get('shadow', {})}")
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -161,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument(
+        "--mirror", type=int, default=0, metavar="PCT", help="mirror PCT%% of requests and diff the answers"
+    )
+    parser.add_argument(
         "--write-results", action="store_true", help="update the '## Gateway' part of bench/RESULTS.md"
     )
     args = parser.parse_args(argv)
@@ -178,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     gateway_cpu_s = 0.0
     with (
         _upstream(args.upstream, body) as (port, upstream_desc),
-        _gateway(port, args.concurrency * 2) as (gw_url, gw_pid),
+        _gateway(port, args.concurrency * 2, args.mirror) as (gw_url, gw_pid),
     ):
         direct_url = f"http://127.0.0.1:{port}/score"
         _wait_ready_auth(gw_url, body)
@@ -215,7 +223,8 @@ def main(argv: list[str] | None = None) -> int:
         invocation = "python -m bench.gateway " + " ".join(argv if argv is not None else sys.argv[1:])
         write_section(
             REPO / "bench" / "RESULTS.md",
-            upstream_kind=args.upstream,
+            upstream_kind=args.upstream
+            + (f", mirror {args.mirror}% with answers compared" if args.mirror else ""),
             upstream_desc=upstream_desc,
             machine=machine,
             invocation=invocation.strip(),
