@@ -39,6 +39,7 @@ from endpointctl.backends.common.environments.scoring_host import (
     host_marker,
 )
 from endpointctl.backends.local.disk import touch
+from endpointctl.backends.local.layout import ENV_CACHE_VARIABLE
 from endpointctl.backends.process.env_gc import LAST_USED
 from endpointctl.core.errors import OperationFailed
 from endpointctl.core.filelock import exclusive
@@ -57,6 +58,20 @@ _UV_INDEX_ENV = (
     "UV_FIND_LINKS",
     "UV_NO_INDEX",
 )
+
+
+def _usable_cache(root: Path) -> None:
+    """The environment cache exists and is writable, or a message that names it (and ENDPOINTCTL_ENV_CACHE)."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / f".probe-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise EnvironmentBuildError(
+            f"the environment cache {root} is not a writable folder ({exc.strerror or exc}); "
+            f"set {ENV_CACHE_VARIABLE} to one, or unset it to use the data directory's envs/"
+        ) from exc
 
 
 class EnvironmentBuildError(OperationFailed):
@@ -108,7 +123,7 @@ class EnvironmentBuilder:
             )
 
         log.parent.mkdir(parents=True, exist_ok=True)
-        self.cache_root.mkdir(parents=True, exist_ok=True)
+        _usable_cache(self.cache_root)
         # Under the environment's lock even to reuse it: `endpointctl gc` removes under the same lock, so an
         # environment found complete here is marked used before a collection can look at it again.
         with exclusive(self.cache_root / f"{key}.lock"):

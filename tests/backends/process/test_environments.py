@@ -97,6 +97,16 @@ async def test_failed_build_leaves_no_environment_and_keeps_the_log(tmp_path: Pa
     assert "endpointctl-test-no-such-package-3c9f" in text and "build failed" in text
 
 
+async def test_an_unusable_cache_is_named_not_an_internal_error(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    req = PythonRequirements("test.yml", None, ())
+    with pytest.raises(EnvironmentBuildError, match="ENDPOINTCTL_ENV_CACHE") as caught:
+        await EnvironmentBuilder(tmp_path / "a-file" / "envs").ensure(req, log=tmp_path / "build.log")
+    assert f"the environment cache {tmp_path / 'a-file' / 'envs'} is not a writable folder" in str(
+        caught.value
+    )
+
+
 async def test_missing_python_falls_back_to_the_running_interpreter_with_a_warning(tmp_path: Path) -> None:
     req = PythonRequirements("test.yml", "3.99", ("six",))
     env = await EnvironmentBuilder(tmp_path / "envs").ensure(req, log=tmp_path / "build.log")
