@@ -29,7 +29,6 @@ LACKS: dict[str, set[Capability]] = {
     "kubernetes": {Capability.AGENT, Capability.DISK_CLEANUP, Capability.PROGRESSIVE_ROLLOUT},
     "azure": {
         Capability.AGENT,
-        Capability.METRICS,
         Capability.EVENTS,
         Capability.DISK_CLEANUP,
         Capability.PROGRESSIVE_ROLLOUT,

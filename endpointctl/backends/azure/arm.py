@@ -209,9 +209,13 @@ class ArmClient:
 
 
 def error_of(body: Any) -> tuple[str, str]:
-    """ARM's `{error: {code, message, details}}` as (code, message with the details' messages)."""
+    """ARM's `{error: {code, message, details}}` as (code, message with the details' messages).
+
+    Azure Monitor's metrics API answers its errors unwrapped (`{code, message}`): read those too."""
     error = body.get("error") if isinstance(body, dict) else None
     if not isinstance(error, dict):
+        if isinstance(body, dict) and isinstance(body.get("code"), str):
+            return body["code"], str(body.get("message") or "")
         return "Error", ""
     code = str(error.get("code") or "Error")
     message = str(error.get("message") or "")

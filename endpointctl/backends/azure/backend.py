@@ -10,13 +10,15 @@ Importing this module must stay cheap: no azure.identity until a credential is r
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from endpointctl.backends.azure import lro
+from endpointctl.backends.azure import lro, monitor
 from endpointctl.backends.azure.arm import ArmClient, ArmResponse, Tuning
 from endpointctl.backends.azure.assets import (
     NEXT_VERSION,
@@ -58,13 +60,17 @@ from endpointctl.core.views import (
     DryRunPlan,
     EndpointView,
     LogLine,
+    MetricsSnapshot,
     ProvisioningState,
 )
 
 NAME = "azure"
+# Monitor's grain is a minute: a fresher read would answer the same.
+METRICS_REUSE_S = 5.0
+# The counters' origin moves forward after this long, so a query never spans more minutes than Monitor returns.
+METRICS_SPAN_S = 12 * 3600.0
 LIMITS: Mapping[Capability, str] = {
     Capability.AGENT: "Azure runs the endpoints; there is no local supervisor",
-    Capability.METRICS: "request metrics live in Azure Monitor, which endpointctl does not query yet",
     Capability.EVENTS: "ARM keeps no per-endpoint event history; see the Azure activity log",
     Capability.DISK_CLEANUP: "Azure manages the endpoint's disk; nothing is kept on this machine",
     Capability.PROGRESSIVE_ROLLOUT: "progressive rollouts on Azure need gates from Azure Monitor metrics; not built yet",
@@ -133,6 +139,8 @@ class AzureBackend:
         self._ops: dict[tuple[str, str], lro.Operation] = {}
         self._location: str | None = self._scope.location if self._scope else None
         self.last_resolver: AssetResolver | None = None
+        self._metrics: dict[str, MetricsSnapshot] = {}
+        self._metrics_origin: dict[str, float] = {}
 
     # --- plumbing ---------------------------------------------------------------------------------
     def limits(self) -> Mapping[Capability, str]:
@@ -311,6 +319,40 @@ class AzureBackend:
             "DELETE", self._deployment_url(endpoint, name), what=f"delete deployment {endpoint}/{name}"
         )
         return self._operation(response, f"delete deployment {endpoint}/{name}")
+
+    # --- metrics (Azure Monitor) --------------------------------------------------------------------
+    async def metrics(self, endpoint: str) -> MetricsSnapshot:
+        """Requests since an origin (an hour before the first read) and the last minute's latencies.
+
+        Monitor's data changes once a minute, so an answer younger than METRICS_REUSE_S is reused: the TUI
+        polls every few seconds and each read costs two ARM calls."""
+        now = time.time()
+        cached = self._metrics.get(endpoint)
+        if cached is not None and now - cached.ts < METRICS_REUSE_S:
+            return cached
+        origin = self._metrics_origin.get(endpoint)
+        if origin is None or now - origin > METRICS_SPAN_S:
+            # A moved origin restarts the counters; `since` says so, as a restarted router's would.
+            origin = self._metrics_origin[endpoint] = (now // 60 - 60) * 60
+        # To the end of the current minute: Monitor's points are whole minutes, the current one included.
+        start, end = (datetime.fromtimestamp(t, UTC) for t in (origin, (now // 60 + 1) * 60))
+        url = self._endpoint_url(endpoint)
+        totals: dict[str, monitor.MinuteTotals] = {}
+        counts = await self._arm.request(
+            "GET",
+            monitor.metrics_url(url, (monitor.COUNTS,), start, end, "deployment,statusCode"),
+            what=f"read request counts of {endpoint} from Azure Monitor",
+        )
+        monitor.add_counts(_dict(counts.body), totals)
+        latencies = await self._arm.request(
+            "GET",
+            monitor.metrics_url(url, monitor.LATENCIES, start, end, "deployment"),
+            what=f"read request latencies of {endpoint} from Azure Monitor",
+        )
+        monitor.add_latencies(_dict(latencies.body), totals)
+        snapshot = MetricsSnapshot(endpoint, now, monitor.snapshot_of(totals, origin))
+        self._metrics[endpoint] = snapshot
+        return snapshot
 
     # --- traffic and credentials ------------------------------------------------------------------
     async def set_traffic(self, endpoint: str, split: TrafficSplit) -> Operation:

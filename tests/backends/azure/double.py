@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from endpointctl.backends.azure.blob import shared_key_signature
+from tests.backends.azure import monitor_double
 from tests.backends.azure.schema import validate
 
 API_VERSION = "2024-04-01"
@@ -121,6 +122,10 @@ class ArmDouble:
     requests: list[Seen] = field(default_factory=list)
     account_key: str = field(default_factory=lambda: base64.b64encode(secrets.token_bytes(32)).decode())
     served: list[str] = field(default_factory=list)  # deployments that answered /score
+    # What Azure Monitor reports: every scoring request (time, endpoint, deployment, status, latency).
+    invocations: list[monitor_double.Served] = field(default_factory=list)
+    # (endpoint, deployment) → (share of requests answered 500, latency in ms reported to Monitor)
+    behaviour: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
     failing_deletes: dict[str, tuple[str, str]] = field(default_factory=dict)  # deployment → (code, message)
     log_growth: int = 0  # lines each getLogs call adds, as a running server would write them
     log_reads: int = 0
@@ -132,6 +137,7 @@ class ArmDouble:
         self._lock = threading.RLock()
         self._ids = itertools.count(1)
         self._slots = itertools.count()
+        self._answered: dict[tuple[str, str], int] = {}
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -271,7 +277,10 @@ def route(
     except ValueError:
         return _error(400, "InvalidRequestContent", "the request body is not JSON")
     d.requests.append(Seen(method, path, query, headers, body))
-    if query.get("api-version") != [API_VERSION]:
+    metrics_of = re.fullmatch(
+        re.escape(d.workspace_path) + r"/onlineEndpoints/([^/]+)/providers/Microsoft\.Insights/metrics", path
+    )
+    if query.get("api-version") != [API_VERSION] and metrics_of is None:
         return _error(
             400,
             "InvalidApiVersionParameter",
@@ -300,6 +309,14 @@ def route(
     if d.server_errors > 0:
         d.server_errors -= 1
         return 503, {"Retry-After": d.retry_after}, b""
+    if metrics_of is not None:
+        if method != "GET":
+            return _error(405, "MethodNotAllowed", "metrics are read with GET")
+        if metrics_of[1] not in d.endpoints:
+            return _error(404, "ResourceNotFound", f"no such endpoint: {metrics_of[1]}")
+        with d._lock:
+            served = list(d.invocations)
+        return monitor_double.metrics(path.rsplit("/providers/", 1)[0], query, served, metrics_of[1])
     if not path.startswith(d.workspace_path):
         return _error(404, "ResourceGroupNotFound", f"no such workspace: {path}")
     rest = path[len(d.workspace_path) :]
@@ -724,6 +741,15 @@ def score(d: ArmDouble, method: str, path: str, headers: dict[str, str], raw: by
     else:
         return _json(404, {"message": "no deployment has traffic"})
     d.served.append(chosen)
+    # A deployment may be told to fail a share of its requests or to be slow (what Monitor then reports).
+    error_share, latency_ms = d.behaviour.get((name, chosen), (0.0, 1.0))
+    with d._lock:
+        count = d._answered[(name, chosen)] = d._answered.get((name, chosen), 0) + 1
+        failed = int(count * error_share) > int((count - 1) * error_share)
+        status = 500 if failed else 200
+        d.invocations.append(monitor_double.Served(time.time(), name, chosen, status, latency_ms))
+    if failed:
+        return _json(500, {"message": "run() failed"}, {"azureml-model-deployment": chosen})
     try:
         received = json.loads(raw) if raw else None
     except ValueError:
