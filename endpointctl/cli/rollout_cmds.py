@@ -27,12 +27,16 @@ Moves traffic from --from (default: the deployment with the most traffic) to --t
 at least --step-seconds and passes only when the candidate served --min-requests in it with an error rate
 (5xx, 408, 424) of at most --max-error-rate %% and a p99 of at most --max-p99-ratio × the baseline's (plus
 {DEFAULTS.p99_slack_ms:g} ms slack, so noise at idle does not fail it). A failed gate restores the split the
-endpoint had at the start, at once. Both deployments must be Succeeded; the steps must rise to 100. The
-rollout runs in the local agent: it goes on when this command exits, and `rollout status` shows it.
+endpoint had at the start, at once. Both deployments must be Succeeded; the steps must rise to 100. On the
+process and Docker backends the rollout runs in the local agent: it goes on when this command exits, and
+`rollout status` shows it. On Azure nothing of endpointctl runs in the cloud: this command, `rollout status`
+and the TUI drive the rollout whenever they read it (its state is in the endpoint's tags, so any machine can),
+the gates read Azure Monitor (one-minute grain, so use --step-seconds of a few minutes), and a step's window
+starts at its first whole minute.
 With --mirror-first PCT, a mirror phase comes first: PCT%% of live requests are copied to the candidate and
 its answers compared with the live ones (same status, JSON bodies equal within --diff-tolerance); the share
 that differs is reported, and with --max-diff-rate it is a gate. `rollout status --show-diffs` shows the last
-differing examples (kept in the gateway's memory only)."""
+differing examples (kept in the gateway's memory only). Not on Azure: Azure ML discards mirrored answers."""
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], *, backends: bool) -> None:
@@ -74,7 +78,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], *, backen
     )  # fmt: skip
     start.add_argument(
         "--mirror-first", type=int, default=0, metavar="PCT",
-        help="a mirror phase first: copy PCT%% of requests to the candidate and compare its answers (≤ 50)",
+        help="a mirror phase first: copy PCT%% of requests to the candidate and compare its answers (≤ 50; "
+        "not on Azure, which discards mirrored answers)",
     )  # fmt: skip
     start.add_argument(
         "--max-diff-rate", type=float, default=None, metavar="PCT",

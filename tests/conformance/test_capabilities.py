@@ -31,7 +31,6 @@ LACKS: dict[str, set[Capability]] = {
         Capability.AGENT,
         Capability.EVENTS,
         Capability.DISK_CLEANUP,
-        Capability.PROGRESSIVE_ROLLOUT,
     },
 }
 # Capabilities no single façade call stands for (they shape how other calls behave); a backend without one

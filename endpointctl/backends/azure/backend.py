@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from endpointctl.backends.azure import lro, monitor
+from endpointctl.backends.azure import lro, monitor, rollout_tags
 from endpointctl.backends.azure.arm import ArmClient, ArmResponse, Tuning
 from endpointctl.backends.azure.assets import (
     NEXT_VERSION,
@@ -44,18 +44,25 @@ from endpointctl.core.capabilities import Capability
 from endpointctl.core.context import BackendContext
 from endpointctl.core.errors import (
     BackendUnavailable,
+    Conflict,
     EndpointctlError,
     InvalidInput,
+    NotFound,
     NotSupported,
+    OperationFailed,
 )
 from endpointctl.core.operations import DeploymentRollout, Done, Operation, OperationState, OperationStatus
 from endpointctl.core.ports import KeyType, ScoringTarget, capabilities_of
+from endpointctl.core.progressive import machine
+from endpointctl.core.progressive.machine import RolloutState, Transition
+from endpointctl.core.progressive.plan import ProgressivePlan
 from endpointctl.core.spec import DeploymentSpec, EndpointSpec
 from endpointctl.core.traffic import TrafficSplit
 from endpointctl.core.views import (
     BackendStatus,
     Container,
     Credentials,
+    DeploymentMetrics,
     DeploymentView,
     DryRunPlan,
     EndpointView,
@@ -65,6 +72,11 @@ from endpointctl.core.views import (
 )
 
 NAME = "azure"
+NO_SHADOW_DIFF = (
+    "--mirror-first: Azure ML discards the mirrored deployment's answers, so they cannot be compared with the "
+    "live ones; roll out in live steps (gated by Azure Monitor's errors and p99) instead"
+)
+ROLLOUT_PUT_TIMEOUT_S = 300.0
 # Monitor's grain is a minute: a fresher read would answer the same.
 METRICS_REUSE_S = 5.0
 # The counters' origin moves forward after this long, so a query never spans more minutes than Monitor returns.
@@ -73,7 +85,6 @@ LIMITS: Mapping[Capability, str] = {
     Capability.AGENT: "Azure runs the endpoints; there is no local supervisor",
     Capability.EVENTS: "ARM keeps no per-endpoint event history; see the Azure activity log",
     Capability.DISK_CLEANUP: "Azure manages the endpoint's disk; nothing is kept on this machine",
-    Capability.PROGRESSIVE_ROLLOUT: "progressive rollouts on Azure need gates from Azure Monitor metrics; not built yet",
 }
 # The AAD audience of Azure ML data-plane tokens (aad_token endpoints).
 ML_SCOPE = "https://ml.azure.com/.default"
@@ -128,8 +139,11 @@ class AzureBackend:
         credential_factory: CredentialFactory | None = None,
         tuning: Tuning | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._ctx = context
+        # Rollout steps and Monitor's minutes are told by it (tests move it on instead of waiting minutes).
+        self._clock = clock
         self._scope = WorkspaceScope.from_defaults(context.defaults)
         self._tuning = tuning or Tuning()
         self._factory = credential_factory or default_credential
@@ -141,6 +155,7 @@ class AzureBackend:
         self.last_resolver: AssetResolver | None = None
         self._metrics: dict[str, MetricsSnapshot] = {}
         self._metrics_origin: dict[str, float] = {}
+        self._rollout_reads: dict[str, tuple[float, RolloutState]] = {}
 
     # --- plumbing ---------------------------------------------------------------------------------
     def limits(self) -> Mapping[Capability, str]:
@@ -228,8 +243,21 @@ class AzureBackend:
         current = await self._arm.request(
             "GET", url, what=f"get endpoint {spec.name}", allow=frozenset({404})
         )
-        location = str(_dict(current.body).get("location") or "") if current.status == 200 else ""
+        existing = _dict(current.body) if current.status == 200 else {}
+        location = str(existing.get("location") or "")
         body = endpoint_body(spec, location or await self._workspace_location())
+        running = _running_rollout(existing)
+        if running is not None:
+            props = _dict(existing.get("properties"))
+            if (body["properties"]["traffic"], body["properties"]["mirrorTraffic"]) != (
+                _dict(props.get("traffic")),
+                _dict(props.get("mirrorTraffic")),
+            ):
+                raise Conflict(_steered(spec.name))
+        # The rollout's state lives in the endpoint's tags: an update from a file keeps it.
+        rollout = {k: v for k, v in _dict(existing.get("tags")).items() if rollout_tags.is_rollout_tag(k)}
+        if rollout:
+            body["tags"] = {**_dict(body.get("tags")), **rollout}
         response = await self._arm.request("PUT", url, json=body, what=f"put endpoint {spec.name}")
         return self._operation(response, f"endpoint {spec.name}")
 
@@ -321,12 +349,33 @@ class AzureBackend:
         return self._operation(response, f"delete deployment {endpoint}/{name}")
 
     # --- metrics (Azure Monitor) --------------------------------------------------------------------
+    async def _monitor(
+        self, endpoint: str, start: float, end: float, *, worst: bool = False
+    ) -> dict[str, DeploymentMetrics]:
+        """Requests by deployment and status, and latencies, between two times (Monitor's whole minutes)."""
+        url = self._endpoint_url(endpoint)
+        begin, until = (datetime.fromtimestamp(t, UTC) for t in (start, end))
+        totals: dict[str, monitor.MinuteTotals] = {}
+        counts = await self._arm.request(
+            "GET",
+            monitor.metrics_url(url, (monitor.COUNTS,), begin, until, "deployment,statusCode"),
+            what=f"read request counts of {endpoint} from Azure Monitor",
+        )
+        monitor.add_counts(_dict(counts.body), totals)
+        latencies = await self._arm.request(
+            "GET",
+            monitor.metrics_url(url, monitor.LATENCIES, begin, until, "deployment"),
+            what=f"read request latencies of {endpoint} from Azure Monitor",
+        )
+        monitor.add_latencies(_dict(latencies.body), totals, worst=worst)
+        return monitor.snapshot_of(totals, start)
+
     async def metrics(self, endpoint: str) -> MetricsSnapshot:
         """Requests since an origin (an hour before the first read) and the last minute's latencies.
 
         Monitor's data changes once a minute, so an answer younger than METRICS_REUSE_S is reused: the TUI
         polls every few seconds and each read costs two ARM calls."""
-        now = time.time()
+        now = self._clock()
         cached = self._metrics.get(endpoint)
         if cached is not None and now - cached.ts < METRICS_REUSE_S:
             return cached
@@ -335,30 +384,92 @@ class AzureBackend:
             # A moved origin restarts the counters; `since` says so, as a restarted router's would.
             origin = self._metrics_origin[endpoint] = (now // 60 - 60) * 60
         # To the end of the current minute: Monitor's points are whole minutes, the current one included.
-        start, end = (datetime.fromtimestamp(t, UTC) for t in (origin, (now // 60 + 1) * 60))
-        url = self._endpoint_url(endpoint)
-        totals: dict[str, monitor.MinuteTotals] = {}
-        counts = await self._arm.request(
-            "GET",
-            monitor.metrics_url(url, (monitor.COUNTS,), start, end, "deployment,statusCode"),
-            what=f"read request counts of {endpoint} from Azure Monitor",
-        )
-        monitor.add_counts(_dict(counts.body), totals)
-        latencies = await self._arm.request(
-            "GET",
-            monitor.metrics_url(url, monitor.LATENCIES, start, end, "deployment"),
-            what=f"read request latencies of {endpoint} from Azure Monitor",
-        )
-        monitor.add_latencies(_dict(latencies.body), totals)
-        snapshot = MetricsSnapshot(endpoint, now, monitor.snapshot_of(totals, origin))
+        deployments = await self._monitor(endpoint, origin, _minute_end(now))
+        snapshot = MetricsSnapshot(endpoint, now, deployments)
         self._metrics[endpoint] = snapshot
         return snapshot
+
+    # --- progressive rollouts: driven by whoever reads them, state in the endpoint's tags ----------------
+    async def start_progressive(self, plan: ProgressivePlan) -> RolloutState:
+        if plan.mirror_first:
+            raise InvalidInput(NO_SHADOW_DIFF)
+        body = await self._endpoint_body(plan.endpoint)
+        current = rollout_tags.decode(_dict(body.get("tags")))
+        if current is not None and not current.phase.terminal:
+            raise Conflict(
+                f"a progressive rollout of {current.plan.candidate} runs on {plan.endpoint} already "
+                f"({current.position}); promote or abort it first"
+            )
+        transition = machine.start(plan, self._clock(), {})
+        await self._put_rollout(plan.endpoint, body, transition)
+        return transition.state
+
+    async def progressive_status(self, endpoint: str) -> RolloutState:
+        """The rollout, judged now: a read moves it on (or back) when the gates say so.
+
+        Reads closer together than METRICS_REUSE_S share one judgement: the TUI reads every tick, and each
+        judgement costs three ARM calls against the subscription's read quota."""
+        recent = self._rollout_reads.get(endpoint)
+        if recent is not None and self._clock() - recent[0] < METRICS_REUSE_S:
+            return recent[1]
+        self._rollout_reads.pop(endpoint, None)
+        body = await self._endpoint_body(endpoint)
+        state = rollout_tags.decode(_dict(body.get("tags")))
+        if state is None:
+            raise NotFound(f"endpoint {endpoint} has had no progressive rollout")
+        if state.phase.terminal:
+            return state
+        now = self._clock()
+        # The window starts at the first whole minute of the step: Monitor counts whole minutes, and the minute
+        # the step began in still holds requests routed by the previous split.
+        start = _minute_end(state.step_started_at - 1e-9)
+        window = await self._monitor(endpoint, start, _minute_end(now), worst=True) if start < now else {}
+        transition = machine.advance(state, now, window)
+        if transition.split is not None or transition.event is not None:
+            await self._put_rollout(endpoint, body, transition)
+        self._rollout_reads[endpoint] = (now, transition.state)
+        return transition.state
+
+    async def steer_progressive(self, endpoint: str, command: str) -> RolloutState:
+        body = await self._endpoint_body(endpoint)
+        state = rollout_tags.decode(_dict(body.get("tags")))
+        if state is None:
+            raise NotFound(f"endpoint {endpoint} has had no progressive rollout")
+        transition = machine.steer(state, command, self._clock())
+        await self._put_rollout(endpoint, body, transition)
+        return transition.state
+
+    async def _put_rollout(self, endpoint: str, body: dict[str, Any], transition: Transition) -> None:
+        """One PUT carries the split and the state, so another reader never sees one without the other."""
+        self._rollout_reads.pop(endpoint, None)
+        out = _writable_endpoint(body)
+        out["tags"] = {
+            **rollout_tags.user_tags(_dict(body.get("tags"))),
+            **rollout_tags.encode(transition.state, self._clock()),
+        }
+        if transition.split is not None:
+            out["properties"]["traffic"] = wire_traffic(transition.split.weights)
+            out["properties"]["mirrorTraffic"] = wire_traffic(transition.split.mirror)
+        what = f"progressive rollout of {endpoint}: {transition.state.position} ({transition.state.phase})"
+        response = await self._arm.request("PUT", self._endpoint_url(endpoint), json=out, what=what)
+        # Followed to its end: the next transition's PUT must not meet this one still running (409).
+        operation = self._operation(response, what)
+        deadline = time.monotonic() + ROLLOUT_PUT_TIMEOUT_S
+        while (status := await operation.poll()).state is OperationState.RUNNING:
+            if time.monotonic() > deadline:
+                raise OperationFailed(f"azure: {what}: still running after {ROLLOUT_PUT_TIMEOUT_S:.0f} s")
+            await self._tuning.sleep(self._tuning.lro_interval_s)
+        if status.state is not OperationState.SUCCEEDED:
+            raise OperationFailed(f"azure: {what}: ended {status.state}: {status.error}")
 
     # --- traffic and credentials ------------------------------------------------------------------
     async def set_traffic(self, endpoint: str, split: TrafficSplit) -> Operation:
         # The 2024-04-01 PATCH body (PartialMinimalTrackedResourceWithIdentity) carries only tags and
         # identity, so traffic goes as a PUT of the endpoint as ARM has it, with the new split.
-        body = _writable_endpoint(await self._endpoint_body(endpoint))
+        current = await self._endpoint_body(endpoint)
+        if _running_rollout(current) is not None:
+            raise Conflict(_steered(endpoint))
+        body = _writable_endpoint(current)
         body["properties"]["traffic"] = wire_traffic(split.weights)
         body["properties"]["mirrorTraffic"] = wire_traffic(split.mirror)
         response = await self._arm.request(
@@ -536,3 +647,20 @@ def _new_lines(previous: list[str], current: list[str]) -> list[str]:
         if previous[-k:] == current[:k]:
             return current[k:]
     return current if previous != current else []
+
+
+def _minute_end(moment: float) -> float:
+    """The end of the minute `moment` falls in (Monitor's points are whole minutes)."""
+    return (moment // 60 + 1) * 60
+
+
+def _running_rollout(body: Mapping[str, Any]) -> RolloutState | None:
+    state = rollout_tags.decode(_dict(body.get("tags"))) if body else None
+    return state if state is not None and not state.phase.terminal else None
+
+
+def _steered(endpoint: str) -> str:
+    return (
+        f"a progressive rollout steers the traffic of {endpoint}; promote or abort it first "
+        f"(`endpointctl rollout promote|abort -e {endpoint} --backend azure`)"
+    )

@@ -120,7 +120,8 @@ def endpoint_view(body: Mapping[str, Any], deployments: list[str], *, context: s
     spec_data: dict[str, Any] = {
         "name": body.get("name"),
         "auth_mode": AUTH_FROM_ARM.get(str(props.get("authMode", "Key")).lower(), "key"),
-        "tags": _dict(body.get("tags")),
+        # The rollout's state tags are endpointctl's bookkeeping, not part of the user's spec.
+        "tags": {k: v for k, v in _dict(body.get("tags")).items() if not k.startswith("endpointctl.rollout")},
         "traffic": traffic,
         "mirror_traffic": {k: v for k, v in mirror.items() if v},
     }

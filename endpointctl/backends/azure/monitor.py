@@ -72,15 +72,19 @@ def add_counts(body: Mapping[str, Any], into: dict[str, MinuteTotals]) -> None:
         entry.statuses[int(status)] = entry.statuses.get(int(status), 0) + total
 
 
-def add_latencies(body: Mapping[str, Any], into: dict[str, MinuteTotals]) -> None:
-    """The latest minute that has a value, per deployment, for p50 and p99."""
+def add_latencies(body: Mapping[str, Any], into: dict[str, MinuteTotals], *, worst: bool = False) -> None:
+    """The latest minute that has a value, per deployment, for p50 and p99; with `worst`, the highest minute
+    of the span (a rollout gate judges a window by its worst minute: Monitor gives no histogram to merge)."""
     for name, attr in zip(LATENCIES, ("p50_ms", "p99_ms"), strict=True):
         for series in _series(body, name):
             deployment = _labels(series).get("deployment", "")
             valued = [p for p in _points(series) if p.get("average") is not None]
             if not deployment or not valued:
                 continue
-            last = max(valued, key=lambda p: str(p.get("timeStamp", "")))
+            if worst:
+                last = max(valued, key=lambda p: float(p["average"]))
+            else:
+                last = max(valued, key=lambda p: str(p.get("timeStamp", "")))
             entry = into.setdefault(deployment, MinuteTotals())
             setattr(entry, attr, float(last["average"]))
             entry.latency_at = max(entry.latency_at, str(last.get("timeStamp", "")))

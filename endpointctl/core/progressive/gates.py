@@ -54,6 +54,9 @@ class Window:
     errors: int
     bounds_s: tuple[float, ...]
     counts: tuple[int, ...]
+    # A source without a histogram (Azure Monitor) reports the window's quantiles directly.
+    p50_ms: float | None = None
+    p99_ms: float | None = None
 
     @classmethod
     def empty(cls) -> Window:
@@ -78,6 +81,8 @@ class Window:
 
     def quantile_ms(self, q: float) -> float | None:
         """Interpolated inside the bucket, as Prometheus' histogram_quantile does."""
+        if not self.bounds_s:
+            return {0.5: self.p50_ms, 0.99: self.p99_ms}.get(q) if self.requests else None
         seconds = histogram_quantile(self.bounds_s, self.counts, q)
         return None if seconds is None else seconds * 1000
 
@@ -85,6 +90,8 @@ class Window:
 def _totals(m: DeploymentMetrics) -> Window:
     errors = sum(n for status, n in m.statuses.items() if status >= 500 or status in ERROR_STATUSES)
     counts = m.latency_counts or (m.requests,)
+    if not m.latency_bounds_s:
+        return Window(m.requests, errors, (), tuple(counts), m.p50_ms, m.p99_ms)
     return Window(m.requests, errors, m.latency_bounds_s, tuple(counts))
 
 

@@ -20,7 +20,7 @@ import secrets
 import threading
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -126,6 +126,8 @@ class ArmDouble:
     invocations: list[monitor_double.Served] = field(default_factory=list)
     # (endpoint, deployment) → (share of requests answered 500, latency in ms reported to Monitor)
     behaviour: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
+    # When Monitor says a request was served (tests share a clock with the backend to skip whole minutes).
+    clock: Callable[[], float] = time.time
     failing_deletes: dict[str, tuple[str, str]] = field(default_factory=dict)  # deployment → (code, message)
     log_growth: int = 0  # lines each getLogs call adds, as a running server would write them
     log_reads: int = 0
@@ -445,6 +447,13 @@ def endpoint(d: ArmDouble, method: str, name: str, action: str | None, body: Any
         traffic = props.get("traffic") or {}
         if traffic and sum(traffic.values()) not in (0, 100):
             return _error(400, "BadArgument", "Traffic values must sum to 100.")
+        # ARM's own limits on tags: at most 50, names up to 512 characters, values up to 256.
+        tags = body.get("tags") or {}
+        if len(tags) > 50 or any(len(k) > 512 or len(str(v)) > 256 for k, v in tags.items()):
+            return _error(400, "InvalidTag", "at most 50 tags, names ≤ 512 and values ≤ 256 characters")
+        if current is not None and current["properties"].get("provisioningState") in ("Creating", "Updating"):
+            # ARM refuses a second write while the last one is still running.
+            return _error(409, "Conflict", f"endpoint {name} is being updated; retry when it finished")
         stored = {
             "id": f"{d.workspace_path}/onlineEndpoints/{name}",
             "name": name,
@@ -747,7 +756,7 @@ def score(d: ArmDouble, method: str, path: str, headers: dict[str, str], raw: by
         count = d._answered[(name, chosen)] = d._answered.get((name, chosen), 0) + 1
         failed = int(count * error_share) > int((count - 1) * error_share)
         status = 500 if failed else 200
-        d.invocations.append(monitor_double.Served(time.time(), name, chosen, status, latency_ms))
+        d.invocations.append(monitor_double.Served(d.clock(), name, chosen, status, latency_ms))
     if failed:
         return _json(500, {"message": "run() failed"}, {"azureml-model-deployment": chosen})
     try:
