@@ -119,7 +119,7 @@ class KubernetesBackend:
 
     async def apply_endpoint(self, spec: EndpointSpec) -> Operation:
         # The objects are applied; the endpoint's own state says when its gateway is ready.
-        await writes.apply_endpoint(self._targets, spec, self.settings, self._fresh_keys)
+        await writes.apply_endpoint(self._targets, spec, self.settings, self._fresh_keys, self.new_secret)
         return Done(f"endpoint {spec.name}")
 
     async def delete_endpoint(self, name: str) -> Operation:

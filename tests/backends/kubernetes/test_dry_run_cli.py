@@ -79,6 +79,9 @@ def test_endpoint_and_deployment_dry_runs_print_kubectl_streams(cli: Run, offlin
         ("Deployment", "my-endpoint-gw"),
         ("Service", "my-endpoint-gw"),
         ("Service", "my-endpoint-gw-admin"),
+        ("PodDisruptionBudget", "my-endpoint-gw"),
+        ("NetworkPolicy", "my-endpoint-gw"),
+        ("NetworkPolicy", "my-endpoint-inference"),
     ]
     assert docs[1]["metadata"]["name"].startswith("my-endpoint-gw-host-")
     # No kubeconfig: the namespace is Kubernetes' default one.
@@ -97,7 +100,7 @@ def test_endpoint_and_deployment_dry_runs_print_kubectl_streams(cli: Run, offlin
     )
     assert deployment.code == 0, deployment.err
     kinds = [d["kind"] for d in _stream(deployment.out)]
-    assert kinds == ["ConfigMap", "Deployment", "Service"]
+    assert kinds == ["ConfigMap", "Deployment", "Service", "PodDisruptionBudget"]
 
 
 @pytest.mark.parametrize(

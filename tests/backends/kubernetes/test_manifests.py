@@ -70,13 +70,22 @@ def test_every_dry_run_manifest_is_valid_for_the_newest_kubernetes(
 
 def test_the_plans_cover_every_kind_the_backend_creates(planner: KubernetesBackend) -> None:
     kinds = {doc["kind"] for case in plans.CASES for doc in plan_of(planner, case)}
-    # The Secret is the one object a dry run leaves out (keys are made at apply time): see the next test.
-    assert kinds == {"ConfigMap", "Deployment", "Service", "HorizontalPodAutoscaler"}
+    # The Secrets are the objects a dry run leaves out (keys and the admin token are made at apply time): see
+    # the next test.
+    assert kinds == {
+        "ConfigMap",
+        "Deployment",
+        "Service",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+    }
 
 
 def test_the_keys_secret_and_a_live_routing_update_are_valid() -> None:
     secret = manifests.keys_secret("my-endpoint", plans.fixed_keys(), plans.NAMESPACE)
     assert validate(secret)
+    assert validate(manifests.admin_token_secret("my-endpoint", "t" * 64, plans.NAMESPACE))
     spec = load_deployment(plans.K8S / "kubernetes-blue-deployment.yml")
     endpoint = load_endpoint(plans.K8S / "kubernetes-endpoint.yml")
     routing = manifests.routing_config(
@@ -98,7 +107,14 @@ async def test_every_object_sent_to_the_api_server_is_valid(
 
     monkeypatch.setattr(apiserver.cluster, "_validate", record)
     await _create(backend)
-    assert {d["kind"] for d in sent} >= {"Secret", "ConfigMap", "Deployment", "Service"}
+    assert {d["kind"] for d in sent} >= {
+        "Secret",
+        "ConfigMap",
+        "Deployment",
+        "Service",
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+    }
     for doc in sent:
         assert plans.is_ours(doc)
         validate(doc)
@@ -127,7 +143,13 @@ def test_strict_validation_rejects_a_broken_manifest(planner: KubernetesBackend)
 def test_deployment_shape(planner: KubernetesBackend) -> None:
     docs = plan_of(planner, plans.CASES[6])  # kubernetes-autoscaled
     by_kind = {d["kind"]: d for d in docs}
-    assert [d["kind"] for d in docs] == ["ConfigMap", "Deployment", "Service", "HorizontalPodAutoscaler"]
+    assert [d["kind"] for d in docs] == [
+        "ConfigMap",
+        "Deployment",
+        "Service",
+        "PodDisruptionBudget",
+        "HorizontalPodAutoscaler",
+    ]
     dep = by_kind["Deployment"]
     assert dep["metadata"]["labels"] == {
         naming.MANAGED_BY: "endpointctl",
