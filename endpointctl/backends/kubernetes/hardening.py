@@ -18,6 +18,9 @@ POD_SECURITY: dict[str, Any] = {
     "runAsGroup": RUN_AS,
     # emptyDir volumes become group-owned by it, so every container of the pod can write them.
     "fsGroup": RUN_AS,
+    # Re-own a volume only when its root does not already match (not every file at every start); read-only
+    # claims (the model's pvc://) are never re-owned.
+    "fsGroupChangePolicy": "OnRootMismatch",
     "seccompProfile": {"type": "RuntimeDefault"},
 }
 
