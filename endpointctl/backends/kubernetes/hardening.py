@@ -36,6 +36,9 @@ CONTAINER_SECURITY: dict[str, Any] = {
 # package, fetched model and code, pip's --target site), the gateway's tools folder, and this scratch folder
 # for temporary files (the stage script's downloads, pip's build dirs) and HOME (pip and user code may write
 # dot-files there).
+# Key and token files: readable by the pod's group (fsGroup) only, not by every user of the image.
+SECRET_FILE_MODE = 0o440
+
 SCRATCH_VOLUME: dict[str, Any] = {"name": "scratch", "emptyDir": {}}
 SCRATCH_MOUNT: dict[str, Any] = {"name": "scratch", "mountPath": SCRATCH}
 SCRATCH_ENV: list[dict[str, str]] = [

@@ -465,10 +465,19 @@ def gateway_manifests(
                         {"name": "tools", "emptyDir": {}},
                         {"name": "package", "configMap": {"name": host_cm}},
                         {"name": "routing", "configMap": {"name": naming.routing_name(endpoint)}},
-                        {"name": "keys", "secret": {"secretName": naming.keys_secret_name(endpoint)}},
+                        {
+                            "name": "keys",
+                            "secret": {
+                                "secretName": naming.keys_secret_name(endpoint),
+                                "defaultMode": hardening.SECRET_FILE_MODE,
+                            },
+                        },
                         {
                             "name": "admin-token",
-                            "secret": {"secretName": naming.admin_token_secret_name(endpoint)},
+                            "secret": {
+                                "secretName": naming.admin_token_secret_name(endpoint),
+                                "defaultMode": hardening.SECRET_FILE_MODE,
+                            },
                         },
                         hardening.SCRATCH_VOLUME,
                     ],
