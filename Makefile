@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint fmt bench clean
+.PHONY: install run test lint fmt bench clean checkov
 
 install: $(STAMP)
 
@@ -31,6 +31,19 @@ fmt: install
 
 test: install lint
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# checkov (tests/backends/kubernetes/test_checkov.py) pins many packages of its own: it lives in its own
+# virtual environment, never in $(VENV). The version is pinned so a new checkov release cannot fail CI by itself.
+CHECKOV_VENV    ?= /opt/checkov
+CHECKOV_VERSION := 3.3.30
+CHECKOV_STAMP   := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
+
+checkov: $(CHECKOV_STAMP)
+
+$(CHECKOV_STAMP): | install
+	$(BIN)/uv venv --quiet --allow-existing --python $(PYTHON) $(CHECKOV_VENV)
+	$(BIN)/uv pip install --quiet --python $(CHECKOV_VENV)/bin/python "checkov==$(CHECKOV_VERSION)"
+	touch $(CHECKOV_STAMP)
 
 bench: install
 	$(BIN)/python -m bench

@@ -92,6 +92,8 @@ def add_dry_run_arg(parser: argparse.ArgumentParser) -> None:
 
 async def dry_run(ctx: CliContext, plan: Awaitable[DryRunPlan]) -> DocumentStream:
     result = await plan
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
     if ctx.output is None:
         ctx.output = result.output
     return DocumentStream(dict(d) for d in result.documents)

@@ -21,6 +21,7 @@ KNOWN_DEFAULTS = {
     "kube_gateway_image": "image the Kubernetes gateway runs in (any Python 3.11+ image)",
     "kube_service_type": "gateway Service type on Kubernetes: LoadBalancer or NodePort",
     "kube_pip_index_url": "package index the Kubernetes storage-initializer installs from",
+    "kube_gateway_replicas": "gateway pods per endpoint on Kubernetes (default 2)",
     "docker_host": "Docker engine URL (else DOCKER_HOST or the default socket)",
     "disk_cap_gb": "local backends: above this many GB of environments/images, unused ones are removed (LRU)",
 }

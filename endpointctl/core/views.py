@@ -249,6 +249,8 @@ class DryRunPlan:
     backend: str
     documents: tuple[Mapping[str, Any], ...]
     output: str = "yaml"
+    # What the reader must know about the plan that the documents do not say (printed on stderr).
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

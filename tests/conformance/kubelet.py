@@ -58,7 +58,9 @@ class ClusterGateway(LocalGateway):
         deadline = time.monotonic() + RELOAD_S
         running: Any = None
         while time.monotonic() < deadline:
-            running = httpx.get(admin, timeout=5).json()["endpoints"].get(endpoint)
+            # The admin API asks for the endpoint's admin token (from its Secret), as on the cluster.
+            answer = httpx.get(admin, headers={"Authorization": f"Bearer {self.admin_token}"}, timeout=5)
+            running = answer.raise_for_status().json()["endpoints"].get(endpoint)
             if (
                 running is not None
                 and _routes(running) == _routes(written)

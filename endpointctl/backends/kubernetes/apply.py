@@ -13,6 +13,8 @@ from endpointctl.core.errors import Conflict
 MAX_ATTEMPTS = 5
 CLEANUP_KINDS = (
     "HorizontalPodAutoscaler",
+    "PodDisruptionBudget",
+    "NetworkPolicy",
     "Deployment",
     "Service",
     "ConfigMap",

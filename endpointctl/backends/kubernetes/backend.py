@@ -28,7 +28,7 @@ from endpointctl.backends.kubernetes import (
     writes,
 )
 from endpointctl.backends.kubernetes.kubeconfig import no_config_reason
-from endpointctl.backends.kubernetes.settings import KubeSettings
+from endpointctl.backends.kubernetes.settings import DEFAULT_NAMESPACE, KubeSettings
 from endpointctl.backends.kubernetes.targets import Targets
 from endpointctl.backends.kubernetes.views import BACKEND
 from endpointctl.core import keys
@@ -119,7 +119,7 @@ class KubernetesBackend:
 
     async def apply_endpoint(self, spec: EndpointSpec) -> Operation:
         # The objects are applied; the endpoint's own state says when its gateway is ready.
-        await writes.apply_endpoint(self._targets, spec, self.settings, self._fresh_keys)
+        await writes.apply_endpoint(self._targets, spec, self.settings, self._fresh_keys, self.new_secret)
         return Done(f"endpoint {spec.name}")
 
     async def delete_endpoint(self, name: str) -> Operation:
@@ -198,17 +198,29 @@ class KubernetesBackend:
         return await monitoring.metrics(self._targets, endpoint)
 
     # --- review without applying ------------------------------------------------------------------------------
-    async def plan_endpoint(self, spec: EndpointSpec) -> DryRunPlan:
+    async def _plan_namespace(self, spec: EndpointSpec | None) -> tuple[str, tuple[str, ...]]:
         namespace = await self._targets.plan_namespace(spec)
+        if namespace is not None:
+            return namespace, ()
+        return DEFAULT_NAMESPACE, (
+            f'namespace "{DEFAULT_NAMESPACE}": nothing names one (no kube_namespace, compute mapping or '
+            "kubeconfig context namespace); choose it with "
+            "`endpointctl configure --defaults kube_namespace=NAME`",
+        )
+
+    async def plan_endpoint(self, spec: EndpointSpec) -> DryRunPlan:
+        namespace, notes = await self._plan_namespace(spec)
         # No keys Secret: printing fresh keys would put real credentials on stdout (and in whatever file or
         # repository the stream is saved to) and make the output differ on every run. Keys are generated
         # when the endpoint is applied; the gateway pod waits for its Secret until then.
         docs = await asyncio.to_thread(writes.endpoint_docs, spec, namespace, self.settings, None, {})
-        return DryRunPlan(self.name, tuple(docs))
+        return DryRunPlan(self.name, tuple(docs), notes=notes)
 
     async def plan_deployment(self, spec: DeploymentSpec) -> DryRunPlan:
         package = await asyncio.to_thread(packaging.build_package, spec, self._ctx.registry)
-        namespace = await self._targets.plan_namespace(None)
+        namespace, notes = await self._plan_namespace(None)
         return DryRunPlan(
-            self.name, tuple(manifests.deployment_manifests(spec, package, namespace, self.settings))
+            self.name,
+            tuple(manifests.deployment_manifests(spec, package, namespace, self.settings)),
+            notes=notes,
         )

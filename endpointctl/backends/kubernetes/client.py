@@ -59,6 +59,8 @@ RESOURCES: dict[str, tuple[str, str]] = {
     "Deployment": ("/apis/apps/v1", "deployments"),
     "ReplicaSet": ("/apis/apps/v1", "replicasets"),
     "HorizontalPodAutoscaler": ("/apis/autoscaling/v2", "horizontalpodautoscalers"),
+    "PodDisruptionBudget": ("/apis/policy/v1", "poddisruptionbudgets"),
+    "NetworkPolicy": ("/apis/networking.k8s.io/v1", "networkpolicies"),
 }
 
 
@@ -132,7 +134,9 @@ class KubeClient:
         body: Any = None,
         timeout_s: float = REQUEST_TIMEOUT_S,
         content_type: str = "application/json",
+        headers: Mapping[str, str] | None = None,
     ) -> Any:
+        """`headers`: extra ones, for what a service proxy forwards to the pod (never the kubeconfig's own)."""
         # No retries: the façade polls, and retrying here would only stretch an outage into a hang.
         http = await self._client()
         try:
@@ -141,7 +145,7 @@ class KubeClient:
                 path,
                 params=query,
                 content=None if body is None else json.dumps(body).encode(),
-                headers=await self._headers(content_type),
+                headers={**(headers or {}), **await self._headers(content_type)},
                 timeout=timeout_s,
                 extensions=self._extensions(),
             )

@@ -28,6 +28,15 @@ async def key_material(client: KubeClient, endpoint: str) -> manifests.KeyMateri
     return manifests.KeyMaterial(entry["keys"][0], entry["keys"][1], entry["token_secret"])
 
 
+async def admin_token(client: KubeClient, endpoint: str) -> str | None:
+    """The token the endpoint's gateway admin API asks for, or None when its Secret does not exist."""
+    secret = await client.find("Secret", naming.admin_token_secret_name(endpoint))
+    if secret is None:
+        return None
+    token = base64.b64decode((secret.get("data") or {}).get(manifests.ADMIN_TOKEN_KEY, "")).decode()
+    return token.strip() or None
+
+
 async def credentials(targets: Targets, endpoint: str) -> Credentials:
     client, routing_cm = await targets.locate(endpoint)
     spec, _ = routing_of(routing_cm)

@@ -21,6 +21,18 @@ from endpointctl.core.errors import BackendUnavailable
 from endpointctl.core.tls import client_ssl_context
 
 IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+# The pod's own namespace, which an in-cluster client works in unless told otherwise (as kubectl does).
+IN_CLUSTER_NAMESPACE = IN_CLUSTER_TOKEN.with_name("namespace")
+MAX_NAMESPACE_FILE_BYTES = 256
+
+
+def in_cluster_namespace() -> str | None:
+    try:
+        with IN_CLUSTER_NAMESPACE.open("rb") as f:
+            text = f.read(MAX_NAMESPACE_FILE_BYTES).decode("utf-8", "replace").strip()
+    except OSError:
+        return None
+    return text or None
 
 
 def kubeconfig_files(env: Mapping[str, str] | None = None) -> list[Path]:
@@ -109,6 +121,11 @@ def ssl_context(configuration: Any) -> ssl.SSLContext:
 
 
 def namespace_of(context: Mapping[str, Any] | None) -> str:
+    return named_namespace(context) or DEFAULT_NAMESPACE
+
+
+def named_namespace(context: Mapping[str, Any] | None) -> str | None:
+    """The namespace a kubeconfig context names, or None when it names none."""
     if not context:
-        return DEFAULT_NAMESPACE
-    return str((context.get("context") or {}).get("namespace") or DEFAULT_NAMESPACE)
+        return None
+    return str((context.get("context") or {}).get("namespace") or "") or None

@@ -6,6 +6,13 @@ ClusterIP Service for its admin port (metrics, health), and a ConfigMap with the
 deployment: a ConfigMap with the package, a Deployment (init container `storage-initializer`, container
 `inference-server`, RollingUpdate maxSurge 20% maxUnavailable 0), a ClusterIP Service, and an
 autoscaling/v2 HPA for `scale_settings: target_utilization`.
+
+What a platform team asks of them (hardening.py holds the shared pieces): every pod runs as a non-root user
+with the runtime's seccomp profile, no capabilities, no privilege escalation and a read-only root filesystem
+(emptyDir volumes for what it writes), mounts no service-account token, spreads over nodes, and is covered by a
+PodDisruptionBudget; the gateway runs `kube_gateway_replicas` pods (2 by default) with CPU and memory requests
+and limits; NetworkPolicies let only the endpoint's gateway pods reach its inference servers, and the
+gateway's admin port answers only with the endpoint's admin token (a Secret, like the keys).
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from endpointctl.backends.common.routing import deployment_config, endpoint_config
-from endpointctl.backends.kubernetes import naming
+from endpointctl.backends.kubernetes import hardening, naming
 from endpointctl.backends.kubernetes.packaging import (
     APP_ROOT,
     HOST_PATH,
@@ -43,9 +50,11 @@ PVC_MOUNT = "/mnt/endpointctl"
 GATEWAY_TOOLS = "/opt/endpointctl"
 ROUTING_MOUNT = "/etc/endpointctl/routing"
 KEYS_MOUNT = "/etc/endpointctl/keys"
+ADMIN_TOKEN_MOUNT = "/etc/endpointctl/admin"
 ROUTING_KEY = "routing.json"
 ENDPOINT_KEY = "endpoint.json"
 KEYS_KEY = "keys.json"
+ADMIN_TOKEN_KEY = "token"
 # Images differ in whether `python` or `python3` is the interpreter's name; both are tried, in that order.
 PYTHON = 'exec "$(command -v python3 || command -v python)"'
 
@@ -164,10 +173,12 @@ def deployment_manifests(
     volumes: list[dict[str, Any]] = [
         {"name": "app", "emptyDir": {}},
         {"name": "package", "configMap": {"name": package_cm}},
+        hardening.SCRATCH_VOLUME,
     ]
     init_mounts: list[dict[str, Any]] = [
         {"name": "app", "mountPath": APP_ROOT},
         {"name": "package", "mountPath": PACKAGE_MOUNT, "readOnly": True},
+        hardening.SCRATCH_MOUNT,
     ]
     for kind, source in (("model", package.model_remote), ("code", package.code_remote)):
         if source is None or source.scheme != "pvc":
@@ -181,10 +192,14 @@ def deployment_manifests(
         )
         pvc_paths[kind] = mount
 
-    init_env = [{"name": "ENDPOINTCTL_STAGE_PLAN", "value": _json(stage_plan(package, pvc_paths))}]
+    init_env = [
+        {"name": "ENDPOINTCTL_STAGE_PLAN", "value": _json(stage_plan(package, pvc_paths))},
+        *hardening.SCRATCH_ENV,
+    ]
     if settings.pip_index_url:
         init_env.append({"name": "ENDPOINTCTL_PIP_INDEX_URL", "value": settings.pip_index_url})
     env = {
+        **{e["name"]: e["value"] for e in hardening.SCRATCH_ENV},
         "SERVER_PORT": str(SCORING_PORT),
         "PYTHONPATH": f"{HOST_PATH}:{SITE_PATH}",
         **package.env,
@@ -198,7 +213,8 @@ def deployment_manifests(
         "ports": [{"name": "http", "containerPort": SCORING_PORT, "protocol": "TCP"}],
         "livenessProbe": _probe(spec.liveness_probe, liveness=True),
         "readinessProbe": _probe(spec.readiness_probe, liveness=False),
-        "volumeMounts": [{"name": "app", "mountPath": APP_ROOT}],
+        "securityContext": hardening.CONTAINER_SECURITY,
+        "volumeMounts": [{"name": "app", "mountPath": APP_ROOT}, hardening.SCRATCH_MOUNT],
     }
     resources = _resources(spec)
     if resources:
@@ -208,6 +224,7 @@ def deployment_manifests(
         "image": package.image,
         "command": _python(f"{PACKAGE_MOUNT}/stage.py"),
         "env": init_env,
+        "securityContext": hardening.CONTAINER_SECURITY,
         "volumeMounts": init_mounts,
     }
     if resources:
@@ -231,6 +248,7 @@ def deployment_manifests(
                     "containers": [server],
                     "volumes": volumes,
                     "terminationGracePeriodSeconds": 30,
+                    **hardening.pod_fields(labels),
                 },
             },
         },
@@ -252,7 +270,7 @@ def deployment_manifests(
         {"stage.py": STAGE_SCRIPT.read_text(encoding="utf-8")},
         {PACKAGE_KEY: package.archive},
     )
-    docs = [package_doc, deployment, service]
+    docs = [package_doc, deployment, service, hardening.disruption_budget(object_name, namespace, labels)]
     scale = spec.scale_settings
     if isinstance(scale, TargetUtilizationScaleSettings):
         docs.append(
@@ -347,6 +365,18 @@ def keys_secret(endpoint: str, keys: KeyMaterial, namespace: str) -> dict[str, A
     }
 
 
+def admin_token_secret(endpoint: str, token: str, namespace: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": _meta(
+            naming.admin_token_secret_name(endpoint), namespace, naming.labels(endpoint, naming.GATEWAY)
+        ),
+        "type": "Opaque",
+        "data": {ADMIN_TOKEN_KEY: base64.b64encode(token.encode()).decode()},
+    }
+
+
 def gateway_manifests(
     spec: EndpointSpec, namespace: str, settings: KubeSettings, host_archive: bytes, host_digest: str
 ) -> list[dict[str, Any]]:
@@ -363,12 +393,15 @@ def gateway_manifests(
         "requirements": f"{GATEWAY_TOOLS}/requirements.txt",
         "site": f"{GATEWAY_TOOLS}/site",
     }
-    init_env = [{"name": "ENDPOINTCTL_STAGE_PLAN", "value": _json(plan)}]
+    init_env = [{"name": "ENDPOINTCTL_STAGE_PLAN", "value": _json(plan)}, *hardening.SCRATCH_ENV]
     if settings.pip_index_url:
         init_env.append({"name": "ENDPOINTCTL_PIP_INDEX_URL", "value": settings.pip_index_url})
+    # The admin port listens on the pod's address (the API server's service proxy reaches it there), so it
+    # answers only with the endpoint's admin token; /healthz stays open for the kubelet's probes.
     args = (
         f"-m endpointctl.serving.gateway --admin-host 0.0.0.0 --admin-port {GATEWAY_ADMIN_PORT} "
-        f"--config-file {ROUTING_MOUNT}/{ROUTING_KEY} --keys-file {KEYS_MOUNT}/{KEYS_KEY}"
+        f"--config-file {ROUTING_MOUNT}/{ROUTING_KEY} --keys-file {KEYS_MOUNT}/{KEYS_KEY} "
+        f"--admin-token-file {ADMIN_TOKEN_MOUNT}/{ADMIN_TOKEN_KEY}"
     )
     health = {"httpGet": {"path": "/healthz", "port": "admin"}, "periodSeconds": 5, "timeoutSeconds": 2}
     deployment = {
@@ -376,7 +409,7 @@ def gateway_manifests(
         "kind": "Deployment",
         "metadata": _meta(name, namespace, labels),
         "spec": {
-            "replicas": 1,
+            "replicas": settings.gateway_replicas,
             "revisionHistoryLimit": 3,
             "progressDeadlineSeconds": settings.progress_deadline_s,
             "selector": {"matchLabels": labels},
@@ -389,11 +422,15 @@ def gateway_manifests(
                         {
                             "name": "install-gateway",
                             "image": settings.gateway_image,
+                            "imagePullPolicy": hardening.GATEWAY_PULL_POLICY,
                             "command": _python(f"{PACKAGE_MOUNT}/stage.py"),
                             "env": init_env,
+                            "resources": hardening.GATEWAY_RESOURCES,
+                            "securityContext": hardening.CONTAINER_SECURITY,
                             "volumeMounts": [
                                 {"name": "tools", "mountPath": GATEWAY_TOOLS},
                                 {"name": "package", "mountPath": PACKAGE_MOUNT, "readOnly": True},
+                                hardening.SCRATCH_MOUNT,
                             ],
                         }
                     ],
@@ -401,10 +438,14 @@ def gateway_manifests(
                         {
                             "name": "gateway",
                             "image": settings.gateway_image,
+                            "imagePullPolicy": hardening.GATEWAY_PULL_POLICY,
                             "command": _python(args),
                             "env": [
-                                {"name": "PYTHONPATH", "value": f"{GATEWAY_TOOLS}/host:{GATEWAY_TOOLS}/site"}
+                                {"name": "PYTHONPATH", "value": f"{GATEWAY_TOOLS}/host:{GATEWAY_TOOLS}/site"},
+                                *hardening.SCRATCH_ENV,
                             ],
+                            "resources": hardening.GATEWAY_RESOURCES,
+                            "securityContext": hardening.CONTAINER_SECURITY,
                             "ports": [
                                 {"name": "http", "containerPort": GATEWAY_PORT, "protocol": "TCP"},
                                 {"name": "admin", "containerPort": GATEWAY_ADMIN_PORT, "protocol": "TCP"},
@@ -415,6 +456,8 @@ def gateway_manifests(
                                 {"name": "tools", "mountPath": GATEWAY_TOOLS},
                                 {"name": "routing", "mountPath": ROUTING_MOUNT, "readOnly": True},
                                 {"name": "keys", "mountPath": KEYS_MOUNT, "readOnly": True},
+                                {"name": "admin-token", "mountPath": ADMIN_TOKEN_MOUNT, "readOnly": True},
+                                hardening.SCRATCH_MOUNT,
                             ],
                         }
                     ],
@@ -422,8 +465,23 @@ def gateway_manifests(
                         {"name": "tools", "emptyDir": {}},
                         {"name": "package", "configMap": {"name": host_cm}},
                         {"name": "routing", "configMap": {"name": naming.routing_name(endpoint)}},
-                        {"name": "keys", "secret": {"secretName": naming.keys_secret_name(endpoint)}},
+                        {
+                            "name": "keys",
+                            "secret": {
+                                "secretName": naming.keys_secret_name(endpoint),
+                                "defaultMode": hardening.SECRET_FILE_MODE,
+                            },
+                        },
+                        {
+                            "name": "admin-token",
+                            "secret": {
+                                "secretName": naming.admin_token_secret_name(endpoint),
+                                "defaultMode": hardening.SECRET_FILE_MODE,
+                            },
+                        },
+                        hardening.SCRATCH_VOLUME,
                     ],
+                    **hardening.pod_fields(labels),
                 },
             },
         },
@@ -457,7 +515,14 @@ def gateway_manifests(
         {"stage.py": STAGE_SCRIPT.read_text(encoding="utf-8")},
         {PACKAGE_KEY: host_archive},
     )
-    return [host_doc, deployment, service, admin]
+    return [
+        host_doc,
+        deployment,
+        service,
+        admin,
+        hardening.disruption_budget(name, namespace, labels),
+        *hardening.network_policies(endpoint, namespace, SCORING_PORT, GATEWAY_PORT, GATEWAY_ADMIN_PORT),
+    ]
 
 
 def endpoint_manifests(
@@ -466,6 +531,7 @@ def endpoint_manifests(
     settings: KubeSettings,
     *,
     keys: KeyMaterial | None,
+    admin_token: str | None = None,
     deployments: Mapping[str, DeploymentSpec],
     host_archive: bytes,
     host_digest: str,
@@ -473,11 +539,13 @@ def endpoint_manifests(
     """Secret and routing first, so the gateway's volumes exist when its pod is scheduled.
 
     `keys=None` (a dry run) leaves the Secret out: keys are generated when the endpoint is applied and are
-    never printed. The gateway's pod then waits for the Secret (the kubelet retries the mount), which
+    never printed (the admin token likewise: `admin_token=None` leaves its Secret out). The gateway's pod then waits for the Secret (the kubelet retries the mount), which
     `endpointctl online-endpoint create|update` creates when it is missing.
     """
     routing = routing_config(spec, deployments, namespace)
     secret = [] if keys is None else [keys_secret(spec.name, keys, namespace)]
+    if admin_token is not None:
+        secret.append(admin_token_secret(spec.name, admin_token, namespace))
     return [
         *secret,
         routing_config_map(spec, routing, namespace),

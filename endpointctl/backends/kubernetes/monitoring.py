@@ -10,10 +10,14 @@ from typing import Any
 from endpointctl.backends.common.gateway_metrics import metrics_snapshot
 from endpointctl.backends.kubernetes import naming
 from endpointctl.backends.kubernetes.client import STATUS_TIMEOUT_S
+from endpointctl.backends.kubernetes.credentials import admin_token
 from endpointctl.backends.kubernetes.targets import Targets
 from endpointctl.backends.kubernetes.views import deployment_specs
 from endpointctl.core.errors import BackendUnavailable, EndpointctlError, NotFound
 from endpointctl.core.views import EventView, MetricsSnapshot
+from endpointctl.serving.gateway.admin import TOKEN_HEADER
+
+ADMIN_TOKEN_HEADER = TOKEN_HEADER.decode()
 
 
 async def events(targets: Targets, endpoint: str, after_id: int) -> list[EventView]:
@@ -49,10 +53,14 @@ async def events(targets: Targets, endpoint: str, after_id: int) -> list[EventVi
 async def metrics(targets: Targets, endpoint: str) -> MetricsSnapshot:
     client, _ = await targets.locate(endpoint)
     # The gateway's admin port is a ClusterIP Service; the API server's service proxy reaches it from
-    # outside the cluster with the kubeconfig's own credentials (RBAC: get services/proxy).
+    # outside the cluster with the kubeconfig's own credentials (RBAC: get services/proxy). The API server
+    # consumes the Authorization header (those credentials), so the gateway's admin token travels in the
+    # header the admin API accepts besides it, which the proxy forwards.
     path = client.path("Service", naming.gateway_admin_name(endpoint)) + ":admin/proxy/v1/metrics"
+    token = await admin_token(client, endpoint)
+    headers = {} if token is None else {ADMIN_TOKEN_HEADER: token}
     try:
-        raw = await client.request("GET", path, timeout_s=STATUS_TIMEOUT_S)
+        raw = await client.request("GET", path, timeout_s=STATUS_TIMEOUT_S, headers=headers)
     except EndpointctlError as exc:
         raise BackendUnavailable(
             f"metrics of {endpoint}: the gateway's admin Service answered: {exc}"

@@ -39,6 +39,15 @@ def keys_secret_name(endpoint: str) -> str:
     return f"{gateway_name(endpoint)}-keys"
 
 
+def admin_token_secret_name(endpoint: str) -> str:
+    return f"{gateway_name(endpoint)}-admin-token"
+
+
+def inference_policy_name(endpoint: str) -> str:
+    # NetworkPolicies are ours alone in their kind: "-gw" names the gateway's, this one its inference pods'.
+    return f"{_dns(endpoint)}-inference"
+
+
 def routing_name(endpoint: str) -> str:
     return f"{gateway_name(endpoint)}-routing"
 

@@ -4,7 +4,8 @@ Keys (all optional): `kube_context`, `kube_namespace` (the defaults), `kube_comp
 (`inferencecompute=CONTEXT/NAMESPACE,other=CONTEXT` — what an endpoint's `compute: azureml:NAME` means; a
 compute that is not listed falls back to a kubeconfig context of the same name), `kube_gateway_image`,
 `kube_service_type` (`LoadBalancer` or `NodePort`), `kube_pip_index_url` (the index the storage initializer
-installs the conda file's pip packages from).
+installs the conda file's pip packages from), `kube_gateway_replicas` (how many gateway pods serve each endpoint;
+2 by default so a node drain or a gateway rollout never leaves the endpoint without one).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ DEFAULT_GATEWAY_IMAGE = "python:3.11-slim"
 DEFAULT_NAMESPACE = "default"
 SERVICE_TYPES = ("LoadBalancer", "NodePort")
 PROGRESS_DEADLINE_S = 600
+DEFAULT_GATEWAY_REPLICAS = 2
+MAX_GATEWAY_REPLICAS = 50
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,7 @@ class KubeSettings:
     service_type: str = "LoadBalancer"
     pip_index_url: str | None = None
     progress_deadline_s: int = PROGRESS_DEADLINE_S
+    gateway_replicas: int = DEFAULT_GATEWAY_REPLICAS
 
     @classmethod
     def from_defaults(cls, defaults: Mapping[str, str]) -> KubeSettings:
@@ -57,7 +61,23 @@ class KubeSettings:
             gateway_image=defaults.get("kube_gateway_image") or DEFAULT_GATEWAY_IMAGE,
             service_type=service_type,
             pip_index_url=defaults.get("kube_pip_index_url") or None,
+            gateway_replicas=parse_gateway_replicas(defaults.get("kube_gateway_replicas") or ""),
         )
+
+
+def parse_gateway_replicas(text: str) -> int:
+    if not text.strip():
+        return DEFAULT_GATEWAY_REPLICAS
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_GATEWAY_REPLICAS:
+        raise InvalidInput(
+            f"kube_gateway_replicas={text!r}: a whole number from 1 to {MAX_GATEWAY_REPLICAS} "
+            "(`endpointctl configure --defaults kube_gateway_replicas=…`)"
+        )
+    return value
 
 
 def parse_computes(text: str) -> dict[str, tuple[str, str | None]]:

@@ -7,12 +7,18 @@ clients themselves are async. An endpoint is found by its routing ConfigMap in a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from endpointctl.backends.kubernetes import naming
-from endpointctl.backends.kubernetes.kubeconfig import list_contexts, namespace_of, no_config_reason
+from endpointctl.backends.kubernetes.kubeconfig import (
+    in_cluster_namespace,
+    list_contexts,
+    named_namespace,
+    no_config_reason,
+)
 from endpointctl.backends.kubernetes.settings import DEFAULT_NAMESPACE, KubeSettings, Target, compute_name
 from endpointctl.core.errors import BackendUnavailable, InvalidInput, NotFound
 from endpointctl.core.spec import EndpointSpec
@@ -38,8 +44,12 @@ class Targets:
     async def for_spec(self, spec: EndpointSpec) -> Target:
         return await asyncio.to_thread(self._target_for, spec)
 
-    async def plan_namespace(self, spec: EndpointSpec | None) -> str:
-        """The namespace a plan names, from the settings and kubeconfig only: a dry run contacts no cluster."""
+    async def plan_namespace(self, spec: EndpointSpec | None) -> str | None:
+        """The namespace a plan names, from the settings and kubeconfig only: a dry run contacts no cluster.
+
+        None when nothing names one (no `kube_namespace`, compute mapping, context namespace or in-cluster
+        namespace): the plan then says it falls back to "default" rather than doing so silently.
+        """
         return await asyncio.to_thread(self._plan_namespace, spec)
 
     # --- clients ----------------------------------------------------------------------------------------------
@@ -89,16 +99,20 @@ class Targets:
             return None
         return str(current["name"]) if current else None
 
+    @classmethod
+    def _context_namespace(cls, context: str | None) -> str:
+        return cls._named_namespace(context) or DEFAULT_NAMESPACE
+
     @staticmethod
-    def _context_namespace(context: str | None) -> str:
+    def _named_namespace(context: str | None) -> str | None:
         if no_config_reason() is not None:
-            return DEFAULT_NAMESPACE
+            return None
         try:
             contexts, current = list_contexts()
         except BackendUnavailable:
-            return DEFAULT_NAMESPACE  # in-cluster: the namespace comes from the defaults or is "default"
+            return in_cluster_namespace()  # in-cluster: the pod's own namespace, as kubectl uses there
         chosen = current if context is None else next((c for c in contexts if c.get("name") == context), None)
-        return namespace_of(chosen)
+        return named_namespace(chosen)
 
     def _target_for(self, spec: EndpointSpec) -> Target:
         name = compute_name(spec.compute)
@@ -125,9 +139,15 @@ class Targets:
                 out.append(target)
         return out
 
-    def _plan_namespace(self, spec: EndpointSpec | None) -> str:
+    def _plan_namespace(self, spec: EndpointSpec | None) -> str | None:
         settings = self._settings()
-        if spec is not None and compute_name(spec.compute) in (settings.computes or {}):
-            context, namespace = (settings.computes or {})[compute_name(spec.compute) or ""]
-            return namespace or settings.namespace or self._context_namespace(context)
-        return settings.namespace or self._context_namespace(settings.context)
+        name = None if spec is None else compute_name(spec.compute)
+        if name is not None and name in (settings.computes or {}):
+            context, namespace = (settings.computes or {})[name]
+            return namespace or settings.namespace or self._named_namespace(context)
+        if name is not None and no_config_reason() is None:
+            # A compute named after a kubeconfig context is that context, as when the endpoint is applied.
+            with contextlib.suppress(BackendUnavailable):
+                if any(c.get("name") == name for c in list_contexts()[0]):
+                    return settings.namespace or self._named_namespace(name)
+        return settings.namespace or self._named_namespace(settings.context)

@@ -14,7 +14,7 @@ from typing import Any
 from endpointctl.backends.kubernetes import manifests, naming, packaging
 from endpointctl.backends.kubernetes.apply import apply, delete_labelled
 from endpointctl.backends.kubernetes.client import KubeClient
-from endpointctl.backends.kubernetes.credentials import key_material
+from endpointctl.backends.kubernetes.credentials import admin_token, key_material
 from endpointctl.backends.kubernetes.settings import KubeSettings
 from endpointctl.backends.kubernetes.targets import Targets
 from endpointctl.backends.kubernetes.views import deployment_specs, routing_of
@@ -29,6 +29,7 @@ def endpoint_docs(
     settings: KubeSettings,
     keys: manifests.KeyMaterial | None,
     deployments: Mapping[str, DeploymentSpec],
+    admin_token: str | None = None,
 ) -> list[dict[str, Any]]:
     """The endpoint's objects (blocking: builds the gateway's archive)."""
     archive, digest = packaging.gateway_host_archive()
@@ -37,6 +38,7 @@ def endpoint_docs(
         namespace,
         settings,
         keys=keys,
+        admin_token=admin_token,
         deployments=deployments,
         host_archive=archive,
         host_digest=digest,
@@ -48,12 +50,15 @@ async def apply_endpoint(
     spec: EndpointSpec,
     settings: KubeSettings,
     fresh_keys: Callable[[], manifests.KeyMaterial],
+    fresh_admin_token: Callable[[], str],
 ) -> None:
     target = await targets.for_spec(spec)
     client = targets.client(target)
     keys = await key_material(client, spec.name) or fresh_keys()
+    # Generated once per endpoint, like the keys; an endpoint created before admin tokens existed gets one now.
+    token = await admin_token(client, spec.name) or fresh_admin_token()
     deployments = await deployment_specs(client, spec.name)
-    docs = await asyncio.to_thread(endpoint_docs, spec, target.namespace, settings, keys, deployments)
+    docs = await asyncio.to_thread(endpoint_docs, spec, target.namespace, settings, keys, deployments, token)
     for doc in docs:
         await apply(client, doc)
     current_host = {d["metadata"]["name"] for d in docs if d["kind"] == "ConfigMap"}

@@ -36,6 +36,8 @@ KINDS: dict[tuple[str, str], tuple[str, str]] = {
     ("/apis/apps/v1", "deployments"): ("apps/v1", "Deployment"),
     ("/apis/apps/v1", "replicasets"): ("apps/v1", "ReplicaSet"),
     ("/apis/autoscaling/v2", "horizontalpodautoscalers"): ("autoscaling/v2", "HorizontalPodAutoscaler"),
+    ("/apis/policy/v1", "poddisruptionbudgets"): ("policy/v1", "PodDisruptionBudget"),
+    ("/apis/networking.k8s.io/v1", "networkpolicies"): ("networking.k8s.io/v1", "NetworkPolicy"),
 }
 
 
@@ -90,6 +92,7 @@ class Cluster:
         self.conflict_next_put: set[str] = set()
         # (namespace, service, port name) → where the service proxy forwards: what would be the Service's pods.
         self.proxies: dict[tuple[str, str, str], str] = {}
+        self.proxied_headers: list[dict[str, str]] = []  # what the service proxy forwarded, per request
         self.progress_deadline_scale = 1.0
         # What the node list says, and where NodePorts are allocated from: a test that runs a Service's pods
         # on this machine points both here, so a client reaches them as it would through a node.
@@ -544,8 +547,14 @@ class Handler(BaseHTTPRequestHandler):
         base = self.cluster.proxies.get((ns, name, port))
         if base is None:
             raise ApiError(503, "ServiceUnavailable", f'no endpoints available for service "{name}"')
+        # Like kube-apiserver: the Authorization header authenticated the caller and is removed
+        # (WithAuthentication deletes it); the proxy forwards the other end-to-end headers to the pod.
+        hop_by_hop = {"authorization", "connection", "host", "keep-alive", "transfer-encoding", "upgrade"}
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in hop_by_hop}
+        self.cluster.proxied_headers.append(dict(headers))
+        forwarded = urllib.request.Request(f"{base}/{path}", headers=headers)
         try:
-            with urllib.request.urlopen(f"{base}/{path}", timeout=5) as response:
+            with urllib.request.urlopen(forwarded, timeout=5) as response:
                 status, data = response.status, response.read()
         except urllib.error.HTTPError as exc:
             status, data = exc.code, exc.read()

@@ -1,7 +1,7 @@
 """An endpoint's gateway pod, run on this machine from what the backend wrote to the API double.
 
-The real gateway runs as its pod runs it: `--config-file` / `--keys-file` hold the routing ConfigMap's and the
-keys Secret's documents, as their volume mounts would. What only a cluster provides is substituted, and only
+The real gateway runs as its pod runs it: `--config-file` / `--keys-file` / `--admin-token-file` hold the
+routing ConfigMap's, the keys Secret's and the admin-token Secret's documents, as their volume mounts would. What only a cluster provides is substituted, and only
 that: the port it listens on (the node's), and, when given, where each deployment's Service sends requests
 (its pods' addresses, here local scoring hosts).
 """
@@ -42,10 +42,14 @@ class LocalGateway:
         self._instances = dict(instances or {})
         self.sync_config()
         self.sync_keys()
+        token = apiserver.cluster.get("Secret", namespace, naming.admin_token_secret_name(endpoint))
+        self.admin_token = base64.b64decode(token["data"]["token"]).decode()
+        (folder / "admin-token").write_text(self.admin_token)
         self.process = subprocess.Popen(
             [
                 *(sys.executable, "-m", "endpointctl.serving.gateway", "--admin-port", str(self.admin_port)),
                 *("--config-file", str(folder / "routing.json"), "--keys-file", str(folder / "keys.json")),
+                *("--admin-token-file", str(folder / "admin-token")),
             ],
             stdout=subprocess.DEVNULL,
         )

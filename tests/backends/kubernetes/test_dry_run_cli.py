@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from endpointctl.backends.kubernetes import client as kube_client
+from endpointctl.backends.kubernetes import kubeconfig
 from tests.backends.kubernetes import plans
 from tests.backends.kubernetes.test_manifests import GOLDEN
 from tests.conftest import Run
@@ -79,10 +80,15 @@ def test_endpoint_and_deployment_dry_runs_print_kubectl_streams(cli: Run, offlin
         ("Deployment", "my-endpoint-gw"),
         ("Service", "my-endpoint-gw"),
         ("Service", "my-endpoint-gw-admin"),
+        ("PodDisruptionBudget", "my-endpoint-gw"),
+        ("NetworkPolicy", "my-endpoint-gw"),
+        ("NetworkPolicy", "my-endpoint-inference"),
     ]
     assert docs[1]["metadata"]["name"].startswith("my-endpoint-gw-host-")
-    # No kubeconfig: the namespace is Kubernetes' default one.
+    # No kubeconfig: the namespace is Kubernetes' default one, and the dry run says so rather than silently.
     assert {d["metadata"]["namespace"] for d in docs} == {"default"}
+    assert 'note: namespace "default": nothing names one' in endpoint.err
+    assert "kube_namespace=NAME" in endpoint.err
 
     deployment = cli(
         "online-deployment",
@@ -96,8 +102,9 @@ def test_endpoint_and_deployment_dry_runs_print_kubectl_streams(cli: Run, offlin
         "yaml",
     )
     assert deployment.code == 0, deployment.err
+    assert 'note: namespace "default"' in deployment.err
     kinds = [d["kind"] for d in _stream(deployment.out)]
-    assert kinds == ["ConfigMap", "Deployment", "Service"]
+    assert kinds == ["ConfigMap", "Deployment", "Service", "PodDisruptionBudget"]
 
 
 @pytest.mark.parametrize(
@@ -116,6 +123,7 @@ def test_the_cli_prints_the_golden_manifests(
     assert isinstance(case.source, Path)
     result = cli(noun, "create", "-f", str(case.source), "--backend", "kubernetes", "--dry-run", "-o", "yaml")
     assert result.code == 0, result.err
+    assert "note:" not in result.err  # kube_namespace names the namespace: nothing to point out
     assert plans.golden_text(_stream(result.out)) == (GOLDEN / f"{case.name}.yaml").read_text(
         encoding="utf-8"
     )
@@ -162,3 +170,58 @@ def test_registered_model_and_environment_travel_in_the_package(cli: Run, offlin
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["AZUREML_MODEL_DIR"] == "/var/azureml-app/azureml-models/my-model/1"
+
+
+def test_a_compute_named_after_a_context_plans_that_contexts_namespace(
+    cli: Run, offline: list[object], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As an apply resolves it: `compute: azureml:NAME` with no kube_computes entry is the context NAME."""
+    doc = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "c", "cluster": {"server": "https://192.0.2.1:6443"}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [
+            {"name": "other", "context": {"cluster": "c", "user": "u", "namespace": "elsewhere"}},
+            {"name": "inferencecompute", "context": {"cluster": "c", "user": "u", "namespace": "ml-team"}},
+        ],
+        "current-context": "other",
+    }
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump(doc))
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    endpoint = plans.K8S / "kubernetes-endpoint.yml"
+    assert "azureml:inferencecompute" in endpoint.read_text()
+    result = cli(
+        "online-endpoint", "create", "-f", str(endpoint), "--backend", "kubernetes", "--dry-run", "-o", "yaml"
+    )
+    assert result.code == 0, result.err
+    assert {d["metadata"]["namespace"] for d in _stream(result.out)} == {"ml-team"}
+    assert "note:" not in result.err
+
+
+def test_in_a_pod_the_plan_names_the_pods_own_namespace(
+    cli: Run, offline: list[object], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In-cluster (no kubeconfig), the namespace is the service account's, as kubectl uses there."""
+    account = tmp_path / "serviceaccount"
+    account.mkdir()
+    (account / "token").write_text("t")
+    (account / "namespace").write_text("ml-pods\n")
+    monkeypatch.setattr(kubeconfig, "IN_CLUSTER_TOKEN", account / "token")
+    monkeypatch.setattr(kubeconfig, "IN_CLUSTER_NAMESPACE", account / "namespace")
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "192.0.2.1")
+    result = cli(
+        "online-deployment",
+        "create",
+        "-f",
+        str(plans.MANAGED / "blue-deployment.yml"),
+        "--backend",
+        "kubernetes",
+        "--dry-run",
+        "-o",
+        "yaml",
+    )
+    assert result.code == 0, result.err
+    assert {d["metadata"]["namespace"] for d in _stream(result.out)} == {"ml-pods"}
+    assert "note:" not in result.err

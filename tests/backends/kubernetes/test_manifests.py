@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ import yaml
 
 from endpointctl.backends.kubernetes import manifests, naming, packaging
 from endpointctl.backends.kubernetes.backend import KubernetesBackend
+from endpointctl.backends.kubernetes.settings import KubeSettings
+from endpointctl.core.errors import InvalidInput
 from endpointctl.core.spec import load_deployment, load_endpoint
 from tests.backends.kubernetes import plans
 from tests.backends.kubernetes.apiserver import ApiServer
@@ -70,13 +73,22 @@ def test_every_dry_run_manifest_is_valid_for_the_newest_kubernetes(
 
 def test_the_plans_cover_every_kind_the_backend_creates(planner: KubernetesBackend) -> None:
     kinds = {doc["kind"] for case in plans.CASES for doc in plan_of(planner, case)}
-    # The Secret is the one object a dry run leaves out (keys are made at apply time): see the next test.
-    assert kinds == {"ConfigMap", "Deployment", "Service", "HorizontalPodAutoscaler"}
+    # The Secrets are the objects a dry run leaves out (keys and the admin token are made at apply time): see
+    # the next test.
+    assert kinds == {
+        "ConfigMap",
+        "Deployment",
+        "Service",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+    }
 
 
 def test_the_keys_secret_and_a_live_routing_update_are_valid() -> None:
     secret = manifests.keys_secret("my-endpoint", plans.fixed_keys(), plans.NAMESPACE)
     assert validate(secret)
+    assert validate(manifests.admin_token_secret("my-endpoint", "t" * 64, plans.NAMESPACE))
     spec = load_deployment(plans.K8S / "kubernetes-blue-deployment.yml")
     endpoint = load_endpoint(plans.K8S / "kubernetes-endpoint.yml")
     routing = manifests.routing_config(
@@ -98,7 +110,14 @@ async def test_every_object_sent_to_the_api_server_is_valid(
 
     monkeypatch.setattr(apiserver.cluster, "_validate", record)
     await _create(backend)
-    assert {d["kind"] for d in sent} >= {"Secret", "ConfigMap", "Deployment", "Service"}
+    assert {d["kind"] for d in sent} >= {
+        "Secret",
+        "ConfigMap",
+        "Deployment",
+        "Service",
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+    }
     for doc in sent:
         assert plans.is_ours(doc)
         validate(doc)
@@ -127,7 +146,13 @@ def test_strict_validation_rejects_a_broken_manifest(planner: KubernetesBackend)
 def test_deployment_shape(planner: KubernetesBackend) -> None:
     docs = plan_of(planner, plans.CASES[6])  # kubernetes-autoscaled
     by_kind = {d["kind"]: d for d in docs}
-    assert [d["kind"] for d in docs] == ["ConfigMap", "Deployment", "Service", "HorizontalPodAutoscaler"]
+    assert [d["kind"] for d in docs] == [
+        "ConfigMap",
+        "Deployment",
+        "Service",
+        "PodDisruptionBudget",
+        "HorizontalPodAutoscaler",
+    ]
     dep = by_kind["Deployment"]
     assert dep["metadata"]["labels"] == {
         naming.MANAGED_BY: "endpointctl",
@@ -237,7 +262,10 @@ def test_the_endpoint_dry_run_prints_no_keys(planner: KubernetesBackend) -> None
     # The gateway still names the Secret an apply creates, so the stream and a later apply fit together.
     gateway = next(d for d in docs if d["kind"] == "Deployment")
     volumes = gateway["spec"]["template"]["spec"]["volumes"]
-    assert {"name": "keys", "secret": {"secretName": naming.keys_secret_name("my-endpoint")}} in volumes
+    assert {
+        "name": "keys",
+        "secret": {"secretName": naming.keys_secret_name("my-endpoint"), "defaultMode": 0o440},
+    } in volumes
 
 
 # --- golden files ------------------------------------------------------------------------------------------
@@ -252,3 +280,103 @@ def test_golden(planner: KubernetesBackend, case: plans.Case) -> None:
     assert text == path.read_text(encoding="utf-8"), (
         f"{case.name}: the manifests changed; if intended, regenerate with ENDPOINTCTL_UPDATE_GOLDEN=1"
     )
+
+
+# --- what a platform team asks of every pod ----------------------------------------------------------------
+@pytest.mark.parametrize("case", plans.CASES, ids=CASE_IDS)
+def test_every_pod_is_hardened_spread_and_covered_by_a_disruption_budget(
+    planner: KubernetesBackend, case: plans.Case
+) -> None:
+    docs = plan_of(planner, case)
+    budgets = {d["metadata"]["name"]: d for d in docs if d["kind"] == "PodDisruptionBudget"}
+    deployments = [d for d in docs if d["kind"] == "Deployment"]
+    assert deployments
+    for dep in deployments:
+        pod = dep["spec"]["template"]["spec"]
+        labels = dep["spec"]["template"]["metadata"]["labels"]
+        assert pod["automountServiceAccountToken"] is False
+        security = pod["securityContext"]
+        assert security["runAsNonRoot"] is True
+        assert security["runAsUser"] >= 10000 and security["runAsGroup"] >= 10000
+        assert security["seccompProfile"] == {"type": "RuntimeDefault"}
+        (spread,) = pod["topologySpreadConstraints"]
+        assert (spread["topologyKey"], spread["whenUnsatisfiable"]) == (
+            "kubernetes.io/hostname",
+            "ScheduleAnyway",
+        )
+        assert spread["labelSelector"]["matchLabels"] == labels
+        writable = {v["name"] for v in pod["volumes"] if "emptyDir" in v}
+        for container in pod["initContainers"] + pod["containers"]:
+            assert container["securityContext"] == {
+                "allowPrivilegeEscalation": False,
+                "privileged": False,
+                "readOnlyRootFilesystem": True,
+                "runAsNonRoot": True,
+                "capabilities": {"drop": ["ALL"]},
+            }, container["name"]
+            mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+            assert mounts["/tmp"] in writable, container["name"]  # TMPDIR and HOME
+            env = {e["name"]: e["value"] for e in container["env"]}
+            assert (env["HOME"], env["TMPDIR"]) == ("/tmp", "/tmp"), container["name"]
+        budget = budgets[dep["metadata"]["name"]]
+        assert budget["spec"]["selector"]["matchLabels"] == dep["spec"]["selector"]["matchLabels"]
+        # One pod at a time, so even a single replica can be drained (minAvailable 1 would block it).
+        assert budget["spec"]["maxUnavailable"] == 1 and "minAvailable" not in budget["spec"]
+
+
+def test_the_gateway_is_highly_available_and_bounded(planner: KubernetesBackend) -> None:
+    docs = plan_of(planner, plans.CASES[0])
+    gateway = next(d for d in docs if d["kind"] == "Deployment")
+    assert gateway["spec"]["replicas"] == 2
+    for container in (
+        gateway["spec"]["template"]["spec"]["initContainers"]
+        + gateway["spec"]["template"]["spec"]["containers"]
+    ):
+        assert set(container["resources"]) == {"requests", "limits"}
+        assert set(container["resources"]["limits"]) == {"cpu", "memory"}
+    one = replace(planner.settings, gateway_replicas=1)
+    assert (
+        manifests.gateway_manifests(load_endpoint(plans.MANAGED / "endpoint.yml"), "ns", one, b"", "d")[1][
+            "spec"
+        ]["replicas"]
+        == 1
+    )
+
+
+def test_gateway_replicas_come_from_the_defaults_and_are_checked() -> None:
+    assert KubeSettings.from_defaults({}).gateway_replicas == 2
+    assert KubeSettings.from_defaults({"kube_gateway_replicas": "3"}).gateway_replicas == 3
+    for bad in ("0", "two", "-1", "51"):
+        with pytest.raises(InvalidInput, match="kube_gateway_replicas"):
+            KubeSettings.from_defaults({"kube_gateway_replicas": bad})
+
+
+def test_only_the_endpoints_gateway_reaches_its_inference_pods(planner: KubernetesBackend) -> None:
+    endpoint_docs = plan_of(planner, plans.CASES[3])  # kubernetes-endpoint
+    blue = plan_of(planner, plans.CASES[4])  # kubernetes-blue
+    policies = {d["metadata"]["name"]: d for d in endpoint_docs if d["kind"] == "NetworkPolicy"}
+    gateway_pod = next(d for d in endpoint_docs if d["kind"] == "Deployment")["spec"]["template"]
+    blue_pod = next(d for d in blue if d["kind"] == "Deployment")["spec"]["template"]
+
+    def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+        return all(labels.get(k) == v for k, v in selector["matchLabels"].items())
+
+    inference = policies[naming.inference_policy_name("my-endpoint")]["spec"]
+    assert selects(inference["podSelector"], blue_pod["metadata"]["labels"])
+    assert not selects(inference["podSelector"], gateway_pod["metadata"]["labels"])
+    (rule,) = inference["ingress"]
+    (source,) = rule["from"]
+    assert set(source) == {"podSelector"}  # pods of this namespace only, and only the gateway's
+    assert selects(source["podSelector"], gateway_pod["metadata"]["labels"])
+    assert not selects(source["podSelector"], blue_pod["metadata"]["labels"])
+    assert rule["ports"] == [{"protocol": "TCP", "port": manifests.SCORING_PORT}]
+    other = naming.labels("other-endpoint", naming.GATEWAY)
+    assert not selects(source["podSelector"], other)
+    gateway = policies[naming.gateway_name("my-endpoint")]["spec"]
+    assert selects(gateway["podSelector"], gateway_pod["metadata"]["labels"])
+    assert sorted(p["port"] for r in gateway["ingress"] for p in r["ports"]) == [
+        manifests.GATEWAY_PORT,
+        manifests.GATEWAY_ADMIN_PORT,
+    ]
+    command = gateway_pod["spec"]["containers"][0]["command"][-1]
+    assert "--admin-token-file /etc/endpointctl/admin/token" in command

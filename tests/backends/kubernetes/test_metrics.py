@@ -3,7 +3,8 @@
 The gateway here is the real one, run as its pod runs it (`--config-file` / `--keys-file`, the ConfigMap's and
 the Secret's documents), on this machine; the API double's service proxy forwards to its admin port. The
 deployments' Services cannot resolve outside a cluster, so every request is answered 503 by the gateway —
-which is exactly what its metrics must then count.
+which is exactly what its metrics must then count. The gateway asks for its admin token, which the API server
+(that consumes the Authorization header itself) forwards only in the admin API's own header.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from endpointctl.backends.kubernetes import naming
@@ -43,8 +45,16 @@ async def test_metrics_come_from_the_gateway_through_the_service_proxy(
         apiserver.cluster.proxies[(NS, admin, "admin")] = f"http://127.0.0.1:{gateway.admin_port}"
         assert [gateway.score("blue") for _ in range(3)] == [503, 503, 503]
         snapshot = await backend.metrics(ENDPOINT)
+        admin_url = f"http://127.0.0.1:{gateway.admin_port}"
+        async with httpx.AsyncClient(timeout=10) as http:
+            # Straight to the admin port, without the token: refused, but for the kubelet's probe route.
+            assert (await http.get(f"{admin_url}/v1/metrics")).status_code == 401
+            assert (await http.get(f"{admin_url}/healthz")).status_code == 200
     finally:
         gateway.stop()
+    (forwarded,) = apiserver.cluster.proxied_headers
+    assert {k.lower(): v for k, v in forwarded.items()}["x-endpointctl-admin-token"] == gateway.admin_token
+    assert "authorization" not in {k.lower() for k in forwarded}
     blue = snapshot.deployments["blue"]
     assert blue.requests == 3
     assert {k: v for k, v in blue.by_status.items() if v} == {"5xx": 3}

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from endpointctl.backends.kubernetes import naming
 from endpointctl.backends.kubernetes.backend import KubernetesBackend
 from endpointctl.core.errors import InvalidInput, OperationFailed
 from endpointctl.core.service import EndpointService
@@ -221,3 +222,38 @@ async def test_status_without_kubeconfig_and_with_an_unreachable_server(
     status = await KubernetesBackend(ctx).status()
     assert not status.available and loop.time() - started < 3.5
     ctx.store.close()
+
+
+async def test_disruption_budgets_policies_and_the_admin_token_live_and_die_with_their_owners(
+    backend: KubernetesBackend, apiserver: ApiServer
+) -> None:
+    svc = await _create(backend)
+    cluster = apiserver.cluster
+
+    def ours() -> set[tuple[str, str]]:
+        with cluster.lock:
+            return {
+                (kind, name)
+                for (kind, ns, name), obj in cluster.objects.items()
+                if ns == NS and (obj["metadata"].get("labels") or {}).get(naming.MANAGED_BY) == naming.MANAGER
+            }
+
+    assert {
+        ("PodDisruptionBudget", "my-endpoint-gw"),
+        ("PodDisruptionBudget", "my-endpoint-blue"),
+        ("NetworkPolicy", "my-endpoint-gw"),
+        ("NetworkPolicy", "my-endpoint-inference"),
+        ("Secret", "my-endpoint-gw-admin-token"),
+    } <= ours()
+    token = cluster.get("Secret", NS, "my-endpoint-gw-admin-token")["data"]["token"]
+    assert base64.b64decode(token).decode() == "ab" * 32
+    # The token is made once: an update keeps it (as it keeps the keys).
+    backend.new_secret = lambda: "cd" * 32
+    await svc.update_endpoint(load_endpoint(K8S / "kubernetes-endpoint.yml"), backend="kubernetes")
+    assert cluster.get("Secret", NS, "my-endpoint-gw-admin-token")["data"]["token"] == token
+
+    await svc.delete_deployment("my-endpoint", "blue", backend="kubernetes")
+    apiserver.wait_for(lambda c: ("PodDisruptionBudget", "my-endpoint-blue") not in ours())
+    assert ("NetworkPolicy", "my-endpoint-inference") in ours()  # the endpoint's, not the deployment's
+    await svc.delete_endpoint("my-endpoint", backend="kubernetes")
+    apiserver.wait_for(lambda c: not ours())
