@@ -147,6 +147,18 @@ class Kubelet:
         extract(archive, {"app/": str(app)})
         server_spec = next(c for c in spec["containers"] if c["name"] == "inference-server")
         env = {e["name"]: str(e["value"]).replace(APP_ROOT, str(app)) for e in server_spec.get("env") or []}
+        # Secret volumes as the kubelet mounts them: each key a file, paths in the env pointed at them.
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        for mount in server_spec.get("volumeMounts") or []:
+            secret_ref = volumes[mount["name"]].get("secret")
+            if secret_ref is None:
+                continue
+            secret = self._apiserver.cluster.get("Secret", self._namespace, secret_ref["secretName"])
+            folder = root / "secrets" / mount["name"]
+            folder.mkdir(parents=True)
+            for key, value in secret["data"].items():
+                (folder / key).write_bytes(base64.b64decode(value))
+            env = {k: v.replace(mount["mountPath"], str(folder)) for k, v in env.items()}
         env.pop("PYTHONPATH", None)  # the pod's pip --target folder; this environment has it all
         port = free_port()
         env["SERVER_PORT"] = str(port)

@@ -18,6 +18,8 @@ gateway's admin port answers only with the endpoint's admin token (a Secret, lik
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -55,6 +57,10 @@ ROUTING_KEY = "routing.json"
 ENDPOINT_KEY = "endpoint.json"
 KEYS_KEY = "keys.json"
 ADMIN_TOKEN_KEY = "token"
+# The instance token: a pod IP is reachable from anywhere the NetworkPolicy is not enforced (not every CNI
+# enforces them), so the scoring host also requires this token, which only the endpoint's gateway sends.
+INSTANCE_TOKEN_MOUNT = "/etc/endpointctl/instance-token"
+INSTANCE_TOKEN_KEY = "token"
 # Images differ in whether `python` or `python3` is the interpreter's name; both are tried, in that order.
 PYTHON = 'exec "$(command -v python3 || command -v python)"'
 
@@ -198,8 +204,18 @@ def deployment_manifests(
     ]
     if settings.pip_index_url:
         init_env.append({"name": "ENDPOINTCTL_PIP_INDEX_URL", "value": settings.pip_index_url})
+    volumes.append(
+        {
+            "name": "instance-token",
+            "secret": {
+                "secretName": naming.instance_token_secret_name(endpoint),
+                "defaultMode": hardening.SECRET_FILE_MODE,
+            },
+        }
+    )
     env = {
         **{e["name"]: e["value"] for e in hardening.SCRATCH_ENV},
+        "ENDPOINTCTL_INSTANCE_TOKEN_FILE": f"{INSTANCE_TOKEN_MOUNT}/{INSTANCE_TOKEN_KEY}",
         "SERVER_PORT": str(SCORING_PORT),
         "PYTHONPATH": f"{HOST_PATH}:{SITE_PATH}",
         **package.env,
@@ -214,7 +230,11 @@ def deployment_manifests(
         "livenessProbe": _probe(spec.liveness_probe, liveness=True),
         "readinessProbe": _probe(spec.readiness_probe, liveness=False),
         "securityContext": hardening.CONTAINER_SECURITY,
-        "volumeMounts": [{"name": "app", "mountPath": APP_ROOT}, hardening.SCRATCH_MOUNT],
+        "volumeMounts": [
+            {"name": "app", "mountPath": APP_ROOT},
+            hardening.SCRATCH_MOUNT,
+            {"name": "instance-token", "mountPath": INSTANCE_TOKEN_MOUNT, "readOnly": True},
+        ],
     }
     resources = _resources(spec)
     if resources:
@@ -345,11 +365,31 @@ def routing_config_map(spec: EndpointSpec, routing: dict[str, Any], namespace: s
     )
 
 
+def instance_token(keys: KeyMaterial) -> str:
+    """Derived from the endpoint's token secret: stable for its life, nothing new to store, never printed."""
+    secret = bytes.fromhex(keys.token_secret)
+    return hmac.new(secret, b"endpointctl instance token v1", hashlib.sha256).hexdigest()
+
+
 def keys_document(endpoint: str, keys: KeyMaterial) -> dict[str, Any]:
     credentials = EndpointConfig(
-        keys=(keys.primary, keys.secondary), token_secret=bytes.fromhex(keys.token_secret)
+        keys=(keys.primary, keys.secondary),
+        token_secret=bytes.fromhex(keys.token_secret),
+        instance_token=instance_token(keys),
     )
     return gateway_keys_document(GatewayConfig({endpoint: credentials}))
+
+
+def instance_token_secret(endpoint: str, keys: KeyMaterial, namespace: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": _meta(
+            naming.instance_token_secret_name(endpoint), namespace, naming.labels(endpoint, naming.GATEWAY)
+        ),
+        "type": "Opaque",
+        "data": {INSTANCE_TOKEN_KEY: base64.b64encode(instance_token(keys).encode()).decode()},
+    }
 
 
 def keys_secret(endpoint: str, keys: KeyMaterial, namespace: str) -> dict[str, Any]:
@@ -543,7 +583,11 @@ def endpoint_manifests(
     `endpointctl online-endpoint create|update` creates when it is missing.
     """
     routing = routing_config(spec, deployments, namespace)
-    secret = [] if keys is None else [keys_secret(spec.name, keys, namespace)]
+    secret = (
+        []
+        if keys is None
+        else [keys_secret(spec.name, keys, namespace), instance_token_secret(spec.name, keys, namespace)]
+    )
     if admin_token is not None:
         secret.append(admin_token_secret(spec.name, admin_token, namespace))
     return [

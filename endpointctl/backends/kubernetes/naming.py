@@ -43,6 +43,11 @@ def admin_token_secret_name(endpoint: str) -> str:
     return f"{gateway_name(endpoint)}-admin-token"
 
 
+def instance_token_secret_name(endpoint: str) -> str:
+    # Mounted by the endpoint's inference pods: the token their scoring hosts require of the gateway.
+    return f"{_dns(endpoint)}-instance-token"
+
+
 def inference_policy_name(endpoint: str) -> str:
     # NetworkPolicies are ours alone in their kind: "-gw" names the gateway's, this one its inference pods'.
     return f"{_dns(endpoint)}-inference"

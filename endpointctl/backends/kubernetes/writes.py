@@ -96,6 +96,7 @@ async def apply_deployment(
     # Packaging fails (size, scheme, environment) before anything is sent.
     package = await asyncio.to_thread(packaging.build_package, spec, registry)
     client, routing_cm = await targets.locate(spec.endpoint_name)
+    await _ensure_instance_token(client, spec.endpoint_name)
     docs = manifests.deployment_manifests(spec, package, client.target.namespace, settings)
     autoscaled = any(d["kind"] == "HorizontalPodAutoscaler" for d in docs)
     for doc in docs:
@@ -109,6 +110,19 @@ async def apply_deployment(
         client, endpoint_spec, deployments, entry.get("traffic", {}), entry.get("mirror_traffic", {})
     )
     await _collect_packages(client, spec.endpoint_name, spec.name, keep=docs[0]["metadata"]["name"])
+
+
+async def _ensure_instance_token(client: KubeClient, endpoint: str) -> None:
+    """An endpoint created before instance tokens has neither the Secret its pods mount nor the token in the
+    gateway's keys: both are written before a deployment that needs them."""
+    if await client.find("Secret", naming.instance_token_secret_name(endpoint)) is not None:
+        return
+    keys = await key_material(client, endpoint)
+    if keys is None:
+        return  # no keys Secret either: the endpoint's own apply writes all three
+    namespace = client.target.namespace
+    await apply(client, manifests.keys_secret(endpoint, keys, namespace))
+    await apply(client, manifests.instance_token_secret(endpoint, keys, namespace))
 
 
 async def _collect_packages(client: KubeClient, endpoint: str, name: str, *, keep: str) -> None:

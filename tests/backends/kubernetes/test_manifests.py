@@ -13,6 +13,7 @@ change, regenerate them and review the diff:
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
 import os
 from dataclasses import replace
@@ -380,3 +381,26 @@ def test_only_the_endpoints_gateway_reaches_its_inference_pods(planner: Kubernet
     ]
     command = gateway_pod["spec"]["containers"][0]["command"][-1]
     assert "--admin-token-file /etc/endpointctl/admin/token" in command
+
+
+def test_inference_pods_require_the_instance_token_only_the_gateway_holds(planner: KubernetesBackend) -> None:
+    keys = plans.fixed_keys()
+    secret = manifests.instance_token_secret("my-endpoint", keys, plans.NAMESPACE)
+    assert validate(secret)
+    token = base64.b64decode(secret["data"][manifests.INSTANCE_TOKEN_KEY]).decode()
+    # The gateway's keys document carries the same token; the routing ConfigMap, readable by more, does not.
+    gateway_keys = manifests.keys_document("my-endpoint", keys)["endpoints"]["my-endpoint"]
+    assert gateway_keys["instance_token"] == token and len(token) == 64
+
+    blue = plan_of(planner, plans.CASES[4])  # kubernetes-blue
+    pod = next(d for d in blue if d["kind"] == "Deployment")["spec"]["template"]["spec"]
+    server = next(c for c in pod["containers"] if c["name"] == "inference-server")
+    env = {e["name"]: e["value"] for e in server["env"]}
+    mount = next(m for m in server["volumeMounts"] if m["name"] == "instance-token")
+    assert mount["readOnly"] and env["ENDPOINTCTL_INSTANCE_TOKEN_FILE"] == f"{mount['mountPath']}/token"
+    volume = next(v for v in pod["volumes"] if v["name"] == "instance-token")
+    assert volume["secret"]["secretName"] == naming.instance_token_secret_name("my-endpoint")
+    # Dry runs print no secret: neither the Secret nor the token appears in any planned document.
+    docs = plan_of(planner, plans.CASES[3]) + blue
+    assert token not in yaml.safe_dump_all(docs)
+    assert not [d for d in docs if d["kind"] == "Secret"]
