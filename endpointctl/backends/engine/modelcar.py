@@ -18,7 +18,7 @@ import os
 import stat
 import tarfile
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,14 +27,13 @@ import docker.errors
 from docker import DockerClient
 
 from endpointctl.backends.engine import labels
+from endpointctl.backends.engine.builder import Progress
 from endpointctl.core.errors import OperationFailed
 from endpointctl.core.filelock import exclusive
 
 REPOSITORY = "endpointctl/modelcar"
 ROOT = "/modelcar"
 _CHUNK = 1 << 20
-
-Progress = Callable[[str], None]
 
 
 class ModelcarError(OperationFailed):

@@ -10,16 +10,14 @@ Desktop), where `imagePullPolicy: IfNotPresent` finds it.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import docker.errors
 from docker import DockerClient
 
+from endpointctl.backends.engine.builder import Progress
 from endpointctl.core.errors import InvalidInput, OperationFailed
-
-Progress = Callable[[str], None]
 
 # HOST[:PORT]/PREFIX…: lower-case path components as the distribution spec allows.
 _REGISTRY = re.compile(

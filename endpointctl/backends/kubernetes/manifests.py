@@ -380,41 +380,33 @@ def keys_document(endpoint: str, keys: KeyMaterial) -> dict[str, Any]:
     return gateway_keys_document(GatewayConfig({endpoint: credentials}))
 
 
-def instance_token_secret(endpoint: str, keys: KeyMaterial, namespace: str) -> dict[str, Any]:
+def _secret(name: str, endpoint: str, namespace: str, key: str, value: bytes) -> dict[str, Any]:
+    """An Opaque Secret of the endpoint's (deleted with it) holding one file."""
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": _meta(
-            naming.instance_token_secret_name(endpoint), namespace, naming.labels(endpoint, naming.GATEWAY)
-        ),
+        "metadata": _meta(name, namespace, naming.labels(endpoint, naming.GATEWAY)),
         "type": "Opaque",
-        "data": {INSTANCE_TOKEN_KEY: base64.b64encode(instance_token(keys).encode()).decode()},
+        "data": {key: base64.b64encode(value).decode()},
     }
+
+
+def instance_token_secret(endpoint: str, keys: KeyMaterial, namespace: str) -> dict[str, Any]:
+    token = instance_token(keys).encode()
+    return _secret(
+        naming.instance_token_secret_name(endpoint), endpoint, namespace, INSTANCE_TOKEN_KEY, token
+    )
 
 
 def keys_secret(endpoint: str, keys: KeyMaterial, namespace: str) -> dict[str, Any]:
     payload = json.dumps(keys_document(endpoint, keys), sort_keys=True).encode()
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": _meta(
-            naming.keys_secret_name(endpoint), namespace, naming.labels(endpoint, naming.GATEWAY)
-        ),
-        "type": "Opaque",
-        "data": {KEYS_KEY: base64.b64encode(payload).decode()},
-    }
+    return _secret(naming.keys_secret_name(endpoint), endpoint, namespace, KEYS_KEY, payload)
 
 
 def admin_token_secret(endpoint: str, token: str, namespace: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": _meta(
-            naming.admin_token_secret_name(endpoint), namespace, naming.labels(endpoint, naming.GATEWAY)
-        ),
-        "type": "Opaque",
-        "data": {ADMIN_TOKEN_KEY: base64.b64encode(token.encode()).decode()},
-    }
+    return _secret(
+        naming.admin_token_secret_name(endpoint), endpoint, namespace, ADMIN_TOKEN_KEY, token.encode()
+    )
 
 
 def gateway_manifests(
