@@ -34,6 +34,10 @@ CAPACITY = (
     "request_settings.max_queue_wait_ms=5000",
 )
 GATES = Gates(min_requests=20)
+# A fresh candidate's first answers are slower (cold caches) and with 20 requests a p99 is their maximum: on a
+# busy 2-core machine that alone can exceed 1.5 × a warm baseline. The promotion test is about zero failed
+# requests through the steps; the p99 gate has its own test (a candidate 40 ms slower) under GATES.
+HEALTHY_GATES = Gates(min_requests=20, p99_slack_ms=30.0)
 FLAKY_SCORE = """\
 import random
 
@@ -79,7 +83,7 @@ async def test_a_healthy_candidate_is_promoted_with_zero_failed_requests(
     with Load(uri, key, REQUEST, tmp_path) as load:
         load.phase("rollout")
         started = await service.start_progressive(
-            ENDPOINT, to="green", steps=(50, 100), step_seconds=2.0, gates=GATES
+            ENDPOINT, to="green", steps=(50, 100), step_seconds=2.0, gates=HEALTHY_GATES
         )
         assert started.plan.baseline == "blue" and started.split.weights == {"blue": 50, "green": 50}
         done = await _until_over(service)
