@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import inspect
 import json
+import signal
 import sys
 import threading
 import time
@@ -16,6 +18,7 @@ from types import ModuleType
 import pytest
 
 from endpointctl.serving.scoring import compat, config, headers, inputs
+from endpointctl.serving.scoring import invoker as invoker_module
 from endpointctl.serving.scoring.compat.aml_response import AMLResponse
 from endpointctl.serving.scoring.invoker import Invoker, RunFailed, ScoringTimeout
 from endpointctl.serving.scoring.messages import Request, Response
@@ -244,3 +247,92 @@ def test_flags_win_over_environment() -> None:
     assert config.load([], {}).port == 5001 and config.load([], {}).worker_count == 1
     with pytest.raises(config.ConfigError):
         config.load([], {"WORKER_COUNT": "many"})
+
+
+def _inline(invoker: Invoker) -> bool:
+    # A call, so the type checker does not carry a narrowed property across awaits.
+    return invoker.inline
+
+
+async def _warm_up(invoker: Invoker) -> None:
+    for _ in range(invoker_module.INLINE_AFTER_FAST_CALLS):
+        await invoker.invoke(lambda: None)
+
+
+def test_invoker_moves_a_fast_run_onto_the_loop_thread_and_a_slow_one_back() -> None:
+    async def scenario() -> None:
+        invoker = Invoker(concurrency=1, timeout_ms=5_000)
+        try:
+            first, _ = await invoker.invoke(threading.get_ident)
+            assert first != threading.get_ident()  # starts in the pool
+            await _warm_up(invoker)
+            assert _inline(invoker)
+            same, _ = await invoker.invoke(threading.get_ident)
+            assert same == threading.get_ident()
+            with pytest.raises(RunFailed) as failed:
+                await invoker.invoke(lambda: 1 / 0)
+            assert isinstance(failed.value.__cause__, ZeroDivisionError)
+            # Over the budget once: every later run() goes to the pool so the loop keeps answering.
+            await invoker.invoke(lambda: time.sleep(invoker_module.INLINE_BUDGET_MS * 2 / 1000))
+            assert not _inline(invoker)
+            await _warm_up(invoker)
+            elsewhere, _ = await invoker.invoke(threading.get_ident)
+            assert elsewhere != threading.get_ident()
+        finally:
+            invoker.shutdown()
+
+    asyncio.run(scenario())
+
+
+def test_inline_timeout_interrupts_a_blocking_c_call_like_azmlinfsrv() -> None:
+    before = signal.getsignal(signal.SIGALRM)
+
+    async def scenario() -> None:
+        invoker = Invoker(concurrency=1, timeout_ms=100)
+        try:
+            await _warm_up(invoker)
+            assert _inline(invoker)
+            started = time.monotonic()
+            with pytest.raises(ScoringTimeout, match="after 100 ms"):
+                await invoker.invoke(lambda: time.sleep(30))
+            # time.sleep(30) was interrupted, not waited out (a pool thread could not have been).
+            assert time.monotonic() - started < 25
+            result, _ = await invoker.invoke(lambda: "next")
+            assert result == "next"
+        finally:
+            invoker.shutdown()
+        assert signal.getsignal(signal.SIGALRM) is before
+
+    asyncio.run(scenario())
+
+
+def test_inline_timeout_swallowed_by_run_still_answers_timeout() -> None:
+    def stubborn() -> str:
+        with contextlib.suppress(TimeoutError):
+            time.sleep(30)
+        return "late"
+
+    async def scenario() -> None:
+        invoker = Invoker(concurrency=1, timeout_ms=100)
+        try:
+            await _warm_up(invoker)
+            with pytest.raises(ScoringTimeout):
+                await invoker.invoke(stubborn)
+        finally:
+            invoker.shutdown()
+
+    asyncio.run(scenario())
+
+
+def test_invoker_with_more_than_one_slot_never_runs_inline() -> None:
+    async def scenario() -> None:
+        invoker = Invoker(concurrency=2, timeout_ms=5_000)
+        try:
+            await _warm_up(invoker)
+            assert not _inline(invoker)
+            elsewhere, _ = await invoker.invoke(threading.get_ident)
+            assert elsewhere != threading.get_ident()
+        finally:
+            invoker.shutdown()
+
+    asyncio.run(scenario())
