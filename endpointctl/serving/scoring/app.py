@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from endpointctl.serving.scoring import headers, inputs, responses
+from endpointctl.serving.scoring import headers, inputs, logs, responses
 from endpointctl.serving.scoring.config import INSTANCE_TOKEN_HEADER
 from endpointctl.serving.scoring.invoker import Invoker, RunFailed, ScoringTimeout
 from endpointctl.serving.scoring.messages import Request, Response
@@ -60,6 +60,7 @@ class ScoringApp:
     def __init__(self, scoring: Scoring, instance_token: str | None = None) -> None:
         self._scoring = scoring
         self._token = None if instance_token is None else instance_token.encode("ascii")
+        self._access = logs.AccessLog(logger)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -77,7 +78,9 @@ class ScoringApp:
             if request.query_string:
                 path = f"{path}?{request.query}"
             duration = (time.perf_counter() - started) * 1000
-            logger.info(f"{request.method} {path} {response.status} {duration:0.3f}ms {len(response.body)}")
+            self._access.info(
+                f"{request.method} {path} {response.status} {duration:0.3f}ms {len(response.body)}"
+            )
 
     def _admitted(self, scope: Scope) -> bool:
         if scope["path"] == "/" and scope["method"] in _HEALTH_METHODS:

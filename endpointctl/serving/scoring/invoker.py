@@ -74,6 +74,9 @@ class Invoker:
     def __init__(self, concurrency: int, timeout_ms: int, *, inline: bool | None = None) -> None:
         """``inline`` None: allowed when ``concurrency`` is 1 and this is the main thread (signals need it)."""
         self._timeout_ms = timeout_ms
+        self._timeout_s = timeout_ms / 1000
+        self._deadline = 0.0
+        self._alarm_at = 0.0
         if inline is None:
             inline = concurrency == 1 and threading.current_thread() is threading.main_thread()
         if inline and (concurrency != 1 or threading.current_thread() is not threading.main_thread()):
@@ -177,22 +180,34 @@ class Invoker:
 
     def _on_alarm(self, signum: int, frame: Any) -> None:
         # Runs on the main thread between two bytecodes of run(), or when a blocking C call returns EINTR.
-        if self._in_run:
-            self._alarmed = True
-            raise RunInterrupted(f"Scoring timeout after {self._timeout_ms} ms")
+        self._alarm_at = 0.0
+        if not self._in_run:
+            return  # armed for an earlier run(); nothing to stop now
+        remaining = self._deadline - time.perf_counter()
+        if remaining > 0.0:
+            # Armed for an earlier run(): re-arm for this one's own deadline.
+            signal.setitimer(signal.ITIMER_REAL, remaining)
+            self._alarm_at = self._deadline
+            return
+        self._alarmed = True
+        raise RunInterrupted(f"Scoring timeout after {self._timeout_ms} ms")
 
     def _call_inline(self, func: Callable[[], Any]) -> tuple[Any, float]:
         self._alarmed = False
         started = time.perf_counter()
+        self._deadline = started + self._timeout_s
+        if not self._alarm_at:
+            # The timer is armed once and re-armed only when it fires: deadlines only move later, so an
+            # alarm set for an earlier run() is never late for this one, and a request costs no system call.
+            signal.setitimer(signal.ITIMER_REAL, self._timeout_s)
+            self._alarm_at = self._deadline
         try:
+            self._in_run = True
             try:
-                self._in_run = True
-                signal.setitimer(signal.ITIMER_REAL, self._timeout_ms / 1000)
                 result = func()
             finally:
                 # First: an alarm from here on no longer raises.
                 self._in_run = False
-                signal.setitimer(signal.ITIMER_REAL, 0)
         except BaseException as ex:  # run() may raise anything, SystemExit included
             self._in_run = False
             if self._alarmed:

@@ -6,7 +6,10 @@ import asyncio
 import contextlib
 import importlib
 import inspect
+import io
 import json
+import logging
+import re
 import signal
 import sys
 import threading
@@ -17,7 +20,7 @@ from types import ModuleType
 
 import pytest
 
-from endpointctl.serving.scoring import compat, config, headers, inputs
+from endpointctl.serving.scoring import compat, config, headers, inputs, logs
 from endpointctl.serving.scoring import invoker as invoker_module
 from endpointctl.serving.scoring.compat.aml_response import AMLResponse
 from endpointctl.serving.scoring.invoker import Invoker, RunFailed, ScoringTimeout
@@ -336,3 +339,28 @@ def test_invoker_with_more_than_one_slot_never_runs_inline() -> None:
             invoker.shutdown()
 
     asyncio.run(scenario())
+
+
+def test_access_log_line_is_the_one_logging_would_write(monkeypatch: pytest.MonkeyPatch) -> None:
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+    server_logger = logging.getLogger("azmlinfsrv")
+    monkeypatch.setattr(server_logger, "handlers", list(server_logger.handlers))
+    monkeypatch.setattr(server_logger, "level", server_logger.level)
+    monkeypatch.setattr(logs, "_stdout_handler", logs._stdout_handler)
+    logs.setup("INFO")
+    access = logs.AccessLog(server_logger)
+    server_logger.info("POST /score 200 0.797ms 14")
+    access.info("POST /score 200 0.797ms 14")
+    through_logging, direct = out.getvalue().splitlines()
+    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}"
+    assert re.fullmatch(stamp + r" I \[\d+\] azmlinfsrv - POST /score 200 0\.797ms 14", direct)
+    assert direct[23:] == through_logging[23:]
+    # Another handler, or a level above INFO, goes through logging itself.
+    extra = io.StringIO()
+    server_logger.addHandler(logging.StreamHandler(extra))
+    access.info("GET /swagger.json 200 1.000ms 2")
+    assert extra.getvalue() == "GET /swagger.json 200 1.000ms 2\n"
+    server_logger.setLevel(logging.WARNING)
+    access.info("not shown")
+    assert "not shown" not in out.getvalue()
