@@ -80,7 +80,16 @@ def _servers(venv: Path, logs: Path, names: Sequence[str], workers: int) -> dict
     if "endpointctl" in names:
         port = free_port()
         servers["endpointctl"] = Server(
-            [python, "-m", "endpointctl.serving.scoring", *common, "--port", str(port), "--host", "127.0.0.1"],
+            [
+                python,
+                "-m",
+                "endpointctl.serving.scoring",
+                *common,
+                "--port",
+                str(port),
+                "--host",
+                "127.0.0.1",
+            ],
             oracle_env.environment(env),
             SCRIPT.parent,
             port,
@@ -155,7 +164,18 @@ def _row(cells: Sequence[str]) -> str:
     return "  ".join(cell.rjust(width) for cell, width in zip(cells, widths, strict=True))
 
 
-HEADINGS = ["conc", "server", "req/s", "p50 ms", "p99 ms", "errors", "ratio", "CPU µs/req", "host µs", "host CPU µs"]
+HEADINGS = [
+    "conc",
+    "server",
+    "req/s",
+    "p50 ms",
+    "p99 ms",
+    "errors",
+    "ratio",
+    "CPU µs/req",
+    "host µs",
+    "host CPU µs",
+]
 
 
 def _cells(row: Row, ratio: float | None, run_only_figures: RunOnly) -> list[str]:
