@@ -6,8 +6,9 @@ a futex wake and an eventfd wake-up per request: ~130 µs of CPU per request on 
 fast is called directly on the loop thread, bounded by ``setitimer``/SIGALRM as azmlinfsrv bounds it (which
 also interrupts a blocking C call). A run() that is slow goes to the pool, so the health route and other
 connections keep being answered while it runs: the worker starts in the pool, moves inline after
-``INLINE_AFTER_FAST_CALLS`` consecutive calls under ``INLINE_BUDGET_MS``, and moves back to the pool for good
-after an inline call over that budget. ``--max-concurrent N > 1`` always uses the pool.
+``INLINE_AFTER_FAST_CALLS`` consecutive calls under ``INLINE_BUDGET_MS``, and moves back to the pool after an
+inline call over that budget, returning only after a streak four times as long. ``--max-concurrent N > 1``
+always uses the pool.
 
 The pool is purpose-built rather than ``loop.run_in_executor`` + ``asyncio.wait_for``: each request then
 costs one queue put, one ``call_soon_threadsafe`` and one timer.
@@ -33,10 +34,14 @@ logger = logging.getLogger("azmlinfsrv")
 # switch interval a busy loop starves the pool thread (the "convoy effect") and p99 explodes.
 SWITCH_INTERVAL_S = 0.0005
 
-# A run() this fast blocks the loop less than a context switch to the pool costs the whole machine; a run()
-# slower than this is never called on the loop thread again (the health route must keep answering).
+# A run() this fast blocks the loop less than a context switch to the pool costs the whole machine; after a
+# run() slower than this, calls go back to the pool (the health route must keep answering) and need a streak
+# four times longer than the last to come back: a stall (a busy machine, a GC pause) costs a little speed for
+# a while, a script that is slow now and then blocks the loop a logarithmic number of times.
 INLINE_BUDGET_MS = 20.0
 INLINE_AFTER_FAST_CALLS = 50
+INLINE_STREAK_GROWTH = 4
+INLINE_STREAK_MAX = 1_000_000
 
 
 class ScoringTimeout(Exception):
@@ -83,6 +88,7 @@ class Invoker:
             raise ValueError("run() can run on the loop thread only one at a time, from the main thread")
         self._inline_allowed = inline
         self._fast_calls = 0
+        self._streak_needed = INLINE_AFTER_FAST_CALLS
         self._inline = False
         self._in_run = False
         self._alarmed = False
@@ -170,12 +176,13 @@ class Invoker:
         if not self._inline_allowed:
             return
         if elapsed_ms > INLINE_BUDGET_MS:
-            # A slow run() stays in the pool for the life of the worker: the loop must keep answering.
-            self._inline = False
-            self._inline_allowed = False
+            self._fast_calls = 0
+            if self._inline:
+                self._inline = False
+                self._streak_needed = min(self._streak_needed * INLINE_STREAK_GROWTH, INLINE_STREAK_MAX)
             return
         self._fast_calls += 1
-        if self._fast_calls >= INLINE_AFTER_FAST_CALLS:
+        if self._fast_calls >= self._streak_needed:
             self._inline = True
 
     def _on_alarm(self, signum: int, frame: Any) -> None:

@@ -275,12 +275,16 @@ def test_invoker_moves_a_fast_run_onto_the_loop_thread_and_a_slow_one_back() -> 
             with pytest.raises(RunFailed) as failed:
                 await invoker.invoke(lambda: 1 / 0)
             assert isinstance(failed.value.__cause__, ZeroDivisionError)
-            # Over the budget once: every later run() goes to the pool so the loop keeps answering.
+            # Over the budget once: later run() calls go to the pool so the loop keeps answering...
             await invoker.invoke(lambda: time.sleep(invoker_module.INLINE_BUDGET_MS * 2 / 1000))
             assert not _inline(invoker)
             await _warm_up(invoker)
             elsewhere, _ = await invoker.invoke(threading.get_ident)
             assert elsewhere != threading.get_ident()
+            # ...until a streak four times as long as the first.
+            for _ in range(3):
+                await _warm_up(invoker)
+            assert _inline(invoker)
         finally:
             invoker.shutdown()
 
