@@ -193,12 +193,29 @@ async def _read_request(scope: Scope, receive: Receive) -> Request:
     )
 
 
+# Headers of the host's own answers whose values repeat (a few values each): encoded once per worker.
+_CONSTANT_NAMES = frozenset({"Content-Type", "x-ms-run-function-failed", "x-ms-server-version", "Allow"})
+_ENCODED: dict[tuple[str, str], tuple[bytes, bytes]] = {}
+
+
+def _encoded(name: str, value: str) -> tuple[bytes, bytes]:
+    pair = _ENCODED.get((name, value))
+    if pair is None:
+        pair = (name.encode("latin-1"), value.encode("latin-1"))
+        if name in _CONSTANT_NAMES:
+            _ENCODED[(name, value)] = pair
+    return pair
+
+
 async def _send_response(send: Send, response: Response) -> None:
-    raw_headers = [
-        (name.encode("latin-1"), value.encode("latin-1"))
-        for name, value in response.headers
-        if name.lower() not in _HOP_BY_HOP
-    ]
+    if response.from_script:
+        raw_headers = [
+            (name.encode("latin-1"), value.encode("latin-1"))
+            for name, value in response.headers
+            if name.lower() not in _HOP_BY_HOP
+        ]
+    else:
+        raw_headers = [_encoded(name, value) for name, value in response.headers]
     raw_headers.append((b"content-length", str(len(response.body)).encode("ascii")))
     await send({"type": "http.response.start", "status": response.status, "headers": raw_headers})
     await send({"type": "http.response.body", "body": response.body})
