@@ -29,7 +29,9 @@ MODEL_1 = oracle_env.REPO / "assets" / "samples" / "endpoints" / "online" / "mod
 SCRIPT = MODEL_1 / "onlinescoring" / "score.py"
 BODY = MODEL_1 / "sample-request.json"
 CONCURRENCY = (1, 16)
-SERVERS = ("azmlinfsrv", "endpointctl")
+NOOP_SCRIPT = Path(__file__).with_name("noop_score.py")
+# endpointctl-noop: our host serving a run() that does nothing, i.e. the host's own cost measured directly.
+SERVERS = ("azmlinfsrv", "endpointctl", "endpointctl-noop")
 RUN_ONLY_S = 3.0
 
 
@@ -57,9 +59,13 @@ class Row:
     cpu_us: float
 
     def host_us(self, run_only: RunOnly) -> float:
+        if self.server == "endpointctl-noop":
+            return 1e6 / self.result.requests_per_s  # its run() costs nothing
         return 1e6 / self.result.requests_per_s - run_only.wall_us
 
     def host_cpu_us(self, run_only: RunOnly) -> float:
+        if self.server == "endpointctl-noop":
+            return self.cpu_us
         return self.cpu_us - run_only.cpu_us
 
 
@@ -77,14 +83,19 @@ def _servers(venv: Path, logs: Path, names: Sequence[str], workers: int) -> dict
             port,
             logs / "azmlinfsrv.log",
         )
-    if "endpointctl" in names:
+    for name, script in (("endpointctl", SCRIPT), ("endpointctl-noop", NOOP_SCRIPT)):
+        if name not in names:
+            continue
         port = free_port()
-        servers["endpointctl"] = Server(
+        servers[name] = Server(
             [
                 python,
                 "-m",
                 "endpointctl.serving.scoring",
-                *common,
+                "--entry_script",
+                str(script),
+                "--worker_count",
+                str(workers),
                 "--port",
                 str(port),
                 "--host",
@@ -93,7 +104,7 @@ def _servers(venv: Path, logs: Path, names: Sequence[str], workers: int) -> dict
             oracle_env.environment(env),
             SCRIPT.parent,
             port,
-            logs / "endpointctl.log",
+            logs / f"{name}.log",
         )
     return servers
 
@@ -160,7 +171,7 @@ def _median(key: tuple[str, int], values: list[Measurement]) -> Row:
 
 
 def _row(cells: Sequence[str]) -> str:
-    widths = (5, 12, 9, 9, 9, 7, 8, 10, 10, 12)
+    widths = (5, 17, 9, 9, 9, 7, 8, 10, 10, 12)
     return "  ".join(cell.rjust(width) for cell, width in zip(cells, widths, strict=True))
 
 
@@ -203,9 +214,16 @@ def verdicts(rows: dict[tuple[str, int], Row], run_only_figures: RunOnly) -> lis
         f"CPU: {ours16.cpu_us:.0f} µs per request, {ours16.host_cpu_us(run_only_figures):.0f} µs over run()'s "
         f"{run_only_figures.cpu_us:.0f} µs"
     ]
+    if ("endpointctl-noop", 16) in rows:
+        noop = rows[("endpointctl-noop", 16)]
+        lines.append(
+            f"host alone (no-op run()) at c=16: {noop.cpu_us:.0f} µs CPU per request, "
+            f"{noop.result.requests_per_s:,.0f} req/s ({1e6 / noop.result.requests_per_s:.0f} µs per request)"
+        )
     if ("azmlinfsrv", 16) in rows:
-        theirs16, theirs1, ours1 = rows[("azmlinfsrv", 16)], rows[("azmlinfsrv", 1)], rows[("endpointctl", 1)]
+        theirs16, theirs1 = rows[("azmlinfsrv", 16)], rows[("azmlinfsrv", 1)]
         ratio16 = ours16.result.requests_per_s / theirs16.result.requests_per_s
+        ours1 = rows[("endpointctl", 1)]
         ratio1 = ours1.result.requests_per_s / theirs1.result.requests_per_s
         p99_met = ours16.result.p99_ms < theirs16.result.p50_ms
         errors = sum(row.result.errors for row in rows.values())
@@ -269,10 +287,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _row(HEADINGS),
     ]
     for concurrency in CONCURRENCY:
-        theirs = rows.get(("azmlinfsrv", concurrency))
         for name in servers:
             row = rows[(name, concurrency)]
-            ratio = row.result.requests_per_s / theirs.result.requests_per_s if theirs else None
+            ratio = _ratio(rows, name, concurrency)
             lines.append(_row(_cells(row, ratio, run_only_figures)))
     lines.append("")
     lines += verdicts(rows, run_only_figures)
@@ -303,7 +320,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _ratio(rows: dict[tuple[str, int], Row], name: str, concurrency: int) -> float | None:
     theirs = rows.get(("azmlinfsrv", concurrency))
-    if theirs is None:
+    if theirs is None or name == "endpointctl-noop":
         return None
     return rows[(name, concurrency)].result.requests_per_s / theirs.result.requests_per_s
 
