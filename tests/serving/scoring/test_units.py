@@ -9,6 +9,7 @@ import inspect
 import io
 import json
 import logging
+import os
 import re
 import signal
 import sys
@@ -368,3 +369,20 @@ def test_access_log_line_is_the_one_logging_would_write(monkeypatch: pytest.Monk
     server_logger.setLevel(logging.WARNING)
     access.info("not shown")
     assert "not shown" not in out.getvalue()
+
+
+def test_request_ids_are_uuid4_and_differ_in_a_forked_worker() -> None:
+    first = headers._uuid4()
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", first)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the worker: must not replay the parent's batch of random bytes
+        try:
+            os.write(write, headers._uuid4().encode("ascii"))
+        finally:
+            os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    in_child = os.read(read, 64).decode("ascii")
+    os.close(read)
+    assert in_child != headers._uuid4()
