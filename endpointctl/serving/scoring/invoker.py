@@ -165,8 +165,14 @@ class Invoker:
         job = _Job(func, loop, loop.create_future())
         self._jobs.put(job)
         timer = loop.call_later(self._timeout_ms / 1000, self._expire, job)
+        started = time.perf_counter()
         try:
             outcome = await job.future
+        except BaseException:
+            self._note(
+                (time.perf_counter() - started) * 1000
+            )  # a timeout or a slow failure breaks the streak
+            raise
         finally:
             timer.cancel()
         self._note(outcome[1])
@@ -217,6 +223,8 @@ class Invoker:
                 self._in_run = False
         except BaseException as ex:  # run() may raise anything, SystemExit included
             self._in_run = False
+            # A slow call that failed or timed out sends later calls to the pool like any slow call.
+            self._note((time.perf_counter() - started) * 1000)
             if self._alarmed:
                 raise ScoringTimeout(self._timeout_ms) from None
             failure = RunFailed(str(ex))
@@ -224,6 +232,7 @@ class Invoker:
             raise failure from ex
         elapsed_ms = (time.perf_counter() - started) * 1000
         if self._alarmed:
+            self._note(elapsed_ms)
             # run() swallowed the interrupt and returned late: a timeout all the same, as in the pool.
             raise ScoringTimeout(self._timeout_ms)
         self._note(elapsed_ms)

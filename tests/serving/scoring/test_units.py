@@ -305,6 +305,7 @@ def test_inline_timeout_interrupts_a_blocking_c_call_like_azmlinfsrv() -> None:
                 await invoker.invoke(lambda: time.sleep(30))
             # time.sleep(30) was interrupted, not waited out (a pool thread could not have been).
             assert time.monotonic() - started < 25
+            assert not _inline(invoker)  # a call that ran into the timeout was slow: back to the pool
             result, _ = await invoker.invoke(lambda: "next")
             assert result == "next"
         finally:
