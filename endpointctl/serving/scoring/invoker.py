@@ -214,6 +214,10 @@ class Invoker:
             # alarm set for an earlier run() is never late for this one, and a request costs no system call.
             signal.setitimer(signal.ITIMER_REAL, self._timeout_s)
             self._alarm_at = self._deadline
+        # run() is synchronous code that may use asyncio itself (asyncio.run() of a client): as in azmlinfsrv's
+        # worker or in a pool thread, it must not find our loop running in its thread.
+        running = asyncio.events._get_running_loop()
+        asyncio.events._set_running_loop(None)
         try:
             self._in_run = True
             try:
@@ -221,6 +225,7 @@ class Invoker:
             finally:
                 # First: an alarm from here on no longer raises.
                 self._in_run = False
+                asyncio.events._set_running_loop(running)
         except BaseException as ex:  # run() may raise anything, SystemExit included
             self._in_run = False
             # A slow call that failed or timed out sends later calls to the pool like any slow call.

@@ -387,3 +387,25 @@ def test_request_ids_are_uuid4_and_differ_in_a_forked_worker() -> None:
     in_child = os.read(read, 64).decode("ascii")
     os.close(read)
     assert in_child != headers._uuid4()
+
+
+def test_a_run_using_asyncio_itself_works_on_the_loop_thread() -> None:
+    async def answer() -> str:
+        await asyncio.sleep(0)
+        return "from its own loop"
+
+    def run_with_asyncio() -> str:
+        return asyncio.run(answer())
+
+    async def scenario() -> None:
+        invoker = Invoker(concurrency=1, timeout_ms=5_000)
+        try:
+            await _warm_up(invoker)
+            assert _inline(invoker)
+            result, _ = await invoker.invoke(run_with_asyncio)
+            assert result == "from its own loop"
+            assert asyncio.get_running_loop() is not None
+        finally:
+            invoker.shutdown()
+
+    asyncio.run(scenario())
