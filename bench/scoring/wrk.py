@@ -12,6 +12,7 @@ from pathlib import Path
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
 _PERCENTILE = re.compile(r"^\s*(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s|m)\s*$", re.MULTILINE)
 _RATE = re.compile(r"^Requests/sec:\s+([\d.]+)", re.MULTILINE)
+_TOTAL = re.compile(r"^\s*(\d+) requests in ", re.MULTILINE)
 _NON_2XX = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)")
 _SOCKET_ERRORS = re.compile(r"Socket errors: (.*)")
 
@@ -26,6 +27,8 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: int
+    # All requests wrk completed (for CPU per request); 0 when wrk's summary line was missing.
+    requests: int = 0
 
 
 def wrk_path() -> str:
@@ -54,7 +57,9 @@ def parse(output: str) -> Result:
     socket_errors = _SOCKET_ERRORS.search(output)
     if socket_errors:
         errors += sum(int(n) for n in re.findall(r"\d+", socket_errors.group(1)))
-    return Result(float(rate.group(1)), percentiles["50"], percentiles["99"], errors)
+    total = _TOTAL.search(output)
+    requests = int(total.group(1)) if total else 0
+    return Result(float(rate.group(1)), percentiles["50"], percentiles["99"], errors, requests)
 
 
 def run(url: str, body: bytes, concurrency: int, duration_s: int, threads: int = 2) -> Result:

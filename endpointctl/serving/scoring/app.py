@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from endpointctl.serving.scoring import headers, inputs, responses
+from endpointctl.serving.scoring import headers, inputs, logs, responses
 from endpointctl.serving.scoring.config import INSTANCE_TOKEN_HEADER
 from endpointctl.serving.scoring.invoker import Invoker, RunFailed, ScoringTimeout
 from endpointctl.serving.scoring.messages import Request, Response
@@ -60,6 +60,7 @@ class ScoringApp:
     def __init__(self, scoring: Scoring, instance_token: str | None = None) -> None:
         self._scoring = scoring
         self._token = None if instance_token is None else instance_token.encode("ascii")
+        self._access = logs.AccessLog(logger)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -77,7 +78,9 @@ class ScoringApp:
             if request.query_string:
                 path = f"{path}?{request.query}"
             duration = (time.perf_counter() - started) * 1000
-            logger.info(f"{request.method} {path} {response.status} {duration:0.3f}ms {len(response.body)}")
+            self._access.info(
+                f"{request.method} {path} {response.status} {duration:0.3f}ms {len(response.body)}"
+            )
 
     def _admitted(self, scope: Scope) -> bool:
         if scope["path"] == "/" and scope["method"] in _HEALTH_METHODS:
@@ -190,12 +193,29 @@ async def _read_request(scope: Scope, receive: Receive) -> Request:
     )
 
 
+# Headers of the host's own answers whose values repeat (a few values each): encoded once per worker.
+_CONSTANT_NAMES = frozenset({"Content-Type", "x-ms-run-function-failed", "x-ms-server-version", "Allow"})
+_ENCODED: dict[tuple[str, str], tuple[bytes, bytes]] = {}
+
+
+def _encoded(name: str, value: str) -> tuple[bytes, bytes]:
+    pair = _ENCODED.get((name, value))
+    if pair is None:
+        pair = (name.encode("latin-1"), value.encode("latin-1"))
+        if name in _CONSTANT_NAMES:
+            _ENCODED[(name, value)] = pair
+    return pair
+
+
 async def _send_response(send: Send, response: Response) -> None:
-    raw_headers = [
-        (name.encode("latin-1"), value.encode("latin-1"))
-        for name, value in response.headers
-        if name.lower() not in _HOP_BY_HOP
-    ]
+    if response.from_script:
+        raw_headers = [
+            (name.encode("latin-1"), value.encode("latin-1"))
+            for name, value in response.headers
+            if name.lower() not in _HOP_BY_HOP
+        ]
+    else:
+        raw_headers = [_encoded(name, value) for name, value in response.headers]
     raw_headers.append((b"content-length", str(len(response.body)).encode("ascii")))
     await send({"type": "http.response.start", "status": response.status, "headers": raw_headers})
     await send({"type": "http.response.body", "body": response.body})

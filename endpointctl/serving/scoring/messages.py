@@ -12,6 +12,9 @@ class Response:
     status: int
     headers: list[tuple[str, str]]
     body: bytes = b""
+    # Built from a script's own response object: its headers may hold anything (a correlation id, hop-by-hop
+    # headers). The host's own responses hold none of those, so decorating and sending them skips the scans.
+    from_script: bool = False
 
     def header(self, name: str) -> str | None:
         lowered = name.lower()

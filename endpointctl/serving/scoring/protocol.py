@@ -34,6 +34,7 @@ def limited_protocol(limits: WireLimits) -> type[HttpToolsProtocol]:
 
     class LimitedHttpToolsProtocol(HttpToolsProtocol):
         _head_timer: asyncio.TimerHandle | None = None
+        _head_started = 0.0
         _in_head = False
         _head_bytes = 0
         _head_reads = 0
@@ -90,10 +91,18 @@ def limited_protocol(limits: WireLimits) -> type[HttpToolsProtocol]:
                 else:
                     self._unsupported_upgrade_warning()
                 return
-            if self._in_head and was_head:
-                self._head_reads += len(data)
-                if self._head_reads > limits.max_head_bytes:
-                    self._refuse(_head_too_large())
+            if self._in_head:
+                if was_head:
+                    self._head_reads += len(data)
+                    if self._head_reads > limits.max_head_bytes:
+                        self._refuse(_head_too_large())
+                        return
+                if self._head_timer is None:
+                    # Armed only for a head split over several reads: a head that arrives whole (nearly every
+                    # request) costs no timer. The clock starts at the read that began the head.
+                    self._head_timer = self.loop.call_at(
+                        self._head_started + limits.header_timeout_s, self._head_timed_out
+                    )
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
@@ -101,7 +110,7 @@ def limited_protocol(limits: WireLimits) -> type[HttpToolsProtocol]:
             self._head_bytes = 0
             self._head_reads = 0
             self._cancel_head_timer()
-            self._head_timer = self.loop.call_later(limits.header_timeout_s, self._head_timed_out)
+            self._head_started = self.loop.time()
 
         def on_url(self, url: bytes) -> None:
             super().on_url(url)

@@ -65,7 +65,7 @@ def from_response_object(value: Any, environ: dict[str, Any]) -> Response:
         if close is not None:
             close()
     code = int(str(status).split(" ", 1)[0])
-    response = Response(code, [(str(name), str(val)) for name, val in headers], body)
+    response = Response(code, [(str(name), str(val)) for name, val in headers], body, from_script=True)
     if code >= 500:
         response.set_header("x-ms-run-function-failed", "True")
     return response

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from endpointctl.serving.scoring import invoker
 from tests.serving.scoring.cases import CORPUS, MODEL_1
 from tests.serving.scoring.servers import Server, fetch, free_port, scoring_env
 
@@ -166,6 +167,20 @@ def test_scoring_timeout_answers_500_and_the_host_keeps_serving(
     assert slow.body == b'{"message": "Scoring timeout after 200 ms"}'
     assert slow.header("x-ms-run-function-failed") == "True"
     assert fetch(server.port, "POST", "/score", b"fast").body == b'{"done": "fast"}'
+
+
+def test_a_fast_run_on_the_loop_thread_is_interrupted_in_a_blocking_call(
+    tmp_path: Path, running: list[Server]
+) -> None:
+    server = serve(running, host(tmp_path, SCRIPTS / "sleepy.py", env={"SCORING_TIMEOUT_MS": "300"}))
+    # Enough fast calls that run() moves onto the event-loop thread, where SIGALRM bounds it.
+    for index in range(invoker.INLINE_AFTER_FAST_CALLS + 5):
+        assert fetch(server.port, "POST", "/score", str(index).encode()).status == 200
+    # time.sleep(600) on the loop thread: only the alarm can end it before this fetch gives up.
+    slow = fetch(server.port, "POST", "/score", b"sleep", timeout=120)
+    assert slow.status == 500
+    assert slow.body == b'{"message": "Scoring timeout after 300 ms"}'
+    assert fetch(server.port, "POST", "/score", b"after").body == b'{"done": "after"}'
 
 
 def test_init_failure_exits_with_3_and_logs_the_traceback(tmp_path: Path, running: list[Server]) -> None:

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import inspect
+import io
 import json
+import logging
+import os
+import re
+import signal
 import sys
 import threading
 import time
@@ -15,7 +21,8 @@ from types import ModuleType
 
 import pytest
 
-from endpointctl.serving.scoring import compat, config, headers, inputs
+from endpointctl.serving.scoring import compat, config, headers, inputs, logs
+from endpointctl.serving.scoring import invoker as invoker_module
 from endpointctl.serving.scoring.compat.aml_response import AMLResponse
 from endpointctl.serving.scoring.invoker import Invoker, RunFailed, ScoringTimeout
 from endpointctl.serving.scoring.messages import Request, Response
@@ -244,3 +251,161 @@ def test_flags_win_over_environment() -> None:
     assert config.load([], {}).port == 5001 and config.load([], {}).worker_count == 1
     with pytest.raises(config.ConfigError):
         config.load([], {"WORKER_COUNT": "many"})
+
+
+def _inline(invoker: Invoker) -> bool:
+    # A call, so the type checker does not carry a narrowed property across awaits.
+    return invoker.inline
+
+
+async def _warm_up(invoker: Invoker) -> None:
+    for _ in range(invoker_module.INLINE_AFTER_FAST_CALLS):
+        await invoker.invoke(lambda: None)
+
+
+def test_invoker_moves_a_fast_run_onto_the_loop_thread_and_a_slow_one_back() -> None:
+    async def scenario() -> None:
+        invoker = Invoker(concurrency=1, timeout_ms=5_000)
+        try:
+            first, _ = await invoker.invoke(threading.get_ident)
+            assert first != threading.get_ident()  # starts in the pool
+            await _warm_up(invoker)
+            assert _inline(invoker)
+            same, _ = await invoker.invoke(threading.get_ident)
+            assert same == threading.get_ident()
+            with pytest.raises(RunFailed) as failed:
+                await invoker.invoke(lambda: 1 / 0)
+            assert isinstance(failed.value.__cause__, ZeroDivisionError)
+            # Over the budget once: later run() calls go to the pool so the loop keeps answering...
+            await invoker.invoke(lambda: time.sleep(invoker_module.INLINE_BUDGET_MS * 2 / 1000))
+            assert not _inline(invoker)
+            await _warm_up(invoker)
+            elsewhere, _ = await invoker.invoke(threading.get_ident)
+            assert elsewhere != threading.get_ident()
+            # ...until a streak four times as long as the first.
+            for _ in range(3):
+                await _warm_up(invoker)
+            assert _inline(invoker)
+        finally:
+            invoker.shutdown()
+
+    asyncio.run(scenario())
+
+
+def test_inline_timeout_interrupts_a_blocking_c_call_like_azmlinfsrv() -> None:
+    before = signal.getsignal(signal.SIGALRM)
+
+    async def scenario() -> None:
+        invoker = Invoker(concurrency=1, timeout_ms=100)
+        try:
+            await _warm_up(invoker)
+            assert _inline(invoker)
+            started = time.monotonic()
+            with pytest.raises(ScoringTimeout, match="after 100 ms"):
+                await invoker.invoke(lambda: time.sleep(30))
+            # time.sleep(30) was interrupted, not waited out (a pool thread could not have been).
+            assert time.monotonic() - started < 25
+            assert not _inline(invoker)  # a call that ran into the timeout was slow: back to the pool
+            result, _ = await invoker.invoke(lambda: "next")
+            assert result == "next"
+        finally:
+            invoker.shutdown()
+        assert signal.getsignal(signal.SIGALRM) is before
+
+    asyncio.run(scenario())
+
+
+def test_inline_timeout_swallowed_by_run_still_answers_timeout() -> None:
+    def stubborn() -> str:
+        with contextlib.suppress(TimeoutError):
+            time.sleep(30)
+        return "late"
+
+    async def scenario() -> None:
+        invoker = Invoker(concurrency=1, timeout_ms=100)
+        try:
+            await _warm_up(invoker)
+            with pytest.raises(ScoringTimeout):
+                await invoker.invoke(stubborn)
+        finally:
+            invoker.shutdown()
+
+    asyncio.run(scenario())
+
+
+def test_invoker_with_more_than_one_slot_never_runs_inline() -> None:
+    async def scenario() -> None:
+        invoker = Invoker(concurrency=2, timeout_ms=5_000)
+        try:
+            await _warm_up(invoker)
+            assert not _inline(invoker)
+            elsewhere, _ = await invoker.invoke(threading.get_ident)
+            assert elsewhere != threading.get_ident()
+        finally:
+            invoker.shutdown()
+
+    asyncio.run(scenario())
+
+
+def test_access_log_line_is_the_one_logging_would_write(monkeypatch: pytest.MonkeyPatch) -> None:
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+    server_logger = logging.getLogger("azmlinfsrv")
+    monkeypatch.setattr(server_logger, "handlers", list(server_logger.handlers))
+    monkeypatch.setattr(server_logger, "level", server_logger.level)
+    monkeypatch.setattr(logs, "_stdout_handler", logs._stdout_handler)
+    logs.setup("INFO")
+    access = logs.AccessLog(server_logger)
+    server_logger.info("POST /score 200 0.797ms 14")
+    access.info("POST /score 200 0.797ms 14")
+    through_logging, direct = out.getvalue().splitlines()
+    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}"
+    assert re.fullmatch(stamp + r" I \[\d+\] azmlinfsrv - POST /score 200 0\.797ms 14", direct)
+    assert direct[23:] == through_logging[23:]
+    # Another handler, or a level above INFO, goes through logging itself.
+    extra = io.StringIO()
+    server_logger.addHandler(logging.StreamHandler(extra))
+    access.info("GET /swagger.json 200 1.000ms 2")
+    assert extra.getvalue() == "GET /swagger.json 200 1.000ms 2\n"
+    server_logger.setLevel(logging.WARNING)
+    access.info("not shown")
+    assert "not shown" not in out.getvalue()
+
+
+def test_request_ids_are_uuid4_and_differ_in_a_forked_worker() -> None:
+    first = headers._uuid4()
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", first)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the worker: must not replay the parent's batch of random bytes
+        try:
+            os.write(write, headers._uuid4().encode("ascii"))
+        finally:
+            os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    in_child = os.read(read, 64).decode("ascii")
+    os.close(read)
+    assert in_child != headers._uuid4()
+
+
+def test_a_run_using_asyncio_itself_works_on_the_loop_thread() -> None:
+    async def answer() -> str:
+        await asyncio.sleep(0)
+        return "from its own loop"
+
+    def run_with_asyncio() -> str:
+        return asyncio.run(answer())
+
+    async def scenario() -> None:
+        invoker = Invoker(concurrency=1, timeout_ms=5_000)
+        try:
+            await _warm_up(invoker)
+            assert _inline(invoker)
+            result, _ = await invoker.invoke(run_with_asyncio)
+            assert result == "from its own loop"
+            assert asyncio.get_running_loop() is not None
+        finally:
+            invoker.shutdown()
+
+    asyncio.run(scenario())
