@@ -22,6 +22,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -64,9 +65,9 @@ def _usable_cache(root: Path) -> None:
     """The environment cache exists and is writable, or a message that names it (and ENDPOINTCTL_ENV_CACHE)."""
     try:
         root.mkdir(parents=True, exist_ok=True)
-        probe = root / f".probe-{os.getpid()}"
-        probe.touch()
-        probe.unlink()
+        # A unique name: concurrent builds in one process probe the same folder at once.
+        with tempfile.NamedTemporaryFile(dir=root, prefix=".probe-"):
+            pass
     except OSError as exc:
         raise EnvironmentBuildError(
             f"the environment cache {root} is not a writable folder ({exc.strerror or exc}); "
