@@ -192,7 +192,7 @@ async def local_harness(name: str, folder: Path) -> AsyncIterator[Harness]:
 
 # --- kubernetes ----------------------------------------------------------------------------------------
 
-CRASH_IMAGE = "registry.example/conformance-broken:1"
+CRASH_MARKER = "conformance-broken"
 
 
 @dataclass(kw_only=True)
@@ -205,19 +205,21 @@ class KubernetesHarness(Harness):
     gateway: ClusterGateway | None = None  # once the endpoint exists
 
     def failing_update(self) -> DeploymentSpec:
-        # The double runs no container: a pod crash-loops when its image is one of `crash_images`. The broken
-        # score.py goes with it, so what the kubelet here would run for that template cannot serve either.
+        # The double runs no container: a pod crash-loops when its variables carry a marker in `crash_markers`.
+        # The broken score.py goes with it, so what the kubelet here would run for that template cannot serve.
         return self.deployment_spec(
-            "blue", f"code_configuration.code={self.broken_code()}", f"environment.image={CRASH_IMAGE}"
+            "blue",
+            f"code_configuration.code={self.broken_code()}",
+            f"environment_variables.ENDPOINTCTL_TEST_CRASH={CRASH_MARKER}",
         )
 
     @contextlib.contextmanager
     def failing(self) -> Iterator[None]:
-        self.apiserver.cluster.crash_images.add(CRASH_IMAGE)
+        self.apiserver.cluster.crash_markers.add(CRASH_MARKER)
         try:
             yield
         finally:
-            self.apiserver.cluster.crash_images.discard(CRASH_IMAGE)
+            self.apiserver.cluster.crash_markers.discard(CRASH_MARKER)
 
     async def settle(self) -> None:
         await asyncio.to_thread(self._settle)
@@ -275,6 +277,7 @@ class KubernetesHarness(Harness):
 @contextlib.asynccontextmanager
 async def kubernetes_harness(folder: Path) -> AsyncIterator[Harness]:
     from tests.backends.azure.conftest import configure
+    from tests.backends.engine import BASE_IMAGE, require_engine
     from tests.backends.kubernetes.apiserver import ApiServer
     from tests.backends.kubernetes.conftest import write_kubeconfig
     from tests.backends.kubernetes.test_invoke import _free_node_port
@@ -288,11 +291,15 @@ async def kubernetes_harness(folder: Path) -> AsyncIterator[Harness]:
             node_port = _free_node_port()
             apiserver.cluster.node_address = "127.0.0.1"
             apiserver.cluster.node_ports = iter([node_port])
-            # The sample endpoint says `compute: azureml:inferencecompute`; map it as `configure` would.
+            # The sample endpoint says `compute: azureml:inferencecompute`; map it as `configure` would. The
+            # backend builds its images with the Docker engine: the gateway's FROM the machine's offline base.
+            engine = require_engine()  # skipped without an engine, failed in CI
+            engine.close()
             context = configure(
                 Home(folder / "home").ensure(),
                 kube_computes=f"inferencecompute=double/{NAMESPACE}",
                 kube_service_type="NodePort",
+                kube_gateway_image=BASE_IMAGE,
             )
             service = EndpointService(context, {"kubernetes": discover_factories()["kubernetes"]})
             harness = KubernetesHarness(

@@ -1,15 +1,17 @@
 """What the API double's cluster would run, run on this machine, so a Kubernetes endpoint serves end to end.
 
 The double simulates the controllers (ReplicaSets, Pods, readiness) but runs no container. Here, for each
-inference Deployment the backend wrote, one scoring host runs the *current pod template*: the package
-ConfigMap it mounts is unpacked with the backend's own storage-initializer code, and the `inference-server`
-container's environment is used as written. The endpoint's gateway runs as its pod does
+inference Deployment the backend wrote, one scoring host runs the *current pod template*: the files of the
+storage-initializer's image (the modelcar the backend built) are copied out of the Docker engine and staged by
+the storage-initializer's own code with the template's plan, and the `inference-server` container's
+environment is used as written. (tests/backends/kubernetes/test_pods_under_docker.py runs whole pod templates
+under the engine, images and hardened context included.) The endpoint's gateway runs as its pod does
 (tests/backends/kubernetes/local_gateway.py), from the routing ConfigMap and keys Secret, on the NodePort the
 endpoint's Service was given.
 
 Only what a cluster provides is substituted: the interpreter (this virtual environment, which has the
-sample's scikit-learn, instead of the image's Python plus `pip install --target`), the folder the package is
-unpacked into (instead of /var/azureml-app), loopback ports, and where each deployment's Service sends
+sample's scikit-learn, instead of the environment image's venv), the folder the model and code are staged in
+(instead of /var/azureml-app), loopback ports, and where each deployment's Service sends
 requests (its local scoring host). After a rollout that the backend rolled back, the template is the old one
 again and so is what serves; a template whose score.py cannot start gets no address, so the gateway answers
 503 for it, as a cluster with a crash-looping Service would.
@@ -21,18 +23,23 @@ import base64
 import hashlib
 import json
 import sys
+import tarfile
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import docker.errors
 import httpx
 
 from endpointctl.backends.kubernetes import naming
-from endpointctl.backends.kubernetes.packaging import APP_ROOT, PACKAGE_KEY
-from endpointctl.backends.kubernetes.stage_script import extract
+from endpointctl.backends.kubernetes.images import MODELCAR_ROOT
+from endpointctl.backends.kubernetes.packaging import APP_ROOT
+from endpointctl.serving import storage
 from endpointctl.backends.local.ports import free_port
+from tests.backends.engine import require_engine
 from tests.backends.kubernetes.apiserver import ApiServer
 from tests.backends.kubernetes.local_gateway import LocalGateway
 from tests.serving.scoring.servers import Server, scoring_env
@@ -138,13 +145,12 @@ class Kubelet:
         root = self._folder / f"{deployment}-{self._runs}"
         root.mkdir(parents=True)
         spec = template["spec"]
-        package = next(v["configMap"]["name"] for v in spec["volumes"] if v["name"] == "package")
-        config_map = self._apiserver.cluster.get("ConfigMap", self._namespace, package)
-        archive = root / PACKAGE_KEY
-        archive.write_bytes(base64.b64decode(config_map["binaryData"][PACKAGE_KEY]))
         app = root / "app"
-        # The storage-initializer's own unpacking (its pip install is this virtual environment instead).
-        extract(archive, {"app/": str(app)})
+        (initializer,) = spec["initContainers"]
+        _copy_out(initializer["image"], MODELCAR_ROOT, root / "modelcar")
+        plan = next(e["value"] for e in initializer["env"] if e["name"] == "ENDPOINTCTL_STAGE_PLAN")
+        plan = plan.replace(MODELCAR_ROOT, str(root / "modelcar")).replace(APP_ROOT, str(app))
+        storage.run(json.loads(plan))
         server_spec = next(c for c in spec["containers"] if c["name"] == "inference-server")
         env = {e["name"]: str(e["value"]).replace(APP_ROOT, str(app)) for e in server_spec.get("env") or []}
         # Secret volumes as the kubelet mounts them: each key a file, paths in the env pointed at them.
@@ -159,7 +165,6 @@ class Kubelet:
             for key, value in secret["data"].items():
                 (folder / key).write_bytes(base64.b64decode(value))
             env = {k: v.replace(mount["mountPath"], str(folder)) for k, v in env.items()}
-        env.pop("PYTHONPATH", None)  # the pod's pip --target folder; this environment has it all
         port = free_port()
         env["SERVER_PORT"] = str(port)
         model_dir = Path(env["AZUREML_MODEL_DIR"]) if "AZUREML_MODEL_DIR" in env else None
@@ -179,3 +184,26 @@ class Kubelet:
         for host in self.hosts.values():
             host.stop()
         self.hosts.clear()
+
+
+def _copy_out(image: str, folder: str, target: Path) -> None:
+    """`folder` of `image` (from the engine the backend built it in) as `target`; nothing when the image has
+    none (an environment image: every source remote)."""
+    engine = require_engine()
+    container = engine.containers.create(image, command=["true"])
+    try:
+        try:
+            chunks, _ = container.get_archive(folder)
+        except docker.errors.NotFound:
+            return
+        with tempfile.TemporaryFile() as raw:
+            for chunk in chunks:
+                raw.write(chunk)
+            raw.seek(0)
+            with tarfile.open(fileobj=raw) as tar:
+                tar.extractall(target.parent / ".unpack", filter="data")
+        (target.parent / ".unpack" / Path(folder).name).rename(target)
+        (target.parent / ".unpack").rmdir()
+    finally:
+        container.remove(force=True)
+        engine.close()

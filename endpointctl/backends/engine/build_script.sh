@@ -1,6 +1,6 @@
 #!/bin/sh
 # Runs inside the build container (see images.py): a venv with the user's packages and the scoring host.
-# $1 is the Python minor version the conda file asks for, or empty. The context folder is a read-only bind
+# $1 is the Python minor version the conda file asks for, or empty; $2 the host's modules to import as a check. The context folder is a read-only bind
 # mount; pip's settings and the CA bundle reach pip through it and are never written into the image.
 set -eu
 ctx=/run/endpointctl-build/ctx
@@ -59,6 +59,6 @@ site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["pur
 rm -rf "$site/endpointctl"
 cp -R "$ctx/host/endpointctl" "$site/endpointctl"
 "$venv/bin/python" -m compileall -q "$site/endpointctl"
-# A scoring host that cannot even be imported must fail the build, not every instance later.
-"$venv/bin/python" -c 'import endpointctl.serving.scoring.app, uvicorn, werkzeug.wrappers'
-echo "endpointctl: scoring host installed in $site/endpointctl"
+# A host that cannot even be imported must fail the build, not every instance later. $2 lists its modules.
+"$venv/bin/python" -c "import $2"
+echo "endpointctl: serving host installed in $site/endpointctl"

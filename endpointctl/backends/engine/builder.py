@@ -32,9 +32,10 @@ from docker.utils import parse_repository_tag
 
 from endpointctl.backends.common.environments.conda import PythonRequirements, requirements_digest
 from endpointctl.backends.common.environments.scoring_host import (
-    HOST_REQUIREMENTS,
     REPLACED_BY_HOST,
     REPLACED_REASON,
+    SCORING_HOST,
+    ServingHost,
     copy_host,
     host_marker,
 )
@@ -44,6 +45,8 @@ from endpointctl.core.errors import OperationFailed
 from endpointctl.core.filelock import exclusive
 
 REPOSITORY = "endpointctl/env"
+# Images of other serving hosts (the Kubernetes gateway's) are named after the host.
+REPOSITORIES = {SCORING_HOST.name: REPOSITORY, "gateway": "endpointctl/gateway"}
 VENV = "/opt/endpointctl/venv"
 BUILD_ROOT = "/run/endpointctl-build"
 CONTEXT = BUILD_ROOT + "/ctx"
@@ -75,10 +78,12 @@ class EnvironmentImage:
     notes: tuple[str, ...]
 
 
-def environment_digest(requirements: PythonRequirements, base_image: str, base_id: str) -> str:
+def environment_digest(
+    requirements: PythonRequirements, base_image: str, base_id: str, host: ServingHost = SCORING_HOST
+) -> str:
     """Hex digest naming the environment image; `requirements` must already exclude replaced servers."""
     payload = {
-        "requirements": requirements_digest(requirements, host_marker=host_marker()),
+        "requirements": requirements_digest(requirements, host_marker=host_marker(host=host)),
         "base": base_image,
         "base_id": base_id,
     }
@@ -103,13 +108,15 @@ class ImageBuilder:
         *,
         log: Path,
         progress: Progress | None = None,
+        host: ServingHost = SCORING_HOST,
     ) -> EnvironmentImage:
         """The image for `requirements` on `base_image`, built on first use; later calls only look it up."""
         emit = _Emitter(log, progress)
         wanted = requirements.without(REPLACED_BY_HOST, REPLACED_REASON)
         base = self._base(base_image, emit)
-        digest = environment_digest(wanted, base_image, base.id)
-        tag = f"{REPOSITORY}:{digest[:16]}"
+        digest = environment_digest(wanted, base_image, base.id, host)
+        repository = REPOSITORIES[host.name]
+        tag = f"{repository}:{digest[:16]}"
         existing = self.find(digest)
         if existing is not None:
             emit(f"environment image {tag} ({existing.short_id}) is ready; nothing to build")
@@ -120,7 +127,7 @@ class ImageBuilder:
             if existing is not None:
                 emit(f"environment image {tag} was built meanwhile by another deployment; reusing it")
                 return EnvironmentImage(existing.id, tag, digest, True, wanted.notes)
-            image_id = self._build(base, base_image, wanted, digest, tag, emit)
+            image_id = self._build(base, base_image, wanted, digest, tag, emit, host)
         return EnvironmentImage(image_id, tag, digest, False, wanted.notes)
 
     def _base(self, name: str, emit: _Emitter) -> Any:
@@ -156,6 +163,7 @@ class ImageBuilder:
         digest: str,
         tag: str,
         emit: _Emitter,
+        host: ServingHost,
     ) -> str:
         started = time.monotonic()
         for note in requirements.notes:
@@ -166,7 +174,7 @@ class ImageBuilder:
         self._remove_container(name)  # debris of a build that died with its supervisor
         container = None
         try:
-            pip = _write_context(context, requirements)
+            pip = _write_context(context, requirements, host)
             # HostConfig mounts, not `volumes=`: the latter also declares VOLUMEs, which commit would keep.
             # Under a tmpfs, the bind mounts' mount points are made in memory, not as empty files in the layer.
             mounts = [Mount(BUILD_ROOT, None, type="tmpfs")]
@@ -178,7 +186,7 @@ class ImageBuilder:
                 base.id,
                 name=name,
                 entrypoint=["/bin/sh"],
-                command=[f"{CONTEXT}/build.sh", requirements.python or ""],
+                command=[f"{CONTEXT}/build.sh", requirements.python or "", host.smoke_imports],
                 mounts=mounts,
                 labels=labels.ours(env_digest=digest),
             )
@@ -191,7 +199,9 @@ class ImageBuilder:
                     f"building the environment image for {requirements.source} FROM {base_name} failed "
                     f"(build container exited with status {status}); the build log {emit.log} has the output"
                 )
-            image = container.commit(repository=REPOSITORY, tag=digest[:16], conf=_image_config(base, digest))
+            image = container.commit(
+                repository=tag.rsplit(":", 1)[0], tag=digest[:16], conf=_image_config(base, digest, host)
+            )
             emit(f"environment image {tag} ({image.short_id}) built in {time.monotonic() - started:.1f}s")
             return str(image.id)
         except docker.errors.DockerException as exc:
@@ -209,20 +219,20 @@ class ImageBuilder:
             self.client.containers.get(name).remove(force=True)
 
 
-def _write_context(context: Path, requirements: PythonRequirements) -> Any:
+def _write_context(context: Path, requirements: PythonRequirements, host: ServingHost) -> Any:
     pip = container_pip_config()
     (context / "pip.conf").write_text(pip.text, encoding="utf-8")
-    lines = [*requirements.pip_options, *requirements.packages, *HOST_REQUIREMENTS]
+    lines = [*requirements.pip_options, *requirements.packages, *host.requirements]
     (context / "requirements.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     shutil.copyfile(_SCRIPT, context / "build.sh")
-    copy_host(context / "host" / "endpointctl")
+    copy_host(context / "host" / "endpointctl", host=host)
     # The context is mounted read-only, but the container may run as another user: make it world-readable.
     for path in [context, *context.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
     return pip
 
 
-def _image_config(base: Any, digest: str) -> dict[str, Any]:
+def _image_config(base: Any, digest: str, host: ServingHost) -> dict[str, Any]:
     """The committed image's whole config: the base's, with the venv first on PATH and the server as CMD."""
     config = base.attrs.get("Config") or {}
     env = [e for e in config.get("Env") or [] if not e.startswith(("PATH=", "VIRTUAL_ENV="))]
@@ -232,11 +242,13 @@ def _image_config(base: Any, digest: str) -> dict[str, Any]:
     )
     return {
         "Env": [*env, f"PATH={VENV}/bin:{base_path}", f"VIRTUAL_ENV={VENV}"],
-        "Cmd": list(SERVE_COMMAND),
+        "Cmd": list(SERVE_COMMAND)
+        if host == SCORING_HOST
+        else ["python", "-m", f"endpointctl.serving.{host.name}"],
         # The base's entrypoint is kept; the build container's /bin/sh must not leak into the image.
         "Entrypoint": config.get("Entrypoint") or [],
         "WorkingDir": config.get("WorkingDir") or "/",
-        "ExposedPorts": {f"{SCORING_PORT}/tcp": {}},
+        "ExposedPorts": {f"{SCORING_PORT}/tcp": {}} if host == SCORING_HOST else {},
         "Labels": {**(config.get("Labels") or {}), **labels.ours(env_digest=digest)},
     }
 

@@ -25,6 +25,14 @@ def engine_address(env: Mapping[str, str] | None = None) -> str:
     return env.get("DOCKER_HOST") or DEFAULT_HOST
 
 
+def engine_env(defaults: Mapping[str, str]) -> dict[str, str]:
+    """The environment the SDK reads: `configure --defaults docker_host=…` wins over DOCKER_HOST."""
+    env = dict(os.environ)
+    if defaults.get("docker_host"):
+        env["DOCKER_HOST"] = defaults["docker_host"]
+    return env
+
+
 def connect(env: Mapping[str, str] | None = None, *, timeout: int | None = DEFAULT_TIMEOUT_S) -> DockerClient:
     """A client for the engine at DOCKER_HOST (or the default socket) that has answered a ping."""
     env = os.environ if env is None else env

@@ -67,9 +67,10 @@ def _files(sources: Mapping[str, Path]) -> Iterator[tuple[str, Path]]:
                 yield f"{name}/{path.relative_to(root).as_posix()}", path
 
 
-def content_digest(base_id: str, sources: Mapping[str, Path]) -> tuple[str, int]:
-    """Hex digest naming the modelcar, and the total size of its files."""
-    digest = hashlib.sha256(json.dumps({"base": base_id}).encode())
+def content_digest(base_key: str, sources: Mapping[str, Path]) -> tuple[str, int]:
+    """Hex digest naming the modelcar, and the total size of its files. `base_key` names the base's content:
+    its image id, or a tag that is itself a content digest (an environment image's)."""
+    digest = hashlib.sha256(json.dumps({"base": base_key}).encode())
     total = 0
     for inside, path in _files(sources):
         file_hash = hashlib.sha256()
@@ -94,14 +95,17 @@ def build_modelcar(
     sources: Mapping[str, Path],
     work_dir: Path,
     *,
+    base_key: str | None = None,
     progress: Progress | None = None,
 ) -> Modelcar:
-    """The modelcar of `sources` (name → file or folder) on `base`, built on first use."""
-    try:
-        base_id = str(client.images.get(base).id)
-    except docker.errors.DockerException as exc:
-        raise ModelcarError(f"modelcar base image {base}: {_explain(exc)}") from exc
-    digest, size = content_digest(base_id, sources)
+    """The modelcar of `sources` (name → file or folder) on `base`, built on first use. `base_key` (see
+    content_digest) defaults to the base's image id."""
+    if base_key is None:
+        try:
+            base_key = str(client.images.get(base).id)
+        except docker.errors.DockerException as exc:
+            raise ModelcarError(f"modelcar base image {base}: {_explain(exc)}") from exc
+    digest, size = content_digest(base_key, sources)
     tag = f"{REPOSITORY}:{digest[:16]}"
     existing = find(client, digest)
     if existing is not None:

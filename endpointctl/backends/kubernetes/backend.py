@@ -18,8 +18,10 @@ import asyncio
 import secrets
 from collections.abc import AsyncIterator, Callable, Mapping
 
+from endpointctl.backends.engine.client import engine_env
 from endpointctl.backends.kubernetes import (
     credentials,
+    images,
     logs,
     manifests,
     monitoring,
@@ -80,6 +82,15 @@ class KubernetesBackend:
     def settings(self) -> KubeSettings:
         return KubeSettings.from_defaults(self._ctx.defaults)
 
+    def _images(self) -> images.ImageSupply:
+        home = self._ctx.home
+        return images.ImageSupply(
+            engine_env(self._ctx.defaults),
+            home.runtime / BACKEND / "images",
+            home.logs / BACKEND,
+            self.settings.registry,
+        )
+
     def limits(self) -> Mapping[Capability, str]:
         return {
             Capability.AGENT: "the cluster runs the endpoints; there is no local supervisor to start",
@@ -119,7 +130,9 @@ class KubernetesBackend:
 
     async def apply_endpoint(self, spec: EndpointSpec) -> Operation:
         # The objects are applied; the endpoint's own state says when its gateway is ready.
-        await writes.apply_endpoint(self._targets, spec, self.settings, self._fresh_keys, self.new_secret)
+        await writes.apply_endpoint(
+            self._targets, spec, self.settings, self._fresh_keys, self.new_secret, self._images()
+        )
         return Done(f"endpoint {spec.name}")
 
     async def delete_endpoint(self, name: str) -> Operation:
@@ -144,7 +157,9 @@ class KubernetesBackend:
         )
 
     async def apply_deployment(self, spec: DeploymentSpec) -> Operation:
-        await writes.apply_deployment(self._targets, spec, self.settings, self._ctx.registry)
+        await writes.apply_deployment(
+            self._targets, spec, self.settings, self._ctx.registry, self._images()
+        )
         return await self.watch_deployment(spec.endpoint_name, spec.name)
 
     async def delete_deployment(self, endpoint: str, name: str) -> Operation:
@@ -213,14 +228,26 @@ class KubernetesBackend:
         # No keys Secret: printing fresh keys would put real credentials on stdout (and in whatever file or
         # repository the stream is saved to) and make the output differ on every run. Keys are generated
         # when the endpoint is applied; the gateway pod waits for its Secret until then.
-        docs = await asyncio.to_thread(writes.endpoint_docs, spec, namespace, self.settings, None, {})
-        return DryRunPlan(self.name, tuple(docs), notes=notes)
+        settings = self.settings
+        # The images are named, not built: the notes say what an apply would build and push.
+        gateway = await asyncio.to_thread(
+            self._images().gateway, settings.gateway_image, endpoint=spec.name, build=False
+        )
+        docs = writes.endpoint_docs(spec, namespace, settings, None, {}, gateway)
+        return DryRunPlan(self.name, tuple(docs), notes=(*notes, *gateway.notes))
 
     async def plan_deployment(self, spec: DeploymentSpec) -> DryRunPlan:
-        package = await asyncio.to_thread(packaging.build_package, spec, self._ctx.registry)
+        sources = await asyncio.to_thread(packaging.pod_sources, spec, self._ctx.registry)
         namespace, notes = await self._plan_namespace(None)
+        pod_images = await asyncio.to_thread(
+            self._images().deployment,
+            sources,
+            endpoint=spec.endpoint_name,
+            deployment=spec.name,
+            build=False,
+        )
         return DryRunPlan(
             self.name,
-            tuple(manifests.deployment_manifests(spec, package, namespace, self.settings)),
-            notes=notes,
+            tuple(manifests.deployment_manifests(spec, sources, pod_images, namespace, self.settings)),
+            notes=(*notes, *pod_images.notes),
         )

@@ -33,9 +33,8 @@ CONTAINER_SECURITY: dict[str, Any] = {
 }
 
 # The root filesystem is read-only: what the containers write goes to emptyDir volumes — the app folder (the
-# package, fetched model and code, pip's --target site), the gateway's tools folder, and this scratch folder
-# for temporary files (the stage script's downloads, pip's build dirs) and HOME (pip and user code may write
-# dot-files there).
+# staged model and code) and this scratch folder for temporary files (the storage-initializer's downloads) and
+# HOME (user code may write dot-files there).
 # Key and token files: readable by the pod's group (fsGroup) only, not by every user of the image.
 SECRET_FILE_MODE = 0o440
 
@@ -51,9 +50,6 @@ GATEWAY_RESOURCES: dict[str, Any] = {
     "requests": {"cpu": "100m", "memory": "128Mi"},
     "limits": {"cpu": "1", "memory": "512Mi"},
 }
-# The gateway's image is a tag by default (`kube_gateway_image`): pull it each time a pod starts so every
-# gateway pod runs the same image, whatever a node has cached under that tag.
-GATEWAY_PULL_POLICY = "Always"
 
 
 def pod_fields(labels: dict[str, str]) -> dict[str, Any]:

@@ -1,11 +1,12 @@
 """Specs to manifests: pure functions, no cluster, no clock, no randomness (keys are passed in).
 
 What a Kubernetes engineer would write by hand, per endpoint: a Secret (keys), a ConfigMap (the gateway's
-routing table and the endpoint spec), the gateway as a Deployment with a LoadBalancer/NodePort Service and a
-ClusterIP Service for its admin port (metrics, health), and a ConfigMap with the gateway's code. Per
-deployment: a ConfigMap with the package, a Deployment (init container `storage-initializer`, container
-`inference-server`, RollingUpdate maxSurge 20% maxUnavailable 0), a ClusterIP Service, and an
-autoscaling/v2 HPA for `scale_settings: target_utilization`.
+routing table and the endpoint spec), the gateway as a Deployment of the gateway image with a
+LoadBalancer/NodePort Service and a ClusterIP Service for its admin port (metrics, health). Per deployment: a
+Deployment (init container `storage-initializer` running the modelcar image, container `inference-server`
+running the environment image — images.py builds both; nothing is installed when a pod starts — RollingUpdate
+maxSurge 20% maxUnavailable 0), a ClusterIP Service, and an autoscaling/v2 HPA for
+`scale_settings: target_utilization`.
 
 What a platform team asks of them (hardening.py holds the shared pieces): every pod runs as a non-root user
 with the runtime's seccomp profile, no capabilities, no privilege escalation and a read-only root filesystem
@@ -23,33 +24,27 @@ import hmac
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from endpointctl.backends.common.routing import deployment_config, endpoint_config
 from endpointctl.backends.kubernetes import hardening, naming
-from endpointctl.backends.kubernetes.packaging import (
-    APP_ROOT,
-    HOST_PATH,
-    PACKAGE_KEY,
-    REQUIREMENTS_PATH,
-    SITE_PATH,
-    Package,
+from endpointctl.backends.kubernetes.images import (
+    MODELCAR_ROOT,
+    DeploymentImages,
+    GatewayImage,
 )
+from endpointctl.backends.kubernetes.packaging import APP_ROOT, PodSources
 from endpointctl.backends.kubernetes.settings import KubeSettings
 from endpointctl.core.spec import DeploymentSpec, EndpointSpec, ProbeSettings, spec_to_dict
 from endpointctl.core.spec.deployment import ResourceAmounts, TargetUtilizationScaleSettings
 from endpointctl.serving.gateway.config import EndpointConfig, GatewayConfig, routing_document
 from endpointctl.serving.gateway.config import keys_document as gateway_keys_document
 
-STAGE_SCRIPT = Path(__file__).with_name("stage_script.py")
 SCORING_PORT = 5001
 GATEWAY_PORT = 8080
 GATEWAY_ADMIN_PORT = 9090
 SERVICE_PORT = 80
-PACKAGE_MOUNT = "/etc/endpointctl/package"
 PVC_MOUNT = "/mnt/endpointctl"
-GATEWAY_TOOLS = "/opt/endpointctl"
 ROUTING_MOUNT = "/etc/endpointctl/routing"
 KEYS_MOUNT = "/etc/endpointctl/keys"
 ADMIN_TOKEN_MOUNT = "/etc/endpointctl/admin"
@@ -61,8 +56,9 @@ ADMIN_TOKEN_KEY = "token"
 # enforces them), so the scoring host also requires this token, which only the endpoint's gateway sends.
 INSTANCE_TOKEN_MOUNT = "/etc/endpointctl/instance-token"
 INSTANCE_TOKEN_KEY = "token"
-# Images differ in whether `python` or `python3` is the interpreter's name; both are tried, in that order.
-PYTHON = 'exec "$(command -v python3 || command -v python)"'
+# The images put their venv first on PATH; the command names its interpreter outright so a base image's
+# ENTRYPOINT (Kubernetes' `command` replaces it) never stands between the kubelet and the server.
+PYTHON = "python"
 
 
 @dataclass(frozen=True)
@@ -88,49 +84,35 @@ def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
-def _python(args: str) -> list[str]:
-    return ["/bin/sh", "-c", f"{PYTHON} {args}"]
+def _python(*args: str) -> list[str]:
+    return [PYTHON, *args]
 
 
-def _config_map(
-    name: str,
-    namespace: str,
-    labels: dict[str, str],
-    data: dict[str, str],
-    binary: dict[str, bytes] | None = None,
-) -> dict[str, Any]:
-    doc: dict[str, Any] = {
+def _config_map(name: str, namespace: str, labels: dict[str, str], data: dict[str, str]) -> dict[str, Any]:
+    return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": _meta(name, namespace, labels),
         "data": data,
+        "immutable": False,
     }
-    if binary:
-        doc["binaryData"] = {k: base64.b64encode(v).decode() for k, v in binary.items()}
-    # The package never changes under the same name (the name carries its digest).
-    doc["immutable"] = binary is not None
-    return doc
 
 
 # --- deployments -------------------------------------------------------------------------------------------
-def stage_plan(package: Package, pvc_paths: Mapping[str, str]) -> dict[str, Any]:
+def stage_plan(sources: PodSources, pvc_paths: Mapping[str, str]) -> dict[str, Any]:
+    """The storage-initializer's work (endpointctl/serving/storage.py): copy the modelcar's folders, then
+    fetch the remote sources."""
+    copy = [{"source": f"{MODELCAR_ROOT}/{s.key}", "target": s.target} for s in sources.local]
     remote = []
     for kind, source, target in (
-        ("model", package.model_remote, package.model_target),
-        ("code", package.code_remote, package.code_target),
+        ("model", sources.model_remote, sources.model_target),
+        ("code", sources.code_remote, sources.code_target),
     ):
         if source is None or target is None:
             continue
         where = pvc_paths[kind] if source.scheme == "pvc" else source.uri
         remote.append({"scheme": source.scheme, "uri": source.uri, "source": where, "target": target})
-    return {
-        "package": f"{PACKAGE_MOUNT}/{PACKAGE_KEY}",
-        "extract": {"app/": APP_ROOT, "host/": HOST_PATH, "requirements.txt": REQUIREMENTS_PATH},
-        "remote": remote,
-        "python": package.python,
-        "requirements": REQUIREMENTS_PATH,
-        "site": SITE_PATH,
-    }
+    return {"copy": copy, "remote": remote}
 
 
 def _probe(settings: ProbeSettings, *, liveness: bool) -> dict[str, Any]:
@@ -167,26 +149,21 @@ def replicas(spec: DeploymentSpec) -> int:
 
 
 def deployment_manifests(
-    spec: DeploymentSpec, package: Package, namespace: str, settings: KubeSettings
+    spec: DeploymentSpec,
+    sources: PodSources,
+    images: DeploymentImages,
+    namespace: str,
+    settings: KubeSettings,
 ) -> list[dict[str, Any]]:
     endpoint, name = spec.endpoint_name, spec.name
     labels = naming.labels(endpoint, naming.INFERENCE, name)
     object_name = naming.deployment_name(endpoint, name)
-    package_cm = naming.package_name(endpoint, name, package.digest)
     spec_json = _json(spec_to_dict(spec))
 
     pvc_paths: dict[str, str] = {}
-    volumes: list[dict[str, Any]] = [
-        {"name": "app", "emptyDir": {}},
-        {"name": "package", "configMap": {"name": package_cm}},
-        hardening.SCRATCH_VOLUME,
-    ]
-    init_mounts: list[dict[str, Any]] = [
-        {"name": "app", "mountPath": APP_ROOT},
-        {"name": "package", "mountPath": PACKAGE_MOUNT, "readOnly": True},
-        hardening.SCRATCH_MOUNT,
-    ]
-    for kind, source in (("model", package.model_remote), ("code", package.code_remote)):
+    volumes: list[dict[str, Any]] = [{"name": "app", "emptyDir": {}}, hardening.SCRATCH_VOLUME]
+    init_mounts: list[dict[str, Any]] = [{"name": "app", "mountPath": APP_ROOT}, hardening.SCRATCH_MOUNT]
+    for kind, source in (("model", sources.model_remote), ("code", sources.code_remote)):
         if source is None or source.scheme != "pvc":
             continue
         volumes.append(
@@ -199,11 +176,9 @@ def deployment_manifests(
         pvc_paths[kind] = mount
 
     init_env = [
-        {"name": "ENDPOINTCTL_STAGE_PLAN", "value": _json(stage_plan(package, pvc_paths))},
+        {"name": "ENDPOINTCTL_STAGE_PLAN", "value": _json(stage_plan(sources, pvc_paths))},
         *hardening.SCRATCH_ENV,
     ]
-    if settings.pip_index_url:
-        init_env.append({"name": "ENDPOINTCTL_PIP_INDEX_URL", "value": settings.pip_index_url})
     volumes.append(
         {
             "name": "instance-token",
@@ -217,14 +192,14 @@ def deployment_manifests(
         **{e["name"]: e["value"] for e in hardening.SCRATCH_ENV},
         "ENDPOINTCTL_INSTANCE_TOKEN_FILE": f"{INSTANCE_TOKEN_MOUNT}/{INSTANCE_TOKEN_KEY}",
         "SERVER_PORT": str(SCORING_PORT),
-        "PYTHONPATH": f"{HOST_PATH}:{SITE_PATH}",
-        **package.env,
+        **sources.env,
         **spec.environment_variables,
     }
     server: dict[str, Any] = {
         "name": "inference-server",
-        "image": package.image,
-        "command": _python("-m endpointctl.serving.scoring"),
+        "image": images.environment,
+        "imagePullPolicy": images.pull_policy,
+        "command": _python("-m", "endpointctl.serving.scoring"),
         "env": [{"name": k, "value": v} for k, v in env.items()],
         "ports": [{"name": "http", "containerPort": SCORING_PORT, "protocol": "TCP"}],
         "livenessProbe": _probe(spec.liveness_probe, liveness=True),
@@ -241,16 +216,17 @@ def deployment_manifests(
         server["resources"] = resources
     initializer: dict[str, Any] = {
         "name": "storage-initializer",
-        "image": package.image,
-        "command": _python(f"{PACKAGE_MOUNT}/stage.py"),
+        "image": images.initializer,
+        "imagePullPolicy": images.pull_policy,
+        "command": _python("-m", "endpointctl.serving.storage"),
         "env": init_env,
         "securityContext": hardening.CONTAINER_SECURITY,
         "volumeMounts": init_mounts,
     }
     if resources:
-        # The initializer installs packages: it gets the same budget as the server it prepares for.
+        # The initializer copies (and may download) the model: it gets the same budget as the server.
         initializer["resources"] = resources
-    template_annotations = {naming.SPEC_ANNOTATION: spec_json, naming.PACKAGE_ANNOTATION: package.digest}
+    template_annotations = {naming.SPEC_ANNOTATION: spec_json}
     deployment = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -283,14 +259,7 @@ def deployment_manifests(
             "ports": [{"name": "http", "port": SCORING_PORT, "targetPort": "http", "protocol": "TCP"}],
         },
     }
-    package_doc = _config_map(
-        package_cm,
-        namespace,
-        naming.labels(endpoint, naming.PACKAGE, name),
-        {"stage.py": STAGE_SCRIPT.read_text(encoding="utf-8")},
-        {PACKAGE_KEY: package.archive},
-    )
-    docs = [package_doc, deployment, service, hardening.disruption_budget(object_name, namespace, labels)]
+    docs = [deployment, service, hardening.disruption_budget(object_name, namespace, labels)]
     scale = spec.scale_settings
     if isinstance(scale, TargetUtilizationScaleSettings):
         docs.append(
@@ -410,30 +379,19 @@ def admin_token_secret(endpoint: str, token: str, namespace: str) -> dict[str, A
 
 
 def gateway_manifests(
-    spec: EndpointSpec, namespace: str, settings: KubeSettings, host_archive: bytes, host_digest: str
+    spec: EndpointSpec, namespace: str, settings: KubeSettings, image: GatewayImage
 ) -> list[dict[str, Any]]:
     endpoint = spec.name
     labels = naming.labels(endpoint, naming.GATEWAY)
     name = naming.gateway_name(endpoint)
-    host_cm = naming.gateway_host_name(endpoint, host_digest)
-    plan = {
-        "package": f"{PACKAGE_MOUNT}/{PACKAGE_KEY}",
-        "extract": {
-            "host/": f"{GATEWAY_TOOLS}/host",
-            "requirements.txt": f"{GATEWAY_TOOLS}/requirements.txt",
-        },
-        "requirements": f"{GATEWAY_TOOLS}/requirements.txt",
-        "site": f"{GATEWAY_TOOLS}/site",
-    }
-    init_env = [{"name": "ENDPOINTCTL_STAGE_PLAN", "value": _json(plan)}, *hardening.SCRATCH_ENV]
-    if settings.pip_index_url:
-        init_env.append({"name": "ENDPOINTCTL_PIP_INDEX_URL", "value": settings.pip_index_url})
     # The admin port listens on the pod's address (the API server's service proxy reaches it there), so it
     # answers only with the endpoint's admin token; /healthz stays open for the kubelet's probes.
     args = (
-        f"-m endpointctl.serving.gateway --admin-host 0.0.0.0 --admin-port {GATEWAY_ADMIN_PORT} "
-        f"--config-file {ROUTING_MOUNT}/{ROUTING_KEY} --keys-file {KEYS_MOUNT}/{KEYS_KEY} "
-        f"--admin-token-file {ADMIN_TOKEN_MOUNT}/{ADMIN_TOKEN_KEY}"
+        "-m",
+        "endpointctl.serving.gateway",
+        *("--admin-host", "0.0.0.0", "--admin-port", str(GATEWAY_ADMIN_PORT)),
+        *("--config-file", f"{ROUTING_MOUNT}/{ROUTING_KEY}", "--keys-file", f"{KEYS_MOUNT}/{KEYS_KEY}"),
+        *("--admin-token-file", f"{ADMIN_TOKEN_MOUNT}/{ADMIN_TOKEN_KEY}"),
     )
     health = {"httpGet": {"path": "/healthz", "port": "admin"}, "periodSeconds": 5, "timeoutSeconds": 2}
     deployment = {
@@ -447,35 +405,16 @@ def gateway_manifests(
             "selector": {"matchLabels": labels},
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
             "template": {
-                # Only the code's digest is here: routing and key changes reach the pod through its volumes.
-                "metadata": {"labels": labels, "annotations": {naming.PACKAGE_ANNOTATION: host_digest}},
+                # Only the image is here: routing and key changes reach the pod through its volumes.
+                "metadata": {"labels": labels},
                 "spec": {
-                    "initContainers": [
-                        {
-                            "name": "install-gateway",
-                            "image": settings.gateway_image,
-                            "imagePullPolicy": hardening.GATEWAY_PULL_POLICY,
-                            "command": _python(f"{PACKAGE_MOUNT}/stage.py"),
-                            "env": init_env,
-                            "resources": hardening.GATEWAY_RESOURCES,
-                            "securityContext": hardening.CONTAINER_SECURITY,
-                            "volumeMounts": [
-                                {"name": "tools", "mountPath": GATEWAY_TOOLS},
-                                {"name": "package", "mountPath": PACKAGE_MOUNT, "readOnly": True},
-                                hardening.SCRATCH_MOUNT,
-                            ],
-                        }
-                    ],
                     "containers": [
                         {
                             "name": "gateway",
-                            "image": settings.gateway_image,
-                            "imagePullPolicy": hardening.GATEWAY_PULL_POLICY,
-                            "command": _python(args),
-                            "env": [
-                                {"name": "PYTHONPATH", "value": f"{GATEWAY_TOOLS}/host:{GATEWAY_TOOLS}/site"},
-                                *hardening.SCRATCH_ENV,
-                            ],
+                            "image": image.reference,
+                            "imagePullPolicy": image.pull_policy,
+                            "command": _python(*args),
+                            "env": list(hardening.SCRATCH_ENV),
                             "resources": hardening.GATEWAY_RESOURCES,
                             "securityContext": hardening.CONTAINER_SECURITY,
                             "ports": [
@@ -485,7 +424,6 @@ def gateway_manifests(
                             "readinessProbe": health,
                             "livenessProbe": {**health, "failureThreshold": 6},
                             "volumeMounts": [
-                                {"name": "tools", "mountPath": GATEWAY_TOOLS},
                                 {"name": "routing", "mountPath": ROUTING_MOUNT, "readOnly": True},
                                 {"name": "keys", "mountPath": KEYS_MOUNT, "readOnly": True},
                                 {"name": "admin-token", "mountPath": ADMIN_TOKEN_MOUNT, "readOnly": True},
@@ -494,8 +432,6 @@ def gateway_manifests(
                         }
                     ],
                     "volumes": [
-                        {"name": "tools", "emptyDir": {}},
-                        {"name": "package", "configMap": {"name": host_cm}},
                         {"name": "routing", "configMap": {"name": naming.routing_name(endpoint)}},
                         {
                             "name": "keys",
@@ -540,15 +476,7 @@ def gateway_manifests(
             ],
         },
     }
-    host_doc = _config_map(
-        host_cm,
-        namespace,
-        labels,
-        {"stage.py": STAGE_SCRIPT.read_text(encoding="utf-8")},
-        {PACKAGE_KEY: host_archive},
-    )
     return [
-        host_doc,
         deployment,
         service,
         admin,
@@ -565,8 +493,7 @@ def endpoint_manifests(
     keys: KeyMaterial | None,
     admin_token: str | None = None,
     deployments: Mapping[str, DeploymentSpec],
-    host_archive: bytes,
-    host_digest: str,
+    gateway_image: GatewayImage,
 ) -> list[dict[str, Any]]:
     """Secret and routing first, so the gateway's volumes exist when its pod is scheduled.
 
@@ -585,5 +512,5 @@ def endpoint_manifests(
     return [
         *secret,
         routing_config_map(spec, routing, namespace),
-        *gateway_manifests(spec, namespace, settings, host_archive, host_digest),
+        *gateway_manifests(spec, namespace, settings, gateway_image),
     ]

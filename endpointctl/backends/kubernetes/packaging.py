@@ -1,57 +1,32 @@
-"""Model, code, requirements and the scoring host as one deterministic tar.gz, or remote sources to fetch.
+"""What a deployment's pod is made of: its environment image's inputs, the local model and code its modelcar
+carries, the remote sources its storage-initializer fetches, and the environment variables that find them.
 
-The archive travels in a ConfigMap's binaryData, which the API server limits to about 1 MiB per object, so
-anything over `PACKAGE_LIMIT` must come from a `pvc://CLAIM/PATH` or an `https://` source instead; other
-schemes, and oversize local folders, are errors raised here, before any object is created.
+Nothing here builds or sends anything (images.py builds, manifests.py writes the objects): it reads the spec and
+the registry and fails early, before any object is created, on what cannot run in a cluster — an environment
+without an image, an environment built from a context, unknown source schemes, paths leaving their folder.
 
-Members are sorted, with mtime 0, uid/gid 0 and fixed modes, and the gzip header carries no time or name,
-so the same inputs always give the same bytes: golden files stay stable and an unchanged deployment does
-not roll out again.
-
-How the conda file reaches the pod: the `pip:` section and the PyPI spellings of the conda packages
-(backends.common.environments.conda) plus the scoring host's own requirements go to `requirements.txt`; the
-storage-initializer runs `python -m pip install --target` with the image's Python into the shared emptyDir
-(honouring `kube_pip_index_url`), and the inference server puts that folder on PYTHONPATH. The conda file's
-Python version cannot change the image's interpreter; the initializer logs a note when they differ.
+The environment image is the Docker backend's (same builder, same digest): the conda file's packages in a venv
+with the scoring host and the storage-initializer, so no container installs anything at start. Local model and
+code folders go into the modelcar (any size); `pvc://CLAIM/PATH` and `https://` sources are fetched by the
+storage-initializer. Registered (`azureml:`) models resolve to their stored files and travel in the modelcar too.
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import io
 import re
-import tarfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
-from endpointctl.backends.common.environments.conda import (
-    PythonRequirements,
-    parse_conda_file,
-    requirement_name,
-)
-from endpointctl.backends.common.environments.scoring_host import (
-    HOST_REQUIREMENTS,
-    REPLACED_BY_HOST,
-    REPLACED_REASON,
-    host_dir,
-    stub_package_init,
-)
+from endpointctl.backends.common.environments.conda import PythonRequirements, parse_conda_file
 from endpointctl.core.assets import AssetRegistry
-from endpointctl.core.digest import PREFIX, tree_digest, tree_files
+from endpointctl.core.digest import PREFIX, tree_digest
 from endpointctl.core.errors import InvalidInput
 from endpointctl.core.spec import AssetRef, DeploymentSpec, InlineEnvironment, InlineModel
 
-PACKAGE_LIMIT = 900 * 1024
 APP_ROOT = "/var/azureml-app"
 MODELS_DIR = "azureml-models"
-TOOLS = ".endpointctl"
-HOST_PATH = f"{APP_ROOT}/{TOOLS}/host"
-SITE_PATH = f"{APP_ROOT}/{TOOLS}/site"
-REQUIREMENTS_PATH = f"{APP_ROOT}/{TOOLS}/requirements.txt"
-PACKAGE_KEY = "package.tar.gz"
-GATEWAY_REQUIREMENTS: tuple[str, ...] = ("httptools>=0.6.4,<1",)
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".zip")
 _REMOTE = re.compile(r"^(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*)://")
 
@@ -81,17 +56,25 @@ class RemoteSource:
 
 
 @dataclass(frozen=True)
-class Package:
-    archive: bytes
-    digest: str  # hex sha256 of `archive`
+class LocalSource:
+    """A local file or folder the modelcar carries under `/modelcar/<key>`, copied to `target` in the pod."""
+
+    key: str  # "model" | "code"
+    path: Path
+    target: str
+
+
+@dataclass(frozen=True)
+class PodSources:
+    base_image: str  # the environment's `image`, the environment image's FROM
+    requirements: PythonRequirements  # the conda file's, or none
     env: dict[str, str]
-    image: str
-    model_remote: RemoteSource | None
-    model_target: str | None
-    code_remote: RemoteSource | None
-    code_target: str | None
-    python: str | None
-    notes: tuple[str, ...]
+    local: tuple[LocalSource, ...] = ()
+    model_remote: RemoteSource | None = None
+    model_target: str | None = None
+    code_remote: RemoteSource | None = None
+    code_target: str | None = None
+    notes: tuple[str, ...] = field(default=())
 
 
 def parse_remote(value: str) -> RemoteSource | None:
@@ -122,59 +105,7 @@ def parse_remote(value: str) -> RemoteSource | None:
     )
 
 
-class _Archive:
-    def __init__(self) -> None:
-        self.members: dict[str, bytes] = {}
-
-    def add(self, name: str, data: bytes) -> None:
-        self.members[name] = data
-
-    def add_tree(self, prefix: str, root: Path, *, keep_name: bool = False) -> None:
-        """`root`'s files under `prefix`: a folder's contents, or with `keep_name` the folder itself (a file
-        always keeps its name)."""
-        base = root.parent if root.is_file() or keep_name else root
-        for path in tree_files(root):
-            self.add(f"{prefix}/{path.relative_to(base).as_posix()}", path.read_bytes())
-
-    def build(self) -> bytes:
-        raw = io.BytesIO()
-        with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-            for name in sorted(self.members):
-                data = self.members[name]
-                info = tarfile.TarInfo(name)
-                info.size, info.mtime, info.mode = len(data), 0, 0o644
-                info.uid = info.gid = 0
-                info.uname = info.gname = ""
-                tar.addfile(info, io.BytesIO(data))
-        out = io.BytesIO()
-        # filename "" and mtime 0: the gzip header would otherwise carry the time and a temporary name.
-        with gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0, compresslevel=9) as gz:
-            gz.write(raw.getvalue())
-        return out.getvalue()
-
-
-def _add_host(archive: _Archive, prefix: str, packages: tuple[str, ...]) -> None:
-    root = host_dir()
-    archive.add(f"{prefix}/endpointctl/__init__.py", stub_package_init().encode())
-    archive.add(f"{prefix}/endpointctl/serving/__init__.py", (root / "__init__.py").read_bytes())
-    for package in packages:
-        for path in sorted((root / package).rglob("*.py")):
-            if "__pycache__" not in path.parts:
-                archive.add(
-                    f"{prefix}/endpointctl/serving/{path.relative_to(root).as_posix()}", path.read_bytes()
-                )
-
-
-def gateway_host_archive() -> tuple[bytes, str]:
-    """The gateway's code (stdlib plus httptools) for any python image, and its digest."""
-    archive = _Archive()
-    _add_host(archive, "host", ("gateway",))
-    archive.add("requirements.txt", ("\n".join(GATEWAY_REQUIREMENTS) + "\n").encode())
-    data = archive.build()
-    return data, hashlib.sha256(data).hexdigest()
-
-
-def _environment(spec: DeploymentSpec, registry: AssetRegistry) -> tuple[str, PythonRequirements | None]:
+def _environment(spec: DeploymentSpec, registry: AssetRegistry) -> tuple[str, PythonRequirements]:
     environment = spec.environment
     if environment is None:
         raise InvalidInput(
@@ -191,28 +122,12 @@ def _environment(spec: DeploymentSpec, registry: AssetRegistry) -> tuple[str, Py
         where = f"deployment {spec.name}: environment"
     if build is not None or not image:
         raise InvalidInput(
-            f"{where}: the kubernetes backend runs an existing `image`; environments built from a context "
-            "need an image registry (build and push it, then name it in `image`)"
+            f"{where}: the kubernetes backend builds its environment image FROM an existing `image`; an "
+            "environment built from a context is not supported (build and push it, then name it in `image`)"
         )
-    return str(image), parse_conda_file(Path(conda)) if conda else None
-
-
-def _requirements_text(requirements: PythonRequirements | None) -> tuple[str, tuple[str, ...]]:
-    notes: list[str] = []
-    lines = list(HOST_REQUIREMENTS)
-    if requirements is not None:
-        requirements = requirements.without(REPLACED_BY_HOST, REPLACED_REASON)
-        notes += requirements.notes
-        lines = (
-            list(requirements.pip_options)
-            + [
-                r
-                for r in requirements.packages
-                if requirement_name(r) not in {requirement_name(h) for h in lines}
-            ]
-            + lines
-        )
-    return "\n".join(lines) + "\n", tuple(notes)
+    if conda:
+        return str(image), parse_conda_file(Path(conda))
+    return str(image), PythonRequirements(where, None, ())
 
 
 def _model_target(name: str, version: str) -> str:
@@ -222,11 +137,11 @@ def _model_target(name: str, version: str) -> str:
     return f"{APP_ROOT}/{MODELS_DIR}/{name}/{version}"
 
 
-def build_package(spec: DeploymentSpec, registry: AssetRegistry) -> Package:
-    """Everything the storage-initializer stages; InvalidInput when it cannot travel to the cluster."""
+def pod_sources(spec: DeploymentSpec, registry: AssetRegistry) -> PodSources:
+    """Everything the deployment's pod needs; InvalidInput when it cannot run in a cluster."""
     image, requirements = _environment(spec, registry)
-    archive = _Archive()
     env: dict[str, str] = {}
+    local: list[LocalSource] = []
     model_remote = code_remote = None
     model_target = code_target = None
 
@@ -238,7 +153,7 @@ def build_package(spec: DeploymentSpec, registry: AssetRegistry) -> Package:
         version_dir = _model_target(asset.name, asset.version)
         # A model keeps its folder's name under AZUREML_MODEL_DIR, as on Azure ML and the other backends:
         # the samples' score.py reads $AZUREML_MODEL_DIR/model/….
-        archive.add_tree(f"app/{MODELS_DIR}/{asset.name}/{asset.version}", asset.blob_path, keep_name=True)
+        local.append(LocalSource("model", asset.blob_path, _kept_name(version_dir, asset.blob_path)))
         env["AZUREML_MODEL_DIR"] = version_dir
     elif isinstance(model, InlineModel):
         model_remote = parse_remote(model.path)
@@ -248,9 +163,11 @@ def build_package(spec: DeploymentSpec, registry: AssetRegistry) -> Package:
             model_target = f"{version_dir}/{model_remote.basename}"
         else:
             source = Path(model.path)
+            if not source.exists():
+                raise InvalidInput(f"model.path {model.path}: no such file or folder")
             name = model.name or tree_digest(source).removeprefix(PREFIX)[:32]
             version_dir = _model_target(name, model.version or "1")
-            archive.add_tree(f"app/{MODELS_DIR}/{name}/{model.version or '1'}", source, keep_name=True)
+            local.append(LocalSource("model", source, _kept_name(version_dir, source)))
         env["AZUREML_MODEL_DIR"] = version_dir
 
     config = spec.code_configuration
@@ -274,30 +191,26 @@ def build_package(spec: DeploymentSpec, registry: AssetRegistry) -> Package:
         if code_remote is not None:
             code_target = f"{APP_ROOT}/{folder}"
         else:
-            archive.add_tree(f"app/{folder}", Path(config.code))
+            if not Path(config.code).is_dir():
+                raise InvalidInput(f"code_configuration.code {config.code}: not a folder")
+            local.append(LocalSource("code", Path(config.code), f"{APP_ROOT}/{folder}"))
         entry = PurePosixPath(APP_ROOT) / folder / script
         env["AML_APP_ROOT"] = str(entry.parent)
         env["AZUREML_ENTRY_SCRIPT"] = entry.name
 
-    requirements_text, notes = _requirements_text(requirements)
-    archive.add("requirements.txt", requirements_text.encode())
-    _add_host(archive, "host", ("scoring",))
-    data = archive.build()
-    if len(data) > PACKAGE_LIMIT:
-        raise InvalidInput(
-            f"deployment {spec.endpoint_name}/{spec.name}: model and code compress to {len(data) // 1024} KiB; "
-            f"a ConfigMap carries at most {PACKAGE_LIMIT // 1024} KiB. Put the model on a volume "
-            "(model.path: pvc://CLAIM/PATH) or behind an https:// URL the cluster can reach."
-        )
-    return Package(
-        data,
-        hashlib.sha256(data).hexdigest(),
-        env,
+    return PodSources(
         image,
+        requirements,
+        env,
+        tuple(local),
         model_remote,
         model_target,
         code_remote,
         code_target,
-        requirements.python if requirements is not None else None,
-        notes,
+        requirements.notes,
     )
+
+
+def _kept_name(version_dir: str, source: Path) -> str:
+    """Where a model lands: a folder keeps its name under the version folder; a file goes in it."""
+    return f"{version_dir}/{source.name}" if source.is_dir() else version_dir

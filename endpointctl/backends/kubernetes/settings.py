@@ -3,8 +3,9 @@
 Keys (all optional): `kube_context`, `kube_namespace` (the defaults), `kube_computes`
 (`inferencecompute=CONTEXT/NAMESPACE,other=CONTEXT` — what an endpoint's `compute: azureml:NAME` means; a
 compute that is not listed falls back to a kubeconfig context of the same name), `kube_gateway_image`,
-`kube_service_type` (`LoadBalancer` or `NodePort`), `kube_pip_index_url` (the index the storage initializer
-installs the conda file's pip packages from), `kube_gateway_replicas` (how many gateway pods serve each endpoint;
+`kube_service_type` (`LoadBalancer` or `NodePort`), `kube_registry` (`HOST[:PORT]/PREFIX` the built images are
+pushed to and pulled from by digest; without it they stay in the local engine for clusters that share it),
+`kube_gateway_replicas` (how many gateway pods serve each endpoint;
 2 by default so a node drain or a gateway rollout never leaves the endpoint without one).
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from endpointctl.backends.engine.registry import parse_registry
 from endpointctl.core.errors import InvalidInput
 
 DEFAULT_GATEWAY_IMAGE = "python:3.11-slim"
@@ -42,7 +44,7 @@ class KubeSettings:
     computes: Mapping[str, tuple[str, str | None]] | None = None
     gateway_image: str = DEFAULT_GATEWAY_IMAGE
     service_type: str = "LoadBalancer"
-    pip_index_url: str | None = None
+    registry: str | None = None
     progress_deadline_s: int = PROGRESS_DEADLINE_S
     gateway_replicas: int = DEFAULT_GATEWAY_REPLICAS
 
@@ -60,7 +62,7 @@ class KubeSettings:
             computes=parse_computes(defaults.get("kube_computes", "")),
             gateway_image=defaults.get("kube_gateway_image") or DEFAULT_GATEWAY_IMAGE,
             service_type=service_type,
-            pip_index_url=defaults.get("kube_pip_index_url") or None,
+            registry=parse_registry(defaults["kube_registry"]) if defaults.get("kube_registry") else None,
             gateway_replicas=parse_gateway_replicas(defaults.get("kube_gateway_replicas") or ""),
         )
 

@@ -1,8 +1,9 @@
 """Changes to the cluster: endpoints, deployments and traffic applied as objects, and their cleanup.
 
 The routing ConfigMap is rewritten whenever the set of deployments or the split changes; the gateway reloads
-it when the kubelet refreshes the mount. Packaging and the gateway's archive are CPU and file work, so they run
-in a thread; everything else is async requests.
+it when the kubelet refreshes the mount. Reading the sources and building and pushing images (images.py) block
+on files and the Docker engine, so they run in a thread, before any object is sent; everything else is async
+requests.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ import asyncio
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from endpointctl.backends.engine.builder import Progress
 from endpointctl.backends.kubernetes import manifests, naming, packaging
 from endpointctl.backends.kubernetes.apply import apply, delete_labelled
 from endpointctl.backends.kubernetes.client import KubeClient
 from endpointctl.backends.kubernetes.credentials import admin_token, key_material
+from endpointctl.backends.kubernetes.images import GatewayImage, ImageSupply
 from endpointctl.backends.kubernetes.settings import KubeSettings
 from endpointctl.backends.kubernetes.targets import Targets
 from endpointctl.backends.kubernetes.views import deployment_specs, routing_of
@@ -29,10 +32,9 @@ def endpoint_docs(
     settings: KubeSettings,
     keys: manifests.KeyMaterial | None,
     deployments: Mapping[str, DeploymentSpec],
+    gateway_image: GatewayImage,
     admin_token: str | None = None,
 ) -> list[dict[str, Any]]:
-    """The endpoint's objects (blocking: builds the gateway's archive)."""
-    archive, digest = packaging.gateway_host_archive()
     return manifests.endpoint_manifests(
         spec,
         namespace,
@@ -40,8 +42,7 @@ def endpoint_docs(
         keys=keys,
         admin_token=admin_token,
         deployments=deployments,
-        host_archive=archive,
-        host_digest=digest,
+        gateway_image=gateway_image,
     )
 
 
@@ -51,20 +52,25 @@ async def apply_endpoint(
     settings: KubeSettings,
     fresh_keys: Callable[[], manifests.KeyMaterial],
     fresh_admin_token: Callable[[], str],
+    images: ImageSupply,
+    progress: Progress | None = None,
 ) -> None:
     target = await targets.for_spec(spec)
+    gateway_image = await asyncio.to_thread(
+        images.gateway, settings.gateway_image, endpoint=spec.name, build=True, progress=progress
+    )
     client = targets.client(target)
     keys = await key_material(client, spec.name) or fresh_keys()
     # Generated once per endpoint, like the keys; an endpoint created before admin tokens existed gets one now.
     token = await admin_token(client, spec.name) or fresh_admin_token()
     deployments = await deployment_specs(client, spec.name)
-    docs = await asyncio.to_thread(endpoint_docs, spec, target.namespace, settings, keys, deployments, token)
+    docs = endpoint_docs(spec, target.namespace, settings, keys, deployments, gateway_image, token)
     for doc in docs:
         await apply(client, doc)
-    current_host = {d["metadata"]["name"] for d in docs if d["kind"] == "ConfigMap"}
+    # Gateways of earlier versions installed their code from a ConfigMap; the image carries it now.
     for cm in await client.list("ConfigMap", naming.selector(naming.labels(spec.name, naming.GATEWAY))):
         name = cm["metadata"]["name"]
-        if name.startswith(naming.gateway_host_name(spec.name, "")) and name not in current_host:
+        if name.startswith(naming.gateway_host_name(spec.name, "")):
             await client.delete("ConfigMap", name)
 
 
@@ -91,13 +97,27 @@ async def write_routing(
 
 
 async def apply_deployment(
-    targets: Targets, spec: DeploymentSpec, settings: KubeSettings, registry: AssetRegistry
+    targets: Targets,
+    spec: DeploymentSpec,
+    settings: KubeSettings,
+    registry: AssetRegistry,
+    images: ImageSupply,
+    progress: Progress | None = None,
 ) -> None:
-    # Packaging fails (size, scheme, environment) before anything is sent.
-    package = await asyncio.to_thread(packaging.build_package, spec, registry)
+    # The sources are checked (scheme, environment, paths) and the endpoint found before anything is built,
+    # and the images are built and pushed before anything is sent.
+    sources = await asyncio.to_thread(packaging.pod_sources, spec, registry)
     client, routing_cm = await targets.locate(spec.endpoint_name)
+    pod_images = await asyncio.to_thread(
+        images.deployment,
+        sources,
+        endpoint=spec.endpoint_name,
+        deployment=spec.name,
+        build=True,
+        progress=progress,
+    )
     await _ensure_instance_token(client, spec.endpoint_name)
-    docs = manifests.deployment_manifests(spec, package, client.target.namespace, settings)
+    docs = manifests.deployment_manifests(spec, sources, pod_images, client.target.namespace, settings)
     autoscaled = any(d["kind"] == "HorizontalPodAutoscaler" for d in docs)
     for doc in docs:
         await apply(client, doc, keep_replicas=autoscaled)
@@ -109,7 +129,7 @@ async def apply_deployment(
     await write_routing(
         client, endpoint_spec, deployments, entry.get("traffic", {}), entry.get("mirror_traffic", {})
     )
-    await _collect_packages(client, spec.endpoint_name, spec.name, keep=docs[0]["metadata"]["name"])
+    await _collect_packages(client, spec.endpoint_name, spec.name)
 
 
 async def _ensure_instance_token(client: KubeClient, endpoint: str) -> None:
@@ -125,9 +145,10 @@ async def _ensure_instance_token(client: KubeClient, endpoint: str) -> None:
     await apply(client, manifests.instance_token_secret(endpoint, keys, namespace))
 
 
-async def _collect_packages(client: KubeClient, endpoint: str, name: str, *, keep: str) -> None:
-    """Delete package ConfigMaps no ReplicaSet can roll back to any more."""
-    wanted = {keep}
+async def _collect_packages(client: KubeClient, endpoint: str, name: str) -> None:
+    """Delete the package ConfigMaps of earlier versions (model and code travel in images now) once no
+    ReplicaSet can roll back to them any more."""
+    wanted: set[str] = set()
     for rs in await client.list("ReplicaSet", naming.inference(endpoint, name)):
         for volume in rs["spec"]["template"]["spec"].get("volumes") or []:
             if "configMap" in volume:

@@ -4,8 +4,9 @@ It keeps objects per (kind, namespace, name), validates every object written wit
 honours labelSelector, resourceVersion (409 Conflict on a stale PUT, 409 AlreadyExists on POST), answers 404
 with Status objects, streams watches and `pods/{name}/log?container=&follow=`, garbage-collects dependents by
 ownerReferences, and runs a controller: Deployments get ReplicaSets (rolling, maxSurge honoured, old pods
-removed only as new ones become Ready), ReplicaSets get Pods, and Pods become Ready — or crash-loop when their
-image is in `crash_images`.
+removed only as new ones become Ready), ReplicaSets get Pods, and Pods become Ready — or crash-loop when a
+container's `CRASH_VARIABLE` environment variable has a value in `crash_markers` (the backend builds the images
+itself, so a spec cannot name a broken one: a test marks the deployment it wants to crash by its variables).
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ KINDS: dict[tuple[str, str], tuple[str, str]] = {
     ("/apis/policy/v1", "poddisruptionbudgets"): ("policy/v1", "PodDisruptionBudget"),
     ("/apis/networking.k8s.io/v1", "networkpolicies"): ("networking.k8s.io/v1", "NetworkPolicy"),
 }
+
+
+CRASH_VARIABLE = "ENDPOINTCTL_TEST_CRASH"
 
 
 def status(code: int, reason: str, message: str) -> dict[str, Any]:
@@ -86,7 +90,7 @@ class Cluster:
         self.history: list[tuple[int, str, dict[str, Any]]] = []
         self.rv = 100
         self.logs: dict[tuple[str, str], list[str]] = {}
-        self.crash_images: set[str] = set()
+        self.crash_markers: set[str] = set()
         self.requests: list[tuple[str, str]] = []
         self.authorizations: list[str | None] = []  # each request's Authorization header
         self.conflict_next_put: set[str] = set()
@@ -348,7 +352,11 @@ class Cluster:
         spec, status_ = pod["spec"], pod["status"]
         inits = [c["name"] for c in spec.get("initContainers") or []]
         containers = spec["containers"]
-        crashing = any(c["image"] in self.crash_images for c in containers)
+        crashing = any(
+            e.get("name") == CRASH_VARIABLE and e.get("value") in self.crash_markers
+            for c in containers
+            for e in c.get("env") or []
+        )
         if status_["phase"] == "Pending":
             for init in inits:
                 self.logs.setdefault((name, init), []).append(

@@ -13,7 +13,12 @@ import yaml
 from endpointctl.backends.kubernetes.backend import KubernetesBackend
 from endpointctl.core.context import BackendContext
 from endpointctl.core.home import Home
+from tests.backends.engine import BASE_IMAGE, require_engine
 from tests.backends.kubernetes.apiserver import ApiServer
+
+# What `configure --defaults` would hold: the sample's compute mapped to the double, and the gateway image built
+# FROM the machine's offline base image (the default, python:3.11-slim, cannot be pulled here).
+KUBE_DEFAULTS = {"kube_computes": "inferencecompute=double/team-a", "kube_gateway_image": BASE_IMAGE}
 
 
 @pytest.fixture
@@ -47,9 +52,11 @@ def kubeconfig(apiserver: ApiServer, tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 @pytest.fixture
 async def backend(kubeconfig: Path, tmp_path: Path) -> AsyncIterator[KubernetesBackend]:
+    # Applying builds the images (the environment's, the modelcar, the gateway's) with the Docker engine.
+    require_engine().close()
     context = BackendContext.open(Home(tmp_path / "home"))
     # The sample endpoint says `compute: azureml:inferencecompute`; map it as `configure --defaults` would.
-    context = replace(context, defaults={"kube_computes": "inferencecompute=double/team-a"})
+    context = replace(context, defaults=dict(KUBE_DEFAULTS))
     kube = KubernetesBackend(context)
     numbers = count()
     kube.new_key = lambda: f"key-{next(numbers):04d}-0123456789abcdef"

@@ -1,17 +1,15 @@
 """The dry-run plans the manifest tests check: the sample YAMLs and the kubernetes shapes of the reference.
 
 Built through the backend's own `plan_endpoint` / `plan_deployment` (what `--dry-run` prints), with no
-kubeconfig and a fixed namespace, so nothing here can reach a cluster.
+kubeconfig and a fixed namespace, so nothing here can reach a cluster. A plan names the images an apply would
+build by their content tags, which it asks the Docker engine for (the base image's id): the tests that plan
+need the engine (tests/backends/engine.py).
 """
 
 from __future__ import annotations
 
-import base64
-import gzip
-import hashlib
 import io
-import json
-import tarfile
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,17 +17,22 @@ from typing import Any
 
 from endpointctl.backends.kubernetes import manifests, naming
 from endpointctl.backends.kubernetes.backend import KubernetesBackend
-from endpointctl.backends.kubernetes.packaging import PACKAGE_KEY
 from endpointctl.cli.output import DocumentStream, render
 from endpointctl.core.context import BackendContext
 from endpointctl.core.home import Home
 from endpointctl.core.spec import load_deployment, load_endpoint, parse_deployment
+from tests.backends.engine import BASE_IMAGE
 from tests.conftest import REPO, SAMPLES
 
 MANAGED = SAMPLES / "managed" / "sample"
 K8S = SAMPLES / "kubernetes"
 NAMESPACE = "ml-serving"
-DEFAULTS = {"kube_namespace": NAMESPACE}
+REGISTRY = "registry.example.com/ml"
+# With a registry, as a production cluster has: the manifests name the images where the cluster pulls them.
+# The gateway's base: the machine's offline base image (the default, python:3.11-slim, cannot be pulled here).
+DEFAULTS = {"kube_namespace": NAMESPACE, "kube_registry": REGISTRY, "kube_gateway_image": BASE_IMAGE}
+# A content tag: the first 16 hex digits of the digest of what the image holds (engine/builder.py, modelcar.py).
+CONTENT_TAG = re.compile(rf"\b({re.escape(REGISTRY)}/(?:env|modelcar|gateway)):[0-9a-f]{{16}}\b")
 
 # The reference's kubernetes deployment shape with target-utilization scaling and a GPU limit (§3).
 AUTOSCALED = """\
@@ -138,9 +141,6 @@ def fixed_keys() -> manifests.KeyMaterial:
 
 
 # --- golden text -------------------------------------------------------------------------------------------
-STAGE_TOKEN = "<endpointctl/backends/kubernetes/stage_script.py>"
-
-
 def yaml_stream(docs: Sequence[Mapping[str, Any]]) -> str:
     """Exactly what `--dry-run -o yaml` prints."""
     out = io.StringIO()
@@ -148,56 +148,14 @@ def yaml_stream(docs: Sequence[Mapping[str, Any]]) -> str:
     return out.getvalue()
 
 
-def _archive_listing(data: bytes) -> list[str]:
-    """User files and requirements exactly (sha256), endpointctl's own serving code as a count."""
-    lines: list[str] = []
-    host = 0
-    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(data)), mode="r:") as tar:
-        for member in tar.getmembers():
-            if member.name.startswith("host/"):
-                host += 1
-                continue
-            extracted = tar.extractfile(member)
-            assert extracted is not None
-            content = extracted.read()
-            lines.append(f"{member.name} {len(content)} bytes sha256:{hashlib.sha256(content).hexdigest()}")
-            if member.name == "requirements.txt":
-                lines += [f"  {line}" for line in content.decode().splitlines()]
-    assert host, "the package carries no scoring/gateway code"
-    lines.append("host/…: endpointctl's own serving code (not listed: it changes with every edit to it)")
-    return lines
-
-
 def golden_text(docs: Sequence[Mapping[str, Any]]) -> str:
     """The dry-run stream with what is not the manifests' own business made stable and readable.
 
-    Replaced, each after checking it: the package archives' base64 (by a listing of their members; the
-    archive embeds endpointctl's serving code, which changes with every edit to it), the digests that archive
-    gives object names and annotations (`<digest>`; the name must carry the digest of the bytes it holds),
-    the stage script (`STAGE_TOKEN`, after checking it is the file's text), and the repository's absolute
-    path in the spec annotations (`<repo>`). Everything else is compared byte for byte.
+    Replaced: the images' content tags (`<content-tag>`: they digest endpointctl's serving code, which changes
+    with every edit to it, and this machine's base image id) and the repository's absolute path in the spec
+    annotations (`<repo>`). Everything else is compared byte for byte.
     """
-    stage = manifests.STAGE_SCRIPT.read_text(encoding="utf-8")
-    out: list[dict[str, Any]] = []
-    digests: dict[str, str] = {}
-    for original in docs:
-        doc = json.loads(json.dumps(original))  # a deep, plain copy that keeps the key order
-        binary = doc.get("binaryData") or {}
-        if PACKAGE_KEY in binary:
-            data = base64.b64decode(binary[PACKAGE_KEY])
-            digest = hashlib.sha256(data).hexdigest()
-            assert doc["metadata"]["name"].endswith(digest[:10]), "package name must carry its digest"
-            token = "<gateway-digest>" if "-gw-host-" in doc["metadata"]["name"] else "<package-digest>"
-            digests[digest] = token
-            digests[digest[:10]] = token
-            binary[PACKAGE_KEY] = _archive_listing(data)
-        if "stage.py" in (doc.get("data") or {}):
-            assert doc["data"]["stage.py"] == stage
-            doc["data"]["stage.py"] = STAGE_TOKEN
-        out.append(doc)
-    text = yaml_stream(out)
-    for digest in sorted(digests, key=len, reverse=True):  # full digests before their prefixes
-        text = text.replace(digest, digests[digest])
+    text = CONTENT_TAG.sub(r"\1:<content-tag>", yaml_stream(docs))
     return text.replace(str(REPO), "<repo>")
 
 

@@ -1,16 +1,13 @@
 """`endpointctl … create --backend kubernetes --dry-run -o yaml` through the CLI entry, with no kubeconfig.
 
 The output must be a multi-document YAML stream `kubectl apply -f -` can read, equal to the golden files, and
-printing it must not open a single network connection.
+printing it must not open a single network connection: only the local Docker engine's Unix socket is asked (for
+the base images' ids the images' content tags digest), and nothing is built or pushed.
 """
 
 from __future__ import annotations
 
-import base64
-import gzip
-import io
 import socket
-import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,9 +17,12 @@ import yaml
 
 from endpointctl.backends.kubernetes import client as kube_client
 from endpointctl.backends.kubernetes import kubeconfig
+from tests.backends.engine import BASE_IMAGE, require_engine
 from tests.backends.kubernetes import plans
 from tests.backends.kubernetes.test_manifests import GOLDEN
 from tests.conftest import Run
+
+ENGINE_SOCKET = "/var/run/docker.sock"
 
 
 @pytest.fixture
@@ -33,7 +33,11 @@ def offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[ob
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     attempts: list[object] = []
 
-    def refuse(self: socket.socket, address: object) -> None:
+    connect = socket.socket.connect
+
+    def refuse(self: socket.socket, address: object) -> Any:
+        if self.family == socket.AF_UNIX and address == ENGINE_SOCKET:
+            return connect(self, address)  # the local engine names the images; no network
         attempts.append(address)
         raise OSError(f"dry run tried to connect to {address!r}")
 
@@ -41,11 +45,28 @@ def offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[ob
         attempts.append("KubeClient")
         raise AssertionError("a dry run must not build an API client")
 
+    require_engine().close()
+    before = {image.id for image in _images()}
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket.socket, "connect_ex", refuse)
     monkeypatch.setattr(kube_client, "KubeClient", no_client)
     yield attempts
+    monkeypatch.undo()
+    assert {image.id for image in _images()} <= before, "a dry run built an image"
     assert attempts == []
+
+
+def _images() -> list[Any]:
+    engine = require_engine()
+    try:
+        return list(engine.images.list())
+    finally:
+        engine.close()
+
+
+def _configure(cli: Run, *defaults: str) -> None:
+    # The gateway's base: the machine's offline image (python:3.11-slim, the default, cannot be pulled here).
+    assert cli("configure", "--defaults", f"kube_gateway_image={BASE_IMAGE}", *defaults).code == 0
 
 
 def _stream(text: str) -> list[dict[str, Any]]:
@@ -61,6 +82,7 @@ def _stream(text: str) -> list[dict[str, Any]]:
 
 
 def test_endpoint_and_deployment_dry_runs_print_kubectl_streams(cli: Run, offline: list[object]) -> None:
+    _configure(cli)
     endpoint = cli(
         "online-endpoint",
         "create",
@@ -76,7 +98,6 @@ def test_endpoint_and_deployment_dry_runs_print_kubectl_streams(cli: Run, offlin
     docs = _stream(endpoint.out)
     assert [(d["kind"], d["metadata"]["name"]) for d in docs] == [
         ("ConfigMap", "my-endpoint-gw-routing"),
-        ("ConfigMap", docs[1]["metadata"]["name"]),
         ("Deployment", "my-endpoint-gw"),
         ("Service", "my-endpoint-gw"),
         ("Service", "my-endpoint-gw-admin"),
@@ -84,7 +105,11 @@ def test_endpoint_and_deployment_dry_runs_print_kubectl_streams(cli: Run, offlin
         ("NetworkPolicy", "my-endpoint-gw"),
         ("NetworkPolicy", "my-endpoint-inference"),
     ]
-    assert docs[1]["metadata"]["name"].startswith("my-endpoint-gw-host-")
+    # No registry: the gateway image stays in this engine, under its content tag, never pulled.
+    (gateway,) = docs[1]["spec"]["template"]["spec"]["containers"]
+    assert gateway["image"].startswith("endpointctl/gateway:")
+    assert gateway["imagePullPolicy"] == "IfNotPresent"
+    assert "stays in the local engine (no kube_registry)" in endpoint.err
     # No kubeconfig: the namespace is Kubernetes' default one, and the dry run says so rather than silently.
     assert {d["metadata"]["namespace"] for d in docs} == {"default"}
     assert 'note: namespace "default": nothing names one' in endpoint.err
@@ -104,7 +129,9 @@ def test_endpoint_and_deployment_dry_runs_print_kubectl_streams(cli: Run, offlin
     assert deployment.code == 0, deployment.err
     assert 'note: namespace "default"' in deployment.err
     kinds = [d["kind"] for d in _stream(deployment.out)]
-    assert kinds == ["ConfigMap", "Deployment", "Service", "PodDisruptionBudget"]
+    assert kinds == ["Deployment", "Service", "PodDisruptionBudget"]
+    assert "note: environment image endpointctl/env:" in deployment.err
+    assert "note: modelcar endpointctl/modelcar:" in deployment.err
 
 
 @pytest.mark.parametrize(
@@ -119,11 +146,12 @@ def test_endpoint_and_deployment_dry_runs_print_kubectl_streams(cli: Run, offlin
 def test_the_cli_prints_the_golden_manifests(
     cli: Run, offline: list[object], noun: str, case: plans.Case
 ) -> None:
-    assert cli("configure", "--defaults", f"kube_namespace={plans.NAMESPACE}").code == 0
+    _configure(cli, f"kube_namespace={plans.NAMESPACE}", f"kube_registry={plans.REGISTRY}")
     assert isinstance(case.source, Path)
     result = cli(noun, "create", "-f", str(case.source), "--backend", "kubernetes", "--dry-run", "-o", "yaml")
     assert result.code == 0, result.err
-    assert "note:" not in result.err  # kube_namespace names the namespace: nothing to point out
+    assert "note: namespace" not in result.err  # kube_namespace names it: nothing to point out
+    assert f"would be pushed to {plans.REGISTRY}; the applied manifest names it by digest" in result.err
     assert plans.golden_text(_stream(result.out)) == (GOLDEN / f"{case.name}.yaml").read_text(
         encoding="utf-8"
     )
@@ -144,7 +172,8 @@ def test_a_dry_run_with_an_unsupported_source_fails_cleanly(
     assert "model.path: s3:// sources are not supported" in result.err
 
 
-def test_registered_model_and_environment_travel_in_the_package(cli: Run, offline: list[object]) -> None:
+def test_registered_model_and_environment_travel_in_the_modelcar(cli: Run, offline: list[object]) -> None:
+    _configure(cli)
     sample = plans.MANAGED
     assert cli("model", "create", "-n", "my-model", "-v", "1", "-f", str(sample / "model.yml")).code == 0
     assert cli("environment", "create", "-f", str(sample / "environment.yml")).code == 0
@@ -161,12 +190,12 @@ def test_registered_model_and_environment_travel_in_the_package(cli: Run, offlin
     )
     assert result.code == 0, result.err
     docs = _stream(result.out)
-    package = next(d for d in docs if d["kind"] == "ConfigMap" and "binaryData" in d)
-    (data,) = package["binaryData"].values()
-    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(base64.b64decode(data))), mode="r:") as tar:
-        members = tar.getnames()
-    assert any(m.startswith("app/azureml-models/my-model/1/") for m in members), members
     deployment = next(d for d in docs if d["kind"] == "Deployment")
+    (init,) = deployment["spec"]["template"]["spec"]["initContainers"]
+    assert init["image"].startswith("endpointctl/modelcar:")
+    plan = yaml.safe_load(next(e["value"] for e in init["env"] if e["name"] == "ENDPOINTCTL_STAGE_PLAN"))
+    (model,) = [c for c in plan["copy"] if c["source"] == "/modelcar/model"]
+    assert model["target"].startswith("/var/azureml-app/azureml-models/my-model/1")
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["AZUREML_MODEL_DIR"] == "/var/azureml-app/azureml-models/my-model/1"
@@ -176,6 +205,7 @@ def test_a_compute_named_after_a_context_plans_that_contexts_namespace(
     cli: Run, offline: list[object], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """As an apply resolves it: `compute: azureml:NAME` with no kube_computes entry is the context NAME."""
+    _configure(cli)
     doc = {
         "apiVersion": "v1",
         "kind": "Config",
@@ -197,7 +227,7 @@ def test_a_compute_named_after_a_context_plans_that_contexts_namespace(
     )
     assert result.code == 0, result.err
     assert {d["metadata"]["namespace"] for d in _stream(result.out)} == {"ml-team"}
-    assert "note:" not in result.err
+    assert "note: namespace" not in result.err
 
 
 def test_in_a_pod_the_plan_names_the_pods_own_namespace(
@@ -224,4 +254,4 @@ def test_in_a_pod_the_plan_names_the_pods_own_namespace(
     )
     assert result.code == 0, result.err
     assert {d["metadata"]["namespace"] for d in _stream(result.out)} == {"ml-pods"}
-    assert "note:" not in result.err
+    assert "note: namespace" not in result.err

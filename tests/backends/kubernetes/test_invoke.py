@@ -25,7 +25,9 @@ from endpointctl.backends.local.ports import free_port, is_free
 from endpointctl.core.context import BackendContext
 from endpointctl.core.home import Home
 from endpointctl.core.service import EndpointService
+from tests.backends.engine import require_engine
 from tests.backends.kubernetes.apiserver import ApiServer
+from tests.backends.kubernetes.conftest import KUBE_DEFAULTS
 from tests.backends.kubernetes.local_gateway import LocalGateway
 from tests.backends.kubernetes.test_scenarios import NS, _create
 from tests.serving.scoring.servers import Server, scoring_env
@@ -45,11 +47,9 @@ def run(raw_data):
 
 @pytest.fixture
 async def node_port_backend(kubeconfig: Path, tmp_path: Path) -> AsyncIterator[KubernetesBackend]:
+    require_engine().close()
     context = BackendContext.open(Home(tmp_path / "home"))
-    context = replace(
-        context,
-        defaults={"kube_computes": "inferencecompute=double/team-a", "kube_service_type": "NodePort"},
-    )
+    context = replace(context, defaults={**KUBE_DEFAULTS, "kube_service_type": "NodePort"})
     kube = KubernetesBackend(context)
     numbers = count()
     kube.new_key = lambda: f"key-{next(numbers):04d}-0123456789abcdef"

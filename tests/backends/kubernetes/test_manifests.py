@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import copy
+import json
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -26,9 +27,11 @@ import yaml
 
 from endpointctl.backends.kubernetes import manifests, naming, packaging
 from endpointctl.backends.kubernetes.backend import KubernetesBackend
+from endpointctl.backends.kubernetes.images import GatewayImage
 from endpointctl.backends.kubernetes.settings import KubeSettings
 from endpointctl.core.errors import InvalidInput
 from endpointctl.core.spec import load_deployment, load_endpoint
+from tests.backends.engine import require_engine
 from tests.backends.kubernetes import plans
 from tests.backends.kubernetes.apiserver import ApiServer
 from tests.backends.kubernetes.test_scenarios import _create
@@ -47,7 +50,9 @@ def no_kubeconfig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def planner(tmp_path: Path) -> KubernetesBackend:
-    """A backend with no kubeconfig at all: it can plan, and has nothing to contact."""
+    """A backend with no kubeconfig at all: it can plan, and has nothing to contact (the Docker engine names
+    the images it would build)."""
+    require_engine().close()
     return plans.make_backend(tmp_path / "home")
 
 
@@ -148,7 +153,6 @@ def test_deployment_shape(planner: KubernetesBackend) -> None:
     docs = plan_of(planner, plans.CASES[6])  # kubernetes-autoscaled
     by_kind = {d["kind"]: d for d in docs}
     assert [d["kind"] for d in docs] == [
-        "ConfigMap",
         "Deployment",
         "Service",
         "PodDisruptionBudget",
@@ -170,6 +174,21 @@ def test_deployment_shape(planner: KubernetesBackend) -> None:
     (init,) = pod["initContainers"]
     (server,) = pod["containers"]
     assert (init["name"], server["name"]) == ("storage-initializer", "inference-server")
+    # Images, not installs: the server runs the environment image, the initializer the modelcar (the
+    # environment image plus the model and code), both by the registry's names.
+    assert server["image"].startswith(f"{plans.REGISTRY}/env:")
+    assert init["image"].startswith(f"{plans.REGISTRY}/modelcar:")
+    assert server["command"] == ["python", "-m", "endpointctl.serving.scoring"]
+    assert init["command"] == ["python", "-m", "endpointctl.serving.storage"]
+    assert "pip" not in json.dumps(pod)
+    plan = json.loads(next(e["value"] for e in init["env"] if e["name"] == "ENDPOINTCTL_STAGE_PLAN"))
+    assert plan["copy"] == [
+        {
+            "source": "/modelcar/model",
+            "target": f"{packaging.APP_ROOT}/azureml-models/sklearn-regression/3/model",
+        },
+        {"source": "/modelcar/code", "target": f"{packaging.APP_ROOT}/onlinescoring"},
+    ]
     assert {"name": "app", "mountPath": packaging.APP_ROOT} in init["volumeMounts"]
     assert {"name": "app", "mountPath": packaging.APP_ROOT} in server["volumeMounts"]
     assert {"name": "app", "emptyDir": {}} in pod["volumes"]
@@ -220,6 +239,9 @@ def test_remote_sources_are_fetched_by_the_storage_initializer(planner: Kubernet
         "persistentVolumeClaim": {"claimName": "models-claim", "readOnly": True},
     } in pod["volumes"]
     (init,) = pod["initContainers"]
+    # Nothing local: no modelcar, the initializer runs the environment image.
+    assert init["image"] == pod["containers"][0]["image"]
+    assert init["image"].startswith(f"{plans.REGISTRY}/env:")
     assert {
         "name": "model-source",
         "mountPath": f"{manifests.PVC_MOUNT}/model",
@@ -307,7 +329,7 @@ def test_every_pod_is_hardened_spread_and_covered_by_a_disruption_budget(
         )
         assert spread["labelSelector"]["matchLabels"] == labels
         writable = {v["name"] for v in pod["volumes"] if "emptyDir" in v}
-        for container in pod["initContainers"] + pod["containers"]:
+        for container in pod.get("initContainers", []) + pod["containers"]:
             assert container["securityContext"] == {
                 "allowPrivilegeEscalation": False,
                 "privileged": False,
@@ -329,19 +351,16 @@ def test_the_gateway_is_highly_available_and_bounded(planner: KubernetesBackend)
     docs = plan_of(planner, plans.CASES[0])
     gateway = next(d for d in docs if d["kind"] == "Deployment")
     assert gateway["spec"]["replicas"] == 2
-    for container in (
-        gateway["spec"]["template"]["spec"]["initContainers"]
-        + gateway["spec"]["template"]["spec"]["containers"]
-    ):
+    pod = gateway["spec"]["template"]["spec"]
+    assert "initContainers" not in pod  # the gateway image carries its code and httptools
+    for container in pod["containers"]:
+        assert container["image"].startswith(f"{plans.REGISTRY}/gateway:")
         assert set(container["resources"]) == {"requests", "limits"}
         assert set(container["resources"]["limits"]) == {"cpu", "memory"}
     one = replace(planner.settings, gateway_replicas=1)
-    assert (
-        manifests.gateway_manifests(load_endpoint(plans.MANAGED / "endpoint.yml"), "ns", one, b"", "d")[1][
-            "spec"
-        ]["replicas"]
-        == 1
-    )
+    image = GatewayImage("registry.example.com/ml/gateway@sha256:" + "0" * 64, "Always")
+    endpoint = load_endpoint(plans.MANAGED / "endpoint.yml")
+    assert manifests.gateway_manifests(endpoint, "ns", one, image)[0]["spec"]["replicas"] == 1
 
 
 def test_gateway_replicas_come_from_the_defaults_and_are_checked() -> None:
@@ -379,7 +398,7 @@ def test_only_the_endpoints_gateway_reaches_its_inference_pods(planner: Kubernet
         manifests.GATEWAY_PORT,
         manifests.GATEWAY_ADMIN_PORT,
     ]
-    command = gateway_pod["spec"]["containers"][0]["command"][-1]
+    command = " ".join(gateway_pod["spec"]["containers"][0]["command"])
     assert "--admin-token-file /etc/endpointctl/admin/token" in command
 
 

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,7 +17,7 @@ from endpointctl.core.service import EndpointService
 from endpointctl.core.spec import load_deployment, load_endpoint
 from endpointctl.core.traffic import TrafficSplit
 from endpointctl.core.views import Container, ProvisioningState
-from tests.backends.kubernetes.apiserver import ApiServer
+from tests.backends.kubernetes.apiserver import CRASH_VARIABLE, ApiServer
 from tests.conftest import SAMPLES
 
 K8S = SAMPLES / "kubernetes"
@@ -96,24 +97,29 @@ async def test_crash_loop_fails_the_rollout_and_rolls_back(
 ) -> None:
     svc = await _create(backend)
     spec = load_deployment(K8S / "kubernetes-blue-deployment.yml")
-    env = spec.environment.model_copy(update={"image": "registry.example/broken:1"})  # type: ignore[union-attr]
-    apiserver.cluster.crash_images.add("registry.example/broken:1")
+    broken = {**spec.environment_variables, CRASH_VARIABLE: "broken-1"}
+    apiserver.cluster.crash_markers.add("broken-1")
     with pytest.raises(OperationFailed, match=r"CrashLoopBackOff.*rolled back to revision 1"):
         await svc.apply_deployment(
-            spec.model_copy(update={"environment": env}), backend="kubernetes", timeout_s=20
+            spec.model_copy(update={"environment_variables": broken}), backend="kubernetes", timeout_s=20
         )
+
+    def crashing(container: dict[str, Any]) -> bool:
+        return any(e.get("value") == "broken-1" for e in container.get("env") or [])
+
     dep = apiserver.cluster.get("Deployment", NS, "my-endpoint-blue")
-    images = {c["image"] for c in dep["spec"]["template"]["spec"]["containers"]}
-    assert images == {"mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"}
+    assert not any(crashing(c) for c in dep["spec"]["template"]["spec"]["containers"])
     apiserver.wait_for(
-        lambda c: all(
-            p["spec"]["containers"][0]["image"] != "registry.example/broken:1"
-            for p in c.select("Pod", NS, "endpointctl.io/deployment=blue")
+        lambda c: (
+            not any(
+                crashing(p["spec"]["containers"][0])
+                for p in c.select("Pod", NS, "endpointctl.io/deployment=blue")
+            )
         )
     )
     view = await svc.get_deployment("my-endpoint", "blue", backend="kubernetes")
     assert view.provisioning_state is ProvisioningState.FAILED  # kept until the next apply
-    assert view.spec.environment is not None and "broken" not in str(view.spec.environment)
+    assert CRASH_VARIABLE not in view.spec.environment_variables
     rolled_back = [e for e in await svc.events("my-endpoint", backend="kubernetes") if e.kind == "RolledBack"]
     assert len(rolled_back) == 1 and rolled_back[0].deployment == "blue"
     assert "rolled back to revision 1" in rolled_back[0].message
@@ -124,10 +130,12 @@ async def test_reading_a_failed_rollout_changes_nothing_and_says_how_to_roll_bac
 ) -> None:
     svc = await _create(backend)
     spec = load_deployment(K8S / "kubernetes-blue-deployment.yml")
-    env = spec.environment.model_copy(update={"image": "registry.example/broken:2"})  # type: ignore[union-attr]
-    apiserver.cluster.crash_images.add("registry.example/broken:2")
+    broken = {**spec.environment_variables, CRASH_VARIABLE: "broken-2"}
+    apiserver.cluster.crash_markers.add("broken-2")
     # --no-wait: nobody follows this rollout.
-    await svc.apply_deployment(spec.model_copy(update={"environment": env}), backend="kubernetes", wait=False)
+    await svc.apply_deployment(
+        spec.model_copy(update={"environment_variables": broken}), backend="kubernetes", wait=False
+    )
     for _ in range(200):
         view = await svc.get_deployment("my-endpoint", "blue", backend="kubernetes")
         if view.provisioning_state is ProvisioningState.FAILED:
@@ -142,9 +150,8 @@ async def test_reading_a_failed_rollout_changes_nothing_and_says_how_to_roll_bac
     after = len([r for r in apiserver.cluster.requests if r[0] in ("PUT", "POST", "PATCH", "DELETE")])
     assert after == writes, "a read wrote to the cluster"
     dep = apiserver.cluster.get("Deployment", NS, "my-endpoint-blue")
-    assert {c["image"] for c in dep["spec"]["template"]["spec"]["containers"]} == {
-        "registry.example/broken:2"
-    }
+    (server,) = dep["spec"]["template"]["spec"]["containers"]
+    assert {"name": CRASH_VARIABLE, "value": "broken-2"} in server["env"]  # the failed template stays
     # Following it (what `update` without --no-wait does) is the reconcile step that rolls back.
     with pytest.raises(OperationFailed, match="rolled back to revision 1"):
         await svc.wait_for_deployment("my-endpoint", "blue", backend="kubernetes", timeout_s=20)

@@ -1,6 +1,7 @@
-"""Where model and code come from: the package ConfigMap (≤ 900 KiB), `pvc://` or `https://`; anything else is
-refused before any object is created. The storage initializer's fetching is run here for real (files, a local
-HTTP server standing in for the https origin)."""
+"""Where model and code come from: local folders in the modelcar image (any size), `pvc://` or `https://`;
+anything else is refused before any object is created. The storage initializer's copying and fetching are run
+here for real (files, a local HTTP server standing in for the https origin), and a model far over the old
+ConfigMap limit is applied and found, byte for byte, in the modelcar the Deployment names."""
 
 from __future__ import annotations
 
@@ -18,11 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from endpointctl.backends.kubernetes import stage_script
+from endpointctl.backends.kubernetes import naming
 from endpointctl.backends.kubernetes.backend import KubernetesBackend
-from endpointctl.backends.kubernetes.packaging import PACKAGE_LIMIT
 from endpointctl.core.errors import InvalidInput
 from endpointctl.core.spec import InlineModel, SpecError, parse_deployment
+from endpointctl.serving import storage as stage_script
+from tests.backends.engine import require_engine
 from tests.backends.kubernetes import plans
 from tests.backends.kubernetes.apiserver import ApiServer
 from tests.backends.kubernetes.test_scenarios import _create
@@ -75,27 +77,44 @@ async def test_an_unsupported_scheme_creates_nothing(
     assert _writes(apiserver) == before
 
 
-async def test_an_oversize_package_creates_nothing(
+async def test_a_model_of_any_size_travels_in_the_modelcar(
     backend: KubernetesBackend, apiserver: ApiServer, tmp_path: Path
 ) -> None:
+    """2 MiB of incompressible weights (over twice what a ConfigMap could carry): applied, and in the image."""
     await _create(backend)
     model = tmp_path / "big" / "model"
     model.mkdir(parents=True)
-    # Incompressible and reproducible: a SHA-256 chain, a little over the limit.
     blocks: list[bytes] = []
     block = b"seed"
-    while len(blocks) * 32 < PACKAGE_LIMIT + 64 * 1024:
+    while len(blocks) * 32 < 2 * 1024 * 1024:  # a SHA-256 chain: reproducible and incompressible
         block = hashlib.sha256(block).digest()
         blocks.append(block)
-    (model / "weights.bin").write_bytes(b"".join(blocks))
+    weights = b"".join(blocks)
+    (model / "weights.bin").write_bytes(weights)
     text = plans.REMOTE.replace("pvc://models-claim/sklearn/model", str(model)).replace(
         "https://example.com/releases/onlinescoring.tar.gz", str(SAMPLES / "model-1" / "onlinescoring")
     )
     spec = parse_deployment(text, source="big.yml", base_dir=plans.K8S)
-    before = _writes(apiserver)
-    with pytest.raises(InvalidInput, match=r"KiB; a ConfigMap carries at most 900 KiB.*pvc://CLAIM/PATH"):
-        await backend.apply_deployment(spec)
-    assert _writes(apiserver) == before
+    await backend.apply_deployment(spec)
+    deployment = apiserver.cluster.get(
+        "Deployment", "team-a", naming.deployment_name("my-endpoint", "remote")
+    )
+    (init,) = deployment["spec"]["template"]["spec"]["initContainers"]
+    assert init["image"].startswith("endpointctl/modelcar:")  # no registry: the local engine's tag
+    assert not apiserver.cluster.select("ConfigMap", "team-a", naming.selector({naming.DEPLOYMENT: "remote"}))
+    engine = require_engine()
+    try:
+        out = engine.containers.run(
+            init["image"],
+            ["sha256sum", "/modelcar/model/weights.bin", "/modelcar/code/score.py"],
+            remove=True,
+            user="10001:10001",  # the pod's user can read what the initializer copies
+        ).decode()
+    finally:
+        engine.close()
+    assert hashlib.sha256(weights).hexdigest() in out
+    score = (SAMPLES / "model-1" / "onlinescoring" / "score.py").read_bytes()
+    assert hashlib.sha256(score).hexdigest() in out
 
 
 async def test_https_code_must_be_an_archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -157,6 +176,22 @@ def _tar(members: dict[str, bytes], *, symlink: tuple[str, str] | None = None) -
             info.type, info.linkname = tarfile.SYMTYPE, symlink[1]
             tar.addfile(info)
     return out.getvalue()
+
+
+def test_the_initializer_copies_the_modelcars_folders(tmp_path: Path) -> None:
+    car = tmp_path / "modelcar"
+    (car / "model" / "sub").mkdir(parents=True)
+    (car / "model" / "sub" / "weights.pkl").write_bytes(b"w")
+    (car / "code").mkdir()
+    (car / "code" / "score.py").write_text("def run(x): return x\n")
+    app = tmp_path / "app"
+    model_target = app / "azureml-models" / "m" / "1" / "model"
+    assert stage_script.copy({"source": str(car / "model"), "target": str(model_target)}) == 1
+    assert stage_script.copy({"source": str(car / "code"), "target": str(app / "onlinescoring")}) == 1
+    assert (model_target / "sub" / "weights.pkl").read_bytes() == b"w"
+    assert (app / "onlinescoring" / "score.py").is_file()
+    with pytest.raises(stage_script.StageFailed, match="not in this image"):
+        stage_script.copy({"source": str(car / "nothing"), "target": str(app / "x")})
 
 
 def test_the_initializer_copies_a_pvc_folder(tmp_path: Path) -> None:

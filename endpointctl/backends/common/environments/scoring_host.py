@@ -1,15 +1,19 @@
 """What every environment gets besides the user's packages: the scoring host and its runtime libraries.
 
-The host is `endpointctl/serving/__init__.py`, `limits.py` (the wire limits it shares with the gateway) and the
-`scoring` package, copied into the environment's
-site-packages under a stub `endpointctl/__init__.py`, so `python -m endpointctl.serving.scoring` works
-without the control plane. Its marker digests the host's requirements and source, so editing the host
+The host is `endpointctl/serving/__init__.py`, `limits.py` (the wire limits it shares with the gateway), the
+`scoring` package and `storage.py` (the Kubernetes storage-initializer, run from the same image), copied into the
+environment's site-packages under a stub `endpointctl/__init__.py`, so `python -m endpointctl.serving.scoring`
+works without the control plane. Its marker digests the host's requirements and source, so editing the host
 changes every environment key that includes it.
+
+The gateway is a host too (`GATEWAY_HOST`: the `gateway` package and httptools), for the Kubernetes gateway's
+image, built by the same builder.
 """
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import endpointctl
@@ -27,30 +31,58 @@ HOST_REQUIREMENTS: tuple[str, ...] = (
 # Servers the scoring host replaces: installing them would only drag in a second, conflicting stack.
 REPLACED_BY_HOST: frozenset[str] = frozenset({normalise("azureml-inference-server-http")})
 REPLACED_REASON = "endpointctl's scoring host serves the deployment in its place"
+GATEWAY_REQUIREMENTS: tuple[str, ...] = ("httptools>=0.6.4,<1",)
+
+
+@dataclass(frozen=True)
+class ServingHost:
+    """A program of endpointctl.serving an environment carries: its modules (beside `__init__.py` and
+    `limits.py`) and what they import besides the standard library."""
+
+    name: str
+    modules: tuple[str, ...]  # packages (folders) or single modules (`name.py`) under endpointctl/serving
+    requirements: tuple[str, ...]
+    # What a build imports to prove the host runs (`import a, b`).
+    smoke_imports: str
+
+
+SCORING_HOST = ServingHost(
+    "scoring",
+    ("scoring", "storage.py"),
+    HOST_REQUIREMENTS,
+    "endpointctl.serving.scoring.app, endpointctl.serving.storage, uvicorn, werkzeug.wrappers",
+)
+GATEWAY_HOST = ServingHost(
+    "gateway", ("gateway",), GATEWAY_REQUIREMENTS, "endpointctl.serving.gateway.gateway, httptools"
+)
 
 
 def host_dir() -> Path:
     return Path(endpointctl.serving.__file__).parent
 
 
-def host_files(root: Path | None = None) -> list[Path]:
-    """`endpointctl/serving/__init__.py`, `limits.py` and the `scoring` package: all an instance imports."""
+def host_files(root: Path | None = None, host: ServingHost = SCORING_HOST) -> list[Path]:
+    """`endpointctl/serving/__init__.py`, `limits.py` and the host's modules: all its process imports."""
     root = host_dir() if root is None else root
     files = [root / "__init__.py", root / "limits.py"]
-    files += (
-        p
-        for p in (root / "scoring").rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
-    )
+    for module in host.modules:
+        if module.endswith(".py"):
+            files.append(root / module)
+            continue
+        files += (
+            p
+            for p in (root / module).rglob("*")
+            if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+        )
     return sorted(files, key=lambda p: p.relative_to(root).as_posix())
 
 
-def host_marker(root: Path | None = None) -> str:
-    """Digest of the scoring host's requirements and source, ignoring bytecode caches."""
+def host_marker(root: Path | None = None, host: ServingHost = SCORING_HOST) -> str:
+    """Digest of the host's requirements and source, ignoring bytecode caches."""
     root = host_dir() if root is None else root
-    h = hashlib.sha256("\n".join(HOST_REQUIREMENTS).encode())
+    h = hashlib.sha256("\n".join(host.requirements).encode())
     h.update(endpointctl.__version__.encode())
-    for path in host_files(root):
+    for path in host_files(root, host):
         h.update(path.relative_to(root).as_posix().encode() + b"\0")
         h.update(path.read_bytes())
     return h.hexdigest()
@@ -64,12 +96,12 @@ def stub_package_init() -> str:
     )
 
 
-def copy_host(package: Path, root: Path | None = None) -> None:
+def copy_host(package: Path, root: Path | None = None, host: ServingHost = SCORING_HOST) -> None:
     """Write the host as an `endpointctl` package at `package` (which must not exist yet)."""
     root = host_dir() if root is None else root
     package.mkdir(parents=True)
     (package / "__init__.py").write_text(stub_package_init(), encoding="utf-8")
-    for source in host_files(root):
+    for source in host_files(root, host):
         target = package / "serving" / source.relative_to(root)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(source.read_bytes())
