@@ -37,8 +37,8 @@ import httpx
 from endpointctl.backends.kubernetes import naming
 from endpointctl.backends.kubernetes.images import MODELCAR_ROOT
 from endpointctl.backends.kubernetes.packaging import APP_ROOT
-from endpointctl.serving import storage
 from endpointctl.backends.local.ports import free_port
+from endpointctl.serving import storage
 from tests.backends.engine import require_engine
 from tests.backends.kubernetes.apiserver import ApiServer
 from tests.backends.kubernetes.local_gateway import LocalGateway

@@ -14,4 +14,3 @@ __all__ = ["AGENT_MODULE", "BACKEND", "Layout", "engine_env"]
 class Layout(LocalLayout):
     def __init__(self, home: Home) -> None:
         super().__init__(home, BACKEND, AGENT_MODULE)
-

@@ -157,9 +157,7 @@ class KubernetesBackend:
         )
 
     async def apply_deployment(self, spec: DeploymentSpec) -> Operation:
-        await writes.apply_deployment(
-            self._targets, spec, self.settings, self._ctx.registry, self._images()
-        )
+        await writes.apply_deployment(self._targets, spec, self.settings, self._ctx.registry, self._images())
         return await self.watch_deployment(spec.endpoint_name, spec.name)
 
     async def delete_deployment(self, endpoint: str, name: str) -> Operation:
