@@ -130,7 +130,7 @@ def _build(
         [
             f"FROM {base}",
             f"COPY modelcar/ {ROOT}/",
-            f"LABEL {' '.join(f'{k}={json.dumps(v)}' for k, v in labels.ours(modelcar_digest=digest).items())}",
+            f"LABEL {' '.join(f'{k}={json.dumps(v)}' for k, v in _labels(digest).items())}",
             "",
         ]
     )
@@ -154,6 +154,12 @@ def _build(
         except (docker.errors.BuildError, docker.errors.APIError) as exc:
             raise ModelcarError(f"building modelcar {tag} failed: {_explain(exc)}") from exc
     return str(image.id)
+
+
+def _labels(digest: str) -> dict[str, str]:
+    # A modelcar is FROM an environment image and would inherit its env-digest label: blanked, so a lookup of
+    # that environment never finds the modelcar instead.
+    return {**labels.ours(modelcar_digest=digest), labels.ENV_DIGEST: ""}
 
 
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
