@@ -145,6 +145,7 @@ def test_editing_the_scoring_host_changes_the_cache_key(tmp_path: Path) -> None:
     (host / "scoring" / "__pycache__").mkdir(parents=True)
     (host / "__init__.py").write_text("")
     (host / "limits.py").write_text("B = 1\n")
+    (host / "storage.py").write_text("C = 1\n")
     (host / "scoring" / "__init__.py").write_text("A = 1\n")
     before = host_marker(host)
     (host / "scoring" / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"bytecode")
