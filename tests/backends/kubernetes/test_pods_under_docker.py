@@ -74,7 +74,7 @@ def _run_pods(apiserver: ApiServer, engine: DockerClient, tmp_path: Path, key: s
     blue_template = deployments[naming.deployment_name("my-endpoint", "blue")]["spec"]["template"]
     gateway_template = deployments[naming.gateway_name("my-endpoint")]["spec"]["template"]
     suffix = secrets.token_hex(4)
-    shared = {"work_dir": tmp_path / "pods", "config_maps": config_maps, "secrets": secrets_}
+    shared: dict[str, Any] = {"work_dir": tmp_path / "pods", "config_maps": config_maps, "secrets": secrets_}
     with (
         network(engine, f"endpointctl-test-{suffix}") as net,
         Pod(
