@@ -64,6 +64,7 @@ async def test_the_gateway_and_a_deployment_pod_serve_under_docker_as_their_mani
     svc = await _create(pushing_backend)
     await svc.set_traffic("my-endpoint", traffic={"blue": 100}, backend="kubernetes")
     key = (await svc.get_credentials("my-endpoint", backend="kubernetes")).primary_key
+    assert key is not None
     # The engine and the pods are blocking calls: off the loop, which serves the API double's client.
     await asyncio.to_thread(_run_pods, apiserver, engine, tmp_path, key)
 
