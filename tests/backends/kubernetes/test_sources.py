@@ -1,7 +1,7 @@
 """Where model and code come from: local folders in the modelcar image (any size), `pvc://` or `https://`;
 anything else is refused before any object is created. The storage initializer's copying and fetching are run
 here for real (files, a local HTTP server standing in for the https origin), and a model far over the old
-ConfigMap limit is applied and found, byte for byte, in the modelcar the Deployment names."""
+ConfigMap limit (50 MB) is applied and found, byte for byte, in the modelcar the Deployment names."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import asyncio
 import hashlib
 import io
 import json
+import os
 import tarfile
 import threading
 import zipfile
@@ -80,16 +81,11 @@ async def test_an_unsupported_scheme_creates_nothing(
 async def test_a_model_of_any_size_travels_in_the_modelcar(
     backend: KubernetesBackend, apiserver: ApiServer, tmp_path: Path
 ) -> None:
-    """2 MiB of incompressible weights (over twice what a ConfigMap could carry): applied, and in the image."""
+    """50 MB of random weights (fifty times what a ConfigMap could carry): applied, and in the image."""
     await _create(backend)
     model = tmp_path / "big" / "model"
     model.mkdir(parents=True)
-    blocks: list[bytes] = []
-    block = b"seed"
-    while len(blocks) * 32 < 2 * 1024 * 1024:  # a SHA-256 chain: reproducible and incompressible
-        block = hashlib.sha256(block).digest()
-        blocks.append(block)
-    weights = b"".join(blocks)
+    weights = os.urandom(50 * 1024 * 1024)
     (model / "weights.bin").write_bytes(weights)
     text = plans.REMOTE.replace("pvc://models-claim/sklearn/model", str(model)).replace(
         "https://example.com/releases/onlinescoring.tar.gz", str(SAMPLES / "model-1" / "onlinescoring")
