@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from endpointctl.backends.local import procs
-from endpointctl.backends.local.layout import Layout
+from endpointctl.backends.local.layout import SPAWNED_AT_VARIABLE, Layout
 from endpointctl.backends.local.ports import free_port
 from endpointctl.core.errors import BackendUnavailable
 from endpointctl.serving.gateway.config import EndpointConfig, GatewayConfig, keys_document, routing_document
@@ -58,11 +58,13 @@ class GatewayRecord:
 
 class GatewayProcess:
     def __init__(self, layout: Layout) -> None:
+        self._layout = layout
         self._dir = layout.root / "gateway"
         self._log = layout.logs / "gateway.log"
         self.routing_file = self._dir / "routing.json"
         self.keys_file = self._dir / "keys.json"
         self._token_file = self._dir / "admin-token"
+        self._revive_file = self._dir / "agent.json"
         self._record_file = self._dir / "gateway.json"
         self.record: GatewayRecord | None = None
         self._client: httpx.AsyncClient | None = None
@@ -156,12 +158,24 @@ class GatewayProcess:
             "--config-file", str(self.routing_file), "--keys-file", str(self.keys_file),
             "--admin-token-file", str(self._token_file),
             "--reload-interval", str(RELOAD_INTERVAL_S),
+            "--revive-agent", str(self._revive_file),
         ]  # fmt: skip
 
     def _prepare_files(self) -> None:
         self._dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         if not self._token_file.exists():
             _atomic_write(self._token_file, secrets.token_hex(32).encode())
+        # How the gateway starts this agent again if it dies unasked (serving.gateway.revive): the command
+        # the launcher runs, and the lock and stop marker that tell a kill from a stop.
+        layout = self._layout
+        revive = {
+            "argv": layout.agent_argv(),
+            "lock": str(layout.lock),
+            "stopped_marker": str(layout.stopped_marker),
+            "log": str(layout.agent_log),
+            "spawned_at_variable": SPAWNED_AT_VARIABLE,
+        }
+        _atomic_write(self._revive_file, json.dumps(revive, indent=2).encode())
         if not self.routing_file.exists():  # the first start: no endpoint yet
             self._write(b'{"endpoints": {}}', b'{"endpoints": {}}')
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-import sys
 import time
 from typing import Any
 
@@ -56,7 +55,7 @@ def _spawn(layout: Layout) -> None:
     fd = os.open(layout.agent_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
         subprocess.Popen(
-            [sys.executable, "-m", layout.agent_module, "--home", str(layout.home.root)],
+            layout.agent_argv(),
             env={**os.environ, SPAWNED_AT_VARIABLE: repr(time.time())},
             stdin=subprocess.DEVNULL,
             stdout=fd,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import sys
 import tempfile
 from pathlib import Path
 
@@ -61,6 +62,10 @@ class Layout:
     @property
     def lock(self) -> Path:
         return self.root / "agent.lock"
+
+    def agent_argv(self) -> list[str]:
+        """How an agent of this data directory is started (by the CLI's launcher or by the gateway)."""
+        return [sys.executable, "-m", self.agent_module, "--home", str(self.home.root)]
 
     @property
     def stopped_marker(self) -> Path:

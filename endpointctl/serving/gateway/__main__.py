@@ -34,6 +34,7 @@ from endpointctl.serving.gateway.admin import AdminApi
 from endpointctl.serving.gateway.config import ConfigError, GatewayConfig
 from endpointctl.serving.gateway.files import DEFAULT_RELOAD_INTERVAL_S, FileSource, FileWatcher
 from endpointctl.serving.gateway.gateway import Gateway
+from endpointctl.serving.gateway.revive import AgentCommand, AgentReviver, ReviveConfigError
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -54,6 +55,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--admin-token-file", type=Path, help="admin routes (but /healthz) need this file's token as a bearer"
+    )
+    parser.add_argument(
+        "--revive-agent",
+        type=Path,
+        help="JSON file naming the agent's command, lock and stop marker: start the agent again when it dies "
+        "without being stopped (see endpointctl.serving.gateway.revive)",
     )
     args = parser.parse_args(argv)
     if args.config_file is not None and args.config is not None:
@@ -97,6 +104,14 @@ async def _run(args: argparse.Namespace) -> int:
             print(f"gateway: cannot read {args.admin_token_file}: {exc}", file=sys.stderr)
             await gateway.stop()
             return 2
+    reviver = None
+    if args.revive_agent is not None:
+        try:
+            reviver = AgentReviver(AgentCommand.load(args.revive_agent))
+        except ReviveConfigError as exc:
+            print(f"gateway: {exc}", file=sys.stderr)
+            await gateway.stop()
+            return 2
     admin = AdminApi(gateway, read_only=read_only, watcher=watcher, token=token or None)
     try:
         admin_port = await admin.start(args.admin_host, args.admin_port)
@@ -111,10 +126,12 @@ async def _run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):  # Windows has no add_signal_handler
             loop.add_signal_handler(sig, stopping.set)
-    reloading = None if watcher is None else asyncio.create_task(watcher.run(stopping))
+    tasks = [asyncio.create_task(watcher.run(stopping))] if watcher is not None else []
+    if reviver is not None:
+        tasks.append(asyncio.create_task(reviver.run(stopping)))
     await stopping.wait()
-    if reloading is not None:
-        await reloading
+    for task in tasks:
+        await task
     await admin.close()
     await gateway.stop()
     return 0

@@ -1,8 +1,10 @@
 """Serving survives its control plane: the gateway is a process of its own.
 
 Under steady load through the scoring URI: the agent killed with SIGKILL costs no request, and the next agent
-adopts the same gateway (same pid, same port); the gateway killed comes back by itself within moments; `agent
-stop` leaves the endpoint answering, `agent stop --all` leaves nothing running. The gateway's admin API needs
+adopts the same gateway (same pid, same port); the gateway killed comes back by itself within moments, and an
+agent killed comes back by itself too (the gateway revives it), in time to restart an instance that died
+meanwhile; `agent stop` leaves the endpoint answering and the agent stopped, `agent stop --all` leaves nothing
+running. The gateway's admin API needs
 its token and the files holding credentials are 0600.
 """
 
@@ -108,6 +110,39 @@ async def test_a_killed_gateway_is_back_by_itself(service: EndpointService, targ
     print(f"gateway back after {back_after:.2f} s")
 
 
+async def test_the_gateway_revives_a_killed_agent_which_restarts_a_dead_instance(
+    service: EndpointService, target: LocalTarget
+) -> None:
+    """No command at all after the kill: the gateway starts the agent again, and the agent's supervision
+    restarts the instance that died while no agent ran."""
+    uri, key = await _blue(service)
+    agent = lock_holder(target.layout)
+    assert agent is not None
+    os.kill(agent, signal.SIGKILL)
+    await _until(lambda: lock_holder(target.layout) is None, "the agent to be gone")
+    (instance,) = target.running()
+    if target.engine is None:
+        os.kill(int(instance), signal.SIGKILL)
+    else:
+        target.engine.containers.get(instance).kill()
+    await _until(
+        lambda: lock_holder(target.layout) not in (None, -1, agent), "the gateway to revive the agent"
+    )
+    headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
+    async with httpx.AsyncClient(timeout=10, trust_env=False) as client:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if (await client.post(uri, content=REQUEST.read_bytes(), headers=headers)).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the instance was not restarted"
+            await asyncio.sleep(0.1)
+    assert instance not in target.running()
+    assert "was not stopped on request: starting it again" in (target.layout.logs / "gateway.log").read_text()
+
+
 @pytest.mark.parametrize("target", ["process"], indirect=True)
 async def test_an_endpoint_read_brings_back_a_dead_control_plane(
     service: EndpointService, target: LocalTarget
@@ -155,6 +190,8 @@ async def test_agent_stop_keeps_serving_and_stop_all_stops_everything(
     code, out = await endpointctl("agent", "stop", "-o", "json")
     assert code == 0 and "keep serving" in out, out
     assert lock_holder(target.layout) is None
+    await asyncio.sleep(4.0)  # several of the gateway's checks: a stop on request is not a death to revive
+    assert lock_holder(target.layout) is None, "the gateway revived an agent that was stopped on request"
     async with httpx.AsyncClient(timeout=10, trust_env=False) as client:
         answer = await client.post(uri, content=REQUEST.read_bytes(), headers=headers)
         assert answer.status_code == 200, "the endpoint stopped answering with the agent"
