@@ -20,7 +20,11 @@ from endpointctl.core.views import InstanceState, InstanceView
 # Readiness is polled this often until the first success: a local instance has nothing to wait for, so it
 # enters rotation as soon as it answers; `initial_delay` only delays when failures start to count.
 FAST_PROBE_S = 0.05
-BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
+# Delay before restarting an instance that died, by how many times in a row it died without serving
+# STABLE_S first: one that served a while is restarted at once (a one-off kill must not cost a second of
+# capacity), a crash loop backs off as Kubernetes' does (which also resets after a stable run).
+BACKOFF_S = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
+STABLE_S = 60.0
 STOP_GRACE_S = 10.0
 
 
@@ -49,6 +53,7 @@ class Instance:
         self.exit_code: int | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._crash_streak = 0
         # Out of rotation ahead of a stop, so the router has moved away before SIGTERM arrives.
         self.draining = False
         # Ready but waiting for its rollout batch's turn (pipelined rollouts start the next batch early).
@@ -170,7 +175,10 @@ class Instance:
             while not self._stopping:
                 became_ready = await self._until_ready(client)
                 if became_ready:
+                    serving_since = time.monotonic()
                     await self._while_serving(client)
+                    if time.monotonic() - serving_since >= STABLE_S:
+                        self._crash_streak = 0
                 if self._is_stopping():
                     return
                 if not self.ever_ready:
@@ -248,7 +256,8 @@ class Instance:
             await asyncio.sleep(self._runtime.poll_s)
 
     async def _restart_after_backoff(self) -> None:
-        delay = BACKOFF_S[min(self.record.restarts, len(BACKOFF_S) - 1)]
+        delay = BACKOFF_S[min(self._crash_streak, len(BACKOFF_S) - 1)]
+        self._crash_streak += 1
         self._set_state(InstanceState.RESTARTING)
         await asyncio.sleep(delay)
         if self._is_stopping():
