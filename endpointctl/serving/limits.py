@@ -13,7 +13,8 @@ one client can make the process hold (memory, file descriptors, time) before it 
   closed, so the process keeps descriptors for its own work (upstream connections, probes, files).
 
 The stdlib-only module is shared by the gateway (``Gateway(limits=...)``) and the scoring host, which also reads
-the timeouts and the connection cap from the environment (:data:`ENVIRONMENT`), since containers configure it so.
+the timeouts (head, body idle, keep-alive) and the connection cap from the environment (:data:`ENVIRONMENT`),
+since containers configure it so.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ MAX_CONNECTIONS = 10_000
 # Environment variables the scoring host reads (seconds, or a count), and the field each sets.
 ENVIRONMENT = {
     "ENDPOINTCTL_HEADER_TIMEOUT_S": "header_timeout_s",
+    "ENDPOINTCTL_BODY_IDLE_TIMEOUT_S": "body_idle_timeout_s",
     "ENDPOINTCTL_KEEP_ALIVE_TIMEOUT_S": "keep_alive_timeout_s",
     "ENDPOINTCTL_MAX_CONNECTIONS": "max_connections",
 }

@@ -71,6 +71,8 @@ class ScoringApp:
             return
         started = time.perf_counter()
         request = await _read_request(scope, receive)
+        if request is None:
+            return  # the client left (or was cut off: a stalled body) before its body was complete
         response, logged = await self._dispatch(request)
         await _send_response(send, response)
         if logged:
@@ -170,13 +172,14 @@ def _first_query_value(request: Request, name: str) -> str | None:
     return None
 
 
-async def _read_request(scope: Scope, receive: Receive) -> Request:
+async def _read_request(scope: Scope, receive: Receive) -> Request | None:
+    """The whole request, or None if the connection ended before its body did: run() never sees a cut body."""
     chunks: list[bytes] = []
     more = True
     while more:
         message = await receive()
         if message["type"] != "http.request":
-            break
+            return None
         chunks.append(message.get("body", b""))
         more = message.get("more_body", False)
     client = scope.get("client") or ("", 0)

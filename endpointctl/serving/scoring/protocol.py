@@ -2,8 +2,9 @@
 
 In containers and pods the scoring host may be reached without the gateway in front, so it refuses what the
 gateway refuses: a request line over the limit (414), a header field, too many fields or too large a head (431),
-a head not complete within the header timeout (408), and it closes a fresh connection that sends nothing within
-the keep-alive timeout. uvicorn itself has none of these with httptools (``h11_max_incomplete_event_size`` only
+a head not complete within the header timeout (408), a body that pauses longer than the body-idle timeout between
+two reads (408; Content-Length and chunked alike, and only while the host is waiting on the client, not while it
+has paused reading itself), and it closes a fresh connection that sends nothing within the keep-alive timeout. uvicorn itself has none of these with httptools (``h11_max_incomplete_event_size`` only
 applies to h11, and ``timeout_keep_alive`` only between requests); it also closes a connection whose client
 half-closed (SHUT_WR) after a complete request before answering, which this protocol does not.
 The connection cap is uvicorn's own ``limit_concurrency`` (503), set by the worker.
@@ -13,9 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
 import httptools
+from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from endpointctl.serving.limits import WireLimits
@@ -29,6 +32,20 @@ class _Refusal(Exception):
         self.message = message
 
 
+class _ResumeAwareFlow(FlowControl):
+    """uvicorn's flow control, telling the protocol when it resumes reading: time spent paused (the app has not
+    taken the body buffered so far) is the host's wait, not the client's stall."""
+
+    def __init__(self, transport: asyncio.Transport, on_resume: Callable[[], None]) -> None:
+        super().__init__(transport)
+        self._on_resume = on_resume
+
+    def resume_reading(self) -> None:
+        if self.read_paused:
+            self._on_resume()
+        super().resume_reading()
+
+
 def limited_protocol(limits: WireLimits) -> type[HttpToolsProtocol]:
     """A protocol class for ``uvicorn.Config(http=...)`` enforcing ``limits``."""
 
@@ -40,9 +57,13 @@ def limited_protocol(limits: WireLimits) -> type[HttpToolsProtocol]:
         _head_reads = 0
         _half_closed = False
         _refused = False
+        _in_body = False
+        _body_moved_at = 0.0
+        _body_timer: asyncio.TimerHandle | None = None
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
+            self.flow = _ResumeAwareFlow(transport, self._body_moved)
             # uvicorn arms its keep-alive timer only after a response; a connection that never sends would be
             # held forever.
             self.timeout_keep_alive_task = self.loop.call_later(
@@ -51,6 +72,7 @@ def limited_protocol(limits: WireLimits) -> type[HttpToolsProtocol]:
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._cancel_head_timer()
+            self._cancel_body_timer()
             super().connection_lost(exc)
 
         def eof_received(self) -> bool | None:  # type: ignore[override]
@@ -103,6 +125,14 @@ def limited_protocol(limits: WireLimits) -> type[HttpToolsProtocol]:
                     self._head_timer = self.loop.call_at(
                         self._head_started + limits.header_timeout_s, self._head_timed_out
                     )
+            elif self._in_body:
+                # The body goes on past this read. One timer per body, moved on lazily when it fires, not per
+                # chunk: a chunk only notes the time. A body that arrives whole with its head costs no timer.
+                self._body_moved()
+                if self._body_timer is None:
+                    self._body_timer = self.loop.call_at(
+                        self._body_moved_at + limits.body_idle_timeout_s, self._body_check
+                    )
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
@@ -143,7 +173,13 @@ def limited_protocol(limits: WireLimits) -> type[HttpToolsProtocol]:
         def on_headers_complete(self) -> None:
             self._in_head = False
             self._cancel_head_timer()
+            self._in_body = True
             super().on_headers_complete()
+
+        def on_message_complete(self) -> None:
+            self._in_body = False
+            self._cancel_body_timer()
+            super().on_message_complete()
 
         def on_response_complete(self) -> None:
             super().on_response_complete()
@@ -155,6 +191,33 @@ def limited_protocol(limits: WireLimits) -> type[HttpToolsProtocol]:
             if self._in_head and not self.transport.is_closing():
                 self._refuse(_Refusal(408, "Request Timeout", "Timed out reading the request."))
 
+        def _body_moved(self) -> None:
+            self._body_moved_at = self.loop.time()
+
+        def _body_check(self) -> None:
+            self._body_timer = None
+            if not self._in_body or self.transport.is_closing():
+                return
+            now = self.loop.time()
+            if self.flow.read_paused:
+                # The host is not reading (the app has not taken what is buffered): the client is not stalling.
+                self._body_moved_at = now
+            deadline = self._body_moved_at + limits.body_idle_timeout_s
+            if now < deadline:
+                self._body_timer = self.loop.call_at(deadline, self._body_check)
+                return
+            cycle = self.cycle
+            if cycle is not None and cycle.response_started:
+                # Already answered (401 before the body): no second status line, just stop waiting.
+                self.transport.close()
+                return
+            self._refuse(_Refusal(408, "Request Timeout", "Timed out reading the request body."))
+
+        def _cancel_body_timer(self) -> None:
+            if self._body_timer is not None:
+                self._body_timer.cancel()
+                self._body_timer = None
+
         def _cancel_head_timer(self) -> None:
             if self._head_timer is not None:
                 self._head_timer.cancel()
@@ -163,6 +226,7 @@ def limited_protocol(limits: WireLimits) -> type[HttpToolsProtocol]:
         def _refuse(self, refusal: _Refusal) -> None:
             self._refused = True
             self._cancel_head_timer()
+            self._cancel_body_timer()
             body = json.dumps({"message": refusal.message}).encode("utf-8")
             head = (
                 f"HTTP/1.1 {refusal.status} {refusal.reason}\r\ncontent-type: application/json\r\n"

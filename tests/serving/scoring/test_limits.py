@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +14,13 @@ from tests.serving.scoring.cases import CORPUS
 from tests.serving.scoring.servers import Server, free_port, scoring_env
 
 GIVE_UP_S = 30.0
-SHORT = {"ENDPOINTCTL_HEADER_TIMEOUT_S": "0.5", "ENDPOINTCTL_KEEP_ALIVE_TIMEOUT_S": "0.5"}
+SHORT = {
+    "ENDPOINTCTL_HEADER_TIMEOUT_S": "0.5",
+    "ENDPOINTCTL_KEEP_ALIVE_TIMEOUT_S": "0.5",
+    "ENDPOINTCTL_BODY_IDLE_TIMEOUT_S": "1",
+}
+# Pause between two pieces of a steady upload: well under the 1 s body-idle limit above.
+STEADY_PAUSE_S = 0.3
 
 
 @pytest.fixture
@@ -88,11 +95,57 @@ def test_half_closed_client_still_gets_its_answer(echo_host: Server) -> None:
     assert status_of(echo_host.port, request(), half_close=True) == 200
 
 
-def test_bad_limit_in_the_environment_is_named(tmp_path: Path) -> None:
+def body_head(length: int | None) -> bytes:
+    framing = "Transfer-Encoding: chunked" if length is None else f"Content-Length: {length}"
+    return f"POST /score HTTP/1.1\r\nHost: h\r\nContent-Type: text/plain\r\n{framing}\r\n\r\n".encode()
+
+
+def test_stalled_content_length_body_gets_408_and_close(echo_host: Server) -> None:
+    with socket.create_connection(("127.0.0.1", echo_host.port), timeout=GIVE_UP_S) as sock:
+        sock.sendall(body_head(10) + b"hello")
+        answer = until_closed(sock)
+    assert answer.startswith(b"HTTP/1.1 408 "), answer
+    assert answer.endswith(b'{"message": "Timed out reading the request body."}')
+    assert b"connection: close" in answer.lower()
+
+
+def test_stalled_chunked_body_gets_408_and_close(echo_host: Server) -> None:
+    with socket.create_connection(("127.0.0.1", echo_host.port), timeout=GIVE_UP_S) as sock:
+        sock.sendall(body_head(None) + b"5\r\nhello\r\n")
+        assert until_closed(sock).startswith(b"HTTP/1.1 408 ")
+
+
+def test_slow_but_steady_body_is_answered(echo_host: Server) -> None:
+    pieces = [f"piece{i:02d};".encode() for i in range(10)]  # 10 pauses of 0.3 s: 3 s in all, over the limit
+    for chunked in (False, True):
+        with socket.create_connection(("127.0.0.1", echo_host.port), timeout=GIVE_UP_S) as sock:
+            sock.sendall(body_head(None if chunked else sum(map(len, pieces))))
+            for piece in pieces:
+                time.sleep(STEADY_PAUSE_S)
+                sock.sendall(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
+            if chunked:
+                sock.sendall(b"0\r\n\r\n")
+            sock.shutdown(socket.SHUT_WR)
+            answer = until_closed(sock)
+        assert answer.startswith(b"HTTP/1.1 200 "), answer
+        assert answer.endswith(b"".join(pieces) + b'"')
+
+
+def test_a_stalled_body_holds_no_slot(echo_host: Server) -> None:
+    with socket.create_connection(("127.0.0.1", echo_host.port), timeout=GIVE_UP_S) as stalled:
+        stalled.sendall(body_head(10) + b"hello")
+        # The other client is answered while the stalled body waits (before its 1 s limit or after: either way
+        # it never waited for a worker slot the stalled request took).
+        assert status_of(echo_host.port, request()) == 200
+        assert until_closed(stalled).startswith(b"HTTP/1.1 408 ")
+
+
+@pytest.mark.parametrize("variable", ["ENDPOINTCTL_HEADER_TIMEOUT_S", "ENDPOINTCTL_BODY_IDLE_TIMEOUT_S"])
+def test_bad_limit_in_the_environment_is_named(tmp_path: Path, variable: str) -> None:
     import subprocess
 
-    env = scoring_env(tmp_path, None, {"ENDPOINTCTL_HEADER_TIMEOUT_S": "soon"})
+    env = scoring_env(tmp_path, None, {variable: "soon"})
     command = [sys.executable, "-m", "endpointctl.serving.scoring", "--port", str(free_port())]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
-    assert "ENDPOINTCTL_HEADER_TIMEOUT_S='soon'" in done.stderr
+    assert f"{variable}='soon'" in done.stderr
