@@ -80,8 +80,13 @@ async def test_instance_serves_the_sample_and_cleanup_leaves_nothing(
     found = await runtime.find(endpoint=endpoint, deployment="blue")
     assert [(i.id, i.port) for i in found] == [(instance.id, instance.port)]
     assert await runtime.is_running(instance.id)
-    lines = [line async for line in runtime.logs(instance.id)]
-    assert any("POST /score 200" in line for line in lines)
+    # The access line is written after the answer went out, and reaches the engine's log a moment later.
+    for _ in range(200):
+        lines = [line async for line in runtime.logs(instance.id)]
+        if any("POST /score 200" in line for line in lines):
+            break
+        await asyncio.sleep(0.05)
+    assert any("POST /score 200" in line for line in lines), lines[-20:]
 
     await runtime.stop(instance.id, grace_s=5)
     assert not await runtime.is_running(instance.id)
