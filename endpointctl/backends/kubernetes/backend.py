@@ -18,7 +18,7 @@ import asyncio
 import secrets
 from collections.abc import AsyncIterator, Callable, Mapping
 
-from endpointctl.backends.engine.client import engine_env
+from endpointctl.backends.engine.client import connect, engine_env
 from endpointctl.backends.kubernetes import (
     credentials,
     images,
@@ -36,7 +36,7 @@ from endpointctl.backends.kubernetes.views import BACKEND
 from endpointctl.core import keys
 from endpointctl.core.capabilities import Capability
 from endpointctl.core.context import BackendContext
-from endpointctl.core.errors import InvalidInput
+from endpointctl.core.errors import BackendUnavailable, InvalidInput
 from endpointctl.core.operations import DeploymentRollout, Done, Operation
 from endpointctl.core.ports import KeyType, ScoringTarget, capabilities_of
 from endpointctl.core.spec import DeploymentSpec, EndpointSpec
@@ -119,7 +119,23 @@ class KubernetesBackend:
                 self.name, False, capabilities_of(self), reason=str(exc) or type(exc).__name__
             )
         context = f"{target.label} · {client.host} · {version.get('gitVersion', '?')}"
+        # Reads need only the cluster; applies also build images: say now, not at the first apply, when the
+        # engine that builds them is missing.
+        engine = await self._engine_note()
+        if engine:
+            context = f"{context} · {engine}"
         return BackendStatus(self.name, True, capabilities_of(self), context=context)
+
+    async def _engine_note(self) -> str:
+        try:
+            client = await asyncio.wait_for(
+                asyncio.to_thread(connect, engine_env(self._ctx.defaults), timeout=int(STATUS_TIMEOUT_S)),
+                STATUS_TIMEOUT_S + 0.5,
+            )
+        except (BackendUnavailable, TimeoutError) as exc:
+            return f"no Docker engine to build images ({exc}); applies will fail"
+        client.close()
+        return ""
 
     # --- endpoints --------------------------------------------------------------------------------------------
     async def list_endpoints(self) -> list[EndpointView]:

@@ -18,6 +18,7 @@ from endpointctl.core.spec import load_deployment, load_endpoint
 from endpointctl.core.traffic import TrafficSplit
 from endpointctl.core.views import Container, ProvisioningState
 from tests.backends.kubernetes.apiserver import CRASH_VARIABLE, ApiServer
+from tests.backends.kubernetes.conftest import KUBE_DEFAULTS
 from tests.conftest import SAMPLES
 
 K8S = SAMPLES / "kubernetes"
@@ -264,3 +265,25 @@ async def test_disruption_budgets_policies_and_the_admin_token_live_and_die_with
     assert ("NetworkPolicy", "my-endpoint-inference") in ours()  # the endpoint's, not the deployment's
     await svc.delete_endpoint("my-endpoint", backend="kubernetes")
     apiserver.wait_for(lambda c: not ours())
+
+
+async def test_status_says_when_no_engine_can_build_the_images(
+    backend: KubernetesBackend, kubeconfig: Path, tmp_path: Path
+) -> None:
+    """Reads need only the cluster; an apply builds images, so a missing engine is said up front."""
+    from dataclasses import replace
+
+    from endpointctl.core.context import BackendContext
+    from endpointctl.core.home import Home
+
+    status = await backend.status()
+    assert status.available and "Docker engine" not in status.context
+    ctx = BackendContext.open(Home(tmp_path / "other-home"))
+    engineless = KubernetesBackend(
+        replace(ctx, defaults={**KUBE_DEFAULTS, "docker_host": f"unix://{tmp_path}/no-engine.sock"})
+    )
+    status = await engineless.status()
+    assert status.available  # the cluster answers: endpoints can be read and watched
+    assert "no Docker engine to build images" in status.context and "applies will fail" in status.context
+    await engineless.close()
+    ctx.store.close()
