@@ -51,6 +51,15 @@ class Operation(Protocol):
     async def poll(self) -> OperationStatus: ...
 
 
+@runtime_checkable
+class Staged(Protocol):
+    """An operation whose change is recorded only after a first stage (building images) that runs in this
+    process: `--no-wait` must await `recorded()` rather than return at once, or the change would be lost with
+    the process. Following it (poll) reports the first stage's progress like any other."""
+
+    async def recorded(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class Done:
     """A change the backend completed before it answered (the local agent's routing, Kubernetes objects)."""

@@ -25,7 +25,7 @@ from endpointctl.core.errors import (
     OperationFailed,
 )
 from endpointctl.core.home import Home
-from endpointctl.core.operations import Operation, OperationState, OperationStatus
+from endpointctl.core.operations import Operation, OperationState, OperationStatus, Staged
 from endpointctl.core.ports import (
     Backend,
     BackendFactory,
@@ -326,6 +326,8 @@ class EndpointService:
             )
         operation = await target.apply_deployment(spec)
         if not wait:
+            if isinstance(operation, Staged):
+                await operation.recorded()
             return await target.get_deployment(spec.endpoint_name, spec.name)
         view = await self._follow_deployment(operation, timeout_s, progress)
         if all_traffic:

@@ -25,7 +25,9 @@ from endpointctl.backends.kubernetes import (
     logs,
     manifests,
     monitoring,
+    naming,
     packaging,
+    staged,
     views,
     writes,
 )
@@ -173,8 +175,25 @@ class KubernetesBackend:
         )
 
     async def apply_deployment(self, spec: DeploymentSpec) -> Operation:
-        await writes.apply_deployment(self._targets, spec, self.settings, self._ctx.registry, self._images())
-        return await self.watch_deployment(spec.endpoint_name, spec.name)
+        # Checked now (bad input raises before anything is built); built and applied as the Operation's first
+        # stage, so whoever follows it sees the build (staged.py).
+        settings, images = self.settings, self._images()
+        sources, client, routing_cm = await writes.prepare_deployment(self._targets, spec, self._ctx.registry)
+        creating = (
+            await client.find("Deployment", naming.deployment_name(spec.endpoint_name, spec.name)) is None
+        )
+
+        async def prepare(progress: staged.Progress) -> None:
+            await writes.apply_deployment(client, routing_cm, spec, sources, settings, images, progress)
+
+        return staged.BuildThenRollout(
+            f"deployment {spec.endpoint_name}/{spec.name}",
+            spec,
+            backend=self.name,
+            creating=creating,
+            prepare=prepare,
+            rollout=lambda: self.watch_deployment(spec.endpoint_name, spec.name),
+        )
 
     async def delete_deployment(self, endpoint: str, name: str) -> Operation:
         await writes.delete_deployment(self._targets, endpoint, name)

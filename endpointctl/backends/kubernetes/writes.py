@@ -96,18 +96,26 @@ async def write_routing(
     await apply(client, manifests.routing_config_map(spec, routing, client.target.namespace))
 
 
+async def prepare_deployment(
+    targets: Targets, spec: DeploymentSpec, registry: AssetRegistry
+) -> tuple[packaging.PodSources, KubeClient, dict[str, Any]]:
+    """Everything checked before anything is built: the sources (scheme, environment, paths) and the endpoint.
+    Returns the sources, the endpoint's client and its routing ConfigMap."""
+    sources = await asyncio.to_thread(packaging.pod_sources, spec, registry)
+    client, routing_cm = await targets.locate(spec.endpoint_name)
+    return sources, client, routing_cm
+
+
 async def apply_deployment(
-    targets: Targets,
+    client: KubeClient,
+    routing_cm: dict[str, Any],
     spec: DeploymentSpec,
+    sources: packaging.PodSources,
     settings: KubeSettings,
-    registry: AssetRegistry,
     images: ImageSupply,
     progress: Progress | None = None,
 ) -> None:
-    # The sources are checked (scheme, environment, paths) and the endpoint found before anything is built,
-    # and the images are built and pushed before anything is sent.
-    sources = await asyncio.to_thread(packaging.pod_sources, spec, registry)
-    client, routing_cm = await targets.locate(spec.endpoint_name)
+    """Build and push the images (before anything is sent), then apply the objects and the routing."""
     pod_images = await asyncio.to_thread(
         images.deployment,
         sources,

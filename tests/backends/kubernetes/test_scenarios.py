@@ -13,6 +13,7 @@ import pytest
 from endpointctl.backends.kubernetes import naming
 from endpointctl.backends.kubernetes.backend import KubernetesBackend
 from endpointctl.core.errors import InvalidInput, OperationFailed
+from endpointctl.core.operations import Staged
 from endpointctl.core.service import EndpointService
 from endpointctl.core.spec import load_deployment, load_endpoint
 from endpointctl.core.traffic import TrafficSplit
@@ -79,6 +80,8 @@ async def test_update_rolls_out_a_new_revision_and_traffic_lands_in_the_configma
     spec = load_deployment(K8S / "kubernetes-blue-deployment.yml")
     updated = spec.model_copy(update={"instance_count": 3, "environment_variables": {"GEN": "2"}})
     operation = await backend.apply_deployment(updated)
+    assert isinstance(operation, Staged)
+    await operation.recorded()  # the images are built and the objects written
     # The double's controller may already have finished; either way the new revision is what was accepted.
     accepted = (await operation.poll()).deployment
     assert accepted is not None and accepted.revision == 2

@@ -23,6 +23,7 @@ import pytest
 from endpointctl.backends.kubernetes import naming
 from endpointctl.backends.kubernetes.backend import KubernetesBackend
 from endpointctl.core.errors import InvalidInput
+from endpointctl.core.operations import Staged
 from endpointctl.core.spec import InlineModel, SpecError, parse_deployment
 from endpointctl.serving import storage as stage_script
 from tests.backends.engine import require_engine
@@ -91,7 +92,9 @@ async def test_a_model_of_any_size_travels_in_the_modelcar(
         "https://example.com/releases/onlinescoring.tar.gz", str(SAMPLES / "model-1" / "onlinescoring")
     )
     spec = parse_deployment(text, source="big.yml", base_dir=plans.K8S)
-    await backend.apply_deployment(spec)
+    operation = await backend.apply_deployment(spec)
+    assert isinstance(operation, Staged)  # the build is the operation's first stage
+    await operation.recorded()
     deployment = apiserver.cluster.get(
         "Deployment", "team-a", naming.deployment_name("my-endpoint", "remote")
     )
