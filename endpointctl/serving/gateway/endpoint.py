@@ -9,8 +9,11 @@ The answers the gateway gives itself (the managed-endpoint codes, on every backe
   ``ms-azureml-model-error-reason``; its body and headers are passed through unchanged, so a client still reads
   the scoring script's own error message (the scoring server's ``{"message": ...}`` or whatever run() returned);
 * 429 the deployment is saturated (queue wait exceeded, or more than 2 x max_concurrent x instances pending);
-* 502 an instance broke the exchange (closed mid-response, malformed HTTP); one that closed without
-  answering at all is skipped for a moment, like one that refused the connection;
+* 502 an instance broke the exchange (closed mid-response, malformed HTTP). One that closed without a single
+  response byte — it died under the request (SIGKILL, the OOM killer) — is skipped for a moment, like one that
+  refused the connection, and the request is sent once more to another instance of the deployment within what
+  is left of its timeout: a scoring request is a read, and a process that died cannot have answered it. Only
+  when no other instance takes it is the 502 the answer;
 * 503 the deployment has no instance, or none accepted a connection.
 
 Every answer carries the gateway's ``x-request-id``; once a deployment is chosen, ``azureml-model-deployment``
@@ -200,20 +203,25 @@ class EndpointRuntime:
         try:
             headers = upstream_request_headers(request.headers, request_id, self._instance_token)
             timeout_s = balancer.settings.request_timeout_ms / 1000
+            deadline = self._loop.time() + timeout_s
             refused: list[Instance] = []
+            died: UpstreamError | None = None  # the instance that died under this request, if one did
             while True:
                 try:
                     inst = await balancer.acquire(refused)
                 except Throttled as exc:
                     return error_response(429, str(exc), tags)
                 except NoInstance as exc:
+                    if died is not None:
+                        return error_response(502, f"Bad response from the model: {died}", tags)
                     reason = "no instance accepted a connection" if refused else str(exc)
                     return error_response(503, f"Deployment {deployment!r} is unavailable: {reason}", tags)
                 try:
                     head = encode_head(
                         request.method, request.target, inst.host_header, headers, len(request.body)
                     )
-                    upstream = await exchange(inst.pool, head, request.body, timeout_s)
+                    remaining = max(deadline - self._loop.time(), 0.001)
+                    upstream = await exchange(inst.pool, head, request.body, remaining)
                 except ConnectFailed as exc:
                     # Nothing was sent, so trying another instance cannot run the model twice.
                     log.warning("%s/%s: %s", self.name, deployment, exc)
@@ -225,11 +233,21 @@ class EndpointRuntime:
                     return error_response(408, message, tags)
                 except UpstreamError as exc:
                     if exc.silent:
-                        # A fresh connection closed before one response byte: the instance is gone but
-                        # something still accepts on its port (Docker's userland proxy does exactly this).
-                        # The request may have reached the model, so it is not retried, but the next ones
-                        # go elsewhere until the control plane catches up.
+                        # A fresh connection closed before one response byte: the instance died under the
+                        # request (or something accepts on a dead instance's port, as Docker's userland proxy
+                        # does). The next requests go elsewhere until the control plane catches up; this one
+                        # is sent once more to another instance (see the module's docstring).
                         balancer.mark_down(inst)
+                        if died is None:
+                            log.warning(
+                                "%s/%s: %s; sending the request to another instance",
+                                self.name,
+                                deployment,
+                                exc,
+                            )
+                            died = exc
+                            refused.append(inst)
+                            continue
                     return error_response(502, f"Bad response from the model: {exc}", tags)
                 finally:
                     balancer.release(inst)

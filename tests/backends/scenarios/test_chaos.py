@@ -5,8 +5,8 @@ injector fires, every 1–3 s, one of: SIGKILL of a random instance, SIGKILL of 
 a traffic shift (100/0 → 50/50 → 0/100 → …) or a rotation of the secondary key (what a client that rotates keys
 does: regenerate the key it is not using). Each request is attributed to the last fault fired before it; the
 report counts requests and failures per fault kind. Only a gateway kill may lose requests (those in flight and
-until it is back), and it must be back within 1 s; an instance SIGKILL loses only the requests that instance was
-running (answered 502 — the model may have run them, so they are not retried), at most its concurrency limit.
+until it is back), and it must be back within 1 s; the requests a SIGKILLed instance was running are sent once
+more to another instance by the gateway, so an instance kill loses none.
 An instance is killed only while its deployment has another ready one, as a disruption budget would allow. A killed agent stays down for a moment while serving goes
 on alone, then a command brings it back (nothing restarts a gateway or an instance while no agent runs).
 Control-plane calls that meet a just-killed agent are retried
@@ -178,21 +178,11 @@ async def test_a_minute_of_random_faults_under_load(
 
     total = sum(requests.values())
     assert total > 20 * DURATION_S, f"the load did not run: {total} requests"
-    # A SIGKILLed instance loses the requests it was running (at most max_concurrent_requests_per_instance):
-    # the gateway answers them 502 and does not retry, since the model may have run them. Nothing else may fail.
-    in_flight = sum(
-        1
-        for phase in load.phases
-        if phase.name.startswith("instance kill#")
-        for r in load.results(phase.name)
-        if r[1] == 502
-    )
-    print(f"instance kills: {kills}; requests lost in flight with them: {in_flight}")
-    assert in_flight <= 4 * kills
-    other = {k: n for k, n in failures.items() if n and k not in ("gateway kill", "instance kill")}
-    assert other == {} and failures["instance kill"] == in_flight, {
-        k: examples[k] for k in failures if failures[k]
-    }
+    # The requests a SIGKILLed instance was running are sent once more to another one: nothing fails but in a
+    # gateway's restart.
+    print(f"instance kills: {kills}")
+    other = {k: n for k, n in failures.items() if n and k != "gateway kill"}
+    assert other == {}, {k: examples[k] for k in failures if failures[k]}
     assert all(r <= 1.0 for r in recoveries), f"a killed gateway took {max(recoveries):.2f} s to come back"
 
     # Afterwards: the state last set holds, every instance is back, nothing runs twice.

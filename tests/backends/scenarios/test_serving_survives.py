@@ -72,7 +72,9 @@ async def test_an_agent_killed_under_load_costs_no_request_and_the_next_adopts_t
         load.phase("agent killed")
         os.kill(agent, signal.SIGKILL)
         await _until(lambda: lock_holder(target.layout) is None, "the agent to be gone")
-        await asyncio.sleep(3.0)  # the gateway and the instance serve alone until the gateway revives the agent
+        await asyncio.sleep(
+            3.0
+        )  # the gateway and the instance serve alone until the gateway revives the agent
         load.phase("next agent")
         await service.get_deployment(ENDPOINT, "blue")  # any command starts the next agent
         await asyncio.sleep(1.0)
