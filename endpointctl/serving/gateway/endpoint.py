@@ -9,11 +9,11 @@ The answers the gateway gives itself (the managed-endpoint codes, on every backe
   ``ms-azureml-model-error-reason``; its body and headers are passed through unchanged, so a client still reads
   the scoring script's own error message (the scoring server's ``{"message": ...}`` or whatever run() returned);
 * 429 the deployment is saturated (queue wait exceeded, or more than 2 x max_concurrent x instances pending);
-* 502 an instance broke the exchange (closed mid-response, malformed HTTP). One that closed without a single
-  response byte — it died under the request (SIGKILL, the OOM killer) — is skipped for a moment, like one that
-  refused the connection, and the request is sent once more to another instance of the deployment within what
-  is left of its timeout: a scoring request is a read, and a process that died cannot have answered it. Only
-  when no other instance takes it is the 502 the answer;
+* 502 an instance broke the exchange (malformed HTTP), or closed the connection before a complete response and no
+  other instance could take the request. An instance that closes the connection under a request died (SIGKILL,
+  the OOM killer): it is skipped for a moment, like one that refused the connection, and the request is sent once
+  more to another instance of the deployment within what is left of its timeout — the caller has received nothing
+  (responses are read whole), and a scoring request is a read;
 * 503 the deployment has no instance, or none accepted a connection.
 
 Every answer carries the gateway's ``x-request-id``; once a deployment is chosen, ``azureml-model-deployment``
@@ -232,11 +232,12 @@ class EndpointRuntime:
                     message = f"The model did not answer within request_timeout_ms ({balancer.settings.request_timeout_ms} ms)."
                     return error_response(408, message, tags)
                 except UpstreamError as exc:
-                    if exc.silent:
-                        # A fresh connection closed before one response byte: the instance died under the
+                    if exc.closed:
+                        # The connection closed before a complete response: the instance died under the
                         # request (or something accepts on a dead instance's port, as Docker's userland proxy
-                        # does). The next requests go elsewhere until the control plane catches up; this one
-                        # is sent once more to another instance (see the module's docstring).
+                        # does). Nothing reached the caller yet (responses are read whole), so the next
+                        # requests go elsewhere until the control plane catches up and this one is sent once
+                        # more to another instance (see the module's docstring).
                         balancer.mark_down(inst)
                         if died is None:
                             log.warning(

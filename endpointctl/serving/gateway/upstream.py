@@ -23,11 +23,13 @@ SWEEP_INTERVAL_S = 0.01
 
 
 class UpstreamError(Exception):
-    """The exchange failed; ``silent`` means the connection closed without a single response byte."""
+    """The exchange failed. ``closed``: the instance's side closed the connection before a complete response (it
+    died under the request, or dropped the connection); ``silent``: it did so without a single response byte."""
 
-    def __init__(self, message: str, *, silent: bool = False) -> None:
+    def __init__(self, message: str, *, silent: bool = False, closed: bool = False) -> None:
         super().__init__(message)
         self.silent = silent
+        self.closed = closed or silent
 
 
 class ConnectFailed(UpstreamError):
@@ -119,7 +121,9 @@ class UpstreamConnection(asyncio.Protocol):
             return
         self._fail(
             UpstreamError(
-                "the model instance closed the connection before answering", silent=not self._received
+                "the model instance closed the connection before answering",
+                silent=not self._received,
+                closed=True,
             )
         )
 
