@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from endpointctl.backends.engine.client import engine_address
 from endpointctl.backends.kubernetes import client as kube_client
 from endpointctl.backends.kubernetes import kubeconfig
 from tests.backends.engine import BASE_IMAGE, require_engine
@@ -22,7 +23,8 @@ from tests.backends.kubernetes import plans
 from tests.backends.kubernetes.test_manifests import GOLDEN
 from tests.conftest import Run
 
-ENGINE_SOCKET = "/var/run/docker.sock"
+# The engine the backend asks (DOCKER_HOST, else the default socket): the one connection a dry run may open.
+ENGINE_SOCKET = engine_address().removeprefix("unix://")
 
 
 @pytest.fixture
