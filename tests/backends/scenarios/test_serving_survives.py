@@ -61,6 +61,20 @@ async def _until(predicate: object, what: str, limit_s: float = 30.0) -> None:
         await asyncio.sleep(0.05)
 
 
+async def _answers_again(
+    client: httpx.AsyncClient, uri: str, headers: dict[str, str], within_s: float, failure: str
+) -> None:
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            if (await client.post(uri, content=REQUEST.read_bytes(), headers=headers)).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, failure
+        await asyncio.sleep(0.05)
+
+
 async def test_an_agent_killed_under_load_costs_no_request_and_the_next_adopts_the_gateway(
     service: EndpointService, target: LocalTarget, tmp_path: Path
 ) -> None:
@@ -132,15 +146,7 @@ async def test_the_gateway_revives_a_killed_agent_which_restarts_a_dead_instance
     )
     headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
     async with httpx.AsyncClient(timeout=10, trust_env=False) as client:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if (await client.post(uri, content=REQUEST.read_bytes(), headers=headers)).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the instance was not restarted"
-            await asyncio.sleep(0.1)
+        await _answers_again(client, uri, headers, 60, "the instance was not restarted")
     assert instance not in target.running()
     assert "was not stopped on request: starting it again" in (target.layout.logs / "gateway.log").read_text()
 
@@ -153,9 +159,11 @@ async def test_an_endpoint_read_brings_back_a_dead_control_plane(
     uri, key = await _blue(service)
     agent, gateway = lock_holder(target.layout), _gateway(target)
     assert agent is not None
+    # Back to back, each before the other can act: the agent would restart a dead gateway within 0.25 s, the
+    # gateway would revive a dead agent within a second or two.
+    os.kill(gateway["pid"], signal.SIGKILL)
     os.kill(agent, signal.SIGKILL)
     await _until(lambda: lock_holder(target.layout) is None, "the agent to be gone")
-    os.kill(gateway["pid"], signal.SIGKILL)
     await _until(lambda: not procs.is_running(gateway["pid"], gateway["started"]), "the gateway to die")
     headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
     async with httpx.AsyncClient(timeout=5, trust_env=False) as client:
@@ -163,15 +171,7 @@ async def test_an_endpoint_read_brings_back_a_dead_control_plane(
             await client.post(uri, content=REQUEST.read_bytes(), headers=headers)
         assert (await service.get_endpoint(ENDPOINT)).scoring_uri == uri
         assert lock_holder(target.layout) not in (None, agent), "reading the endpoint left no agent running"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if (await client.post(uri, content=REQUEST.read_bytes(), headers=headers)).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the endpoint never answered again"
-            await asyncio.sleep(0.05)
+        await _answers_again(client, uri, headers, 30, "the endpoint never answered again")
 
 
 @pytest.mark.parametrize("target", ["process"], indirect=True)
