@@ -200,6 +200,21 @@ def test_a_failing_init_container_fails_the_pod_with_its_output(engine: DockerCl
     assert not _leftovers(engine, name)
 
 
+def test_an_app_container_that_exits_fails_the_wait_with_its_output(
+    engine: DockerClient, tmp_path: Path
+) -> None:
+    name = f"podrun-{secrets.token_hex(4)}"
+    template = _with(["spec", "containers", 0, "args"], ["echo serving failed; exit 4"])
+    with (
+        network(engine, name) as net,
+        Pod(engine, template, name=name, work_dir=tmp_path, network=net, **OBJECTS) as pod,
+    ):
+        pod.start()
+        with pytest.raises(PodFailed, match=r"container web is exited \(exit 4\):\nserving failed\n"):
+            pod.wait_ready()
+    assert not _leftovers(engine, name)
+
+
 def _with(path: list[str | int], value: Any) -> dict[str, Any]:
     template = _web_template()
     target: Any = template
