@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from endpointctl.core.errors import Conflict
+from endpointctl.core.progressive.counters import metrics_from_json, metrics_to_json
 from endpointctl.core.progressive.gates import (
     GateResult,
     Gates,
@@ -251,7 +252,7 @@ def to_json(state: RolloutState) -> dict[str, Any]:
         "step": state.step,
         "step_started_at": state.step_started_at,
         "started_at": state.started_at,
-        "marks": {name: _metrics_json(m) for name, m in state.marks.items()},
+        "marks": {name: metrics_to_json(m) for name, m in state.marks.items()},
         "reference_p99_ms": state.reference_p99_ms,
         "reason": state.reason,
         "finished_at": state.finished_at,
@@ -266,36 +267,12 @@ def from_json(data: Mapping[str, Any]) -> RolloutState:
         int(data["step"]),
         float(data["step_started_at"]),
         float(data["started_at"]),
-        marks={name: _metrics_from(m) for name, m in data.get("marks", {}).items()},
+        marks={name: metrics_from_json(m) for name, m in data.get("marks", {}).items()},
         reference_p99_ms=data.get("reference_p99_ms"),
         verdict=None if verdict is None else _verdict_from(verdict),
         reason=str(data.get("reason", "")),
         finished_at=data.get("finished_at"),
         mirroring=bool(data.get("mirroring", False)),
-    )
-
-
-def _metrics_json(m: DeploymentMetrics) -> dict[str, Any]:
-    out = asdict(replace(m, shadow_examples=()))  # a mark needs the counters, not the examples
-    out["statuses"] = {str(k): v for k, v in m.statuses.items()}
-    return out
-
-
-def _metrics_from(d: Mapping[str, Any]) -> DeploymentMetrics:
-    return DeploymentMetrics(
-        d["deployment"],
-        int(d["requests"]),
-        dict(d["by_status"]),
-        int(d["in_flight"]),
-        d.get("p50_ms"),
-        d.get("p99_ms"),
-        mirrored=int(d.get("mirrored", 0)),
-        mirror_failures=int(d.get("mirror_failures", 0)),
-        statuses={int(k): int(v) for k, v in d.get("statuses", {}).items()},
-        latency_bounds_s=tuple(d.get("latency_bounds_s", ())),
-        latency_counts=tuple(d.get("latency_counts", ())),
-        since=float(d.get("since", 0.0)),
-        shadow={str(k): int(v) for k, v in d.get("shadow", {}).items()},
     )
 
 
