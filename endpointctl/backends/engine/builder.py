@@ -46,7 +46,11 @@ from endpointctl.core.filelock import exclusive
 
 REPOSITORY = "endpointctl/env"
 # Images of other serving hosts (the Kubernetes gateway's) are named after the host.
-REPOSITORIES = {SCORING_HOST.name: REPOSITORY, "gateway": "endpointctl/gateway"}
+REPOSITORIES = {
+    SCORING_HOST.name: REPOSITORY,
+    "gateway": "endpointctl/gateway",
+    "controller": "endpointctl/rollout-controller",
+}
 VENV = "/opt/endpointctl/venv"
 BUILD_ROOT = "/run/endpointctl-build"
 CONTEXT = BUILD_ROOT + "/ctx"
@@ -242,9 +246,7 @@ def _image_config(base: Any, digest: str, host: ServingHost) -> dict[str, Any]:
     )
     return {
         "Env": [*env, f"PATH={VENV}/bin:{base_path}", f"VIRTUAL_ENV={VENV}"],
-        "Cmd": list(SERVE_COMMAND)
-        if host == SCORING_HOST
-        else ["python", "-m", f"endpointctl.serving.{host.name}"],
+        "Cmd": list(SERVE_COMMAND) if host == SCORING_HOST else host.command,
         # The base's entrypoint is kept; the build container's /bin/sh must not leak into the image.
         "Entrypoint": config.get("Entrypoint") or [],
         "WorkingDir": config.get("WorkingDir") or "/",

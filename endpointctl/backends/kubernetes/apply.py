@@ -21,6 +21,9 @@ CLEANUP_KINDS = (
     "Secret",
     "ReplicaSet",
     "Pod",
+    "RoleBinding",
+    "Role",
+    "ServiceAccount",
 )
 
 

@@ -2,14 +2,16 @@
 
 The cluster is the only state: specs live in annotations and the routing ConfigMap, keys in a Secret, so any
 machine with the kubeconfig sees the same endpoints. Everything is async; only reading the kubeconfig and
-packaging (files, CPU) run in threads. Reads never change the cluster. No agent of ours runs in the cluster,
-so the rollout's Operation — what the façade follows after create/update — is the reconcile step
+packaging (files, CPU) run in threads. Reads never change the cluster. The one program of ours that runs in
+the cluster is an endpoint's progressive-rollout controller (progressive, controller/); a plain rollout has
+none, so the rollout's Operation — what the façade follows after create/update — is the reconcile step
 (rollout.py): when it sees the rollout fail it rolls back to the previous revision and records a `RolledBack`
 Event. A failed rollout nobody follows (`--no-wait`) shows Failed with the previous revision's pods still
 serving, and says how to roll back.
 
 Modules: targets (contexts, namespaces, clients), views (endpoint and deployment reads), rollout (rollback),
-writes (apply, delete, traffic), credentials (keys), logs, monitoring (events, metrics).
+writes (apply, delete, traffic), credentials (keys), logs, monitoring (events, metrics), progressive
+(progressive rollouts; rollout_state, split, controller_manifests and the controller/ package).
 """
 
 from __future__ import annotations
@@ -32,15 +34,18 @@ from endpointctl.backends.kubernetes import (
     writes,
 )
 from endpointctl.backends.kubernetes.kubeconfig import no_config_reason
+from endpointctl.backends.kubernetes.progressive import KubeProgressive
 from endpointctl.backends.kubernetes.settings import DEFAULT_NAMESPACE, KubeSettings
 from endpointctl.backends.kubernetes.targets import Targets
 from endpointctl.backends.kubernetes.views import BACKEND
 from endpointctl.core import keys
 from endpointctl.core.capabilities import Capability
 from endpointctl.core.context import BackendContext
-from endpointctl.core.errors import BackendUnavailable, InvalidInput
+from endpointctl.core.errors import BackendUnavailable, Conflict, InvalidInput
 from endpointctl.core.operations import DeploymentRollout, Done, Operation
 from endpointctl.core.ports import KeyType, ScoringTarget, capabilities_of
+from endpointctl.core.progressive.machine import RolloutState
+from endpointctl.core.progressive.plan import ProgressivePlan
 from endpointctl.core.spec import DeploymentSpec, EndpointSpec
 from endpointctl.core.traffic import TrafficSplit
 from endpointctl.core.views import (
@@ -79,6 +84,7 @@ class KubernetesBackend:
         # Key generation is injectable so golden files and tests are reproducible.
         self.new_key: Callable[[], str] = keys.new_key
         self.new_secret: Callable[[], str] = lambda: secrets.token_hex(32)
+        self.progressive = KubeProgressive(self._targets, lambda: self.settings, self._images)
 
     @property
     def settings(self) -> KubeSettings:
@@ -97,7 +103,6 @@ class KubernetesBackend:
         return {
             Capability.AGENT: "the cluster runs the endpoints; there is no local supervisor to start",
             Capability.DISK_CLEANUP: "the kubelet collects unused images on the nodes; nothing is kept on this machine",
-            Capability.PROGRESSIVE_ROLLOUT: "progressive rollouts need a controller in the cluster (so they do not depend on this terminal); not built yet",
         }
 
     async def close(self) -> None:
@@ -202,6 +207,13 @@ class KubernetesBackend:
     # --- traffic and credentials ------------------------------------------------------------------------------
     async def set_traffic(self, endpoint: str, split: TrafficSplit) -> Operation:
         # The gateway reloads its routing ConfigMap when the kubelet refreshes the mount.
+        running = await self.progressive.running(endpoint)
+        if running is not None:
+            raise Conflict(
+                f"a progressive rollout of {running.plan.candidate} steers the traffic of {endpoint} "
+                f"({running.phase}, {running.position}); promote or abort it first "
+                f"(`endpointctl rollout abort -e {endpoint}`)"
+            )
         await writes.set_traffic(self._targets, endpoint, split)
         return Done(f"traffic of {endpoint}")
 
@@ -211,6 +223,16 @@ class KubernetesBackend:
     async def regenerate_keys(self, endpoint: str, key_type: KeyType) -> Operation:
         await credentials.regenerate(self._targets, endpoint, key_type, self.new_key)
         return Done(f"regenerate the {key_type} key of {endpoint}")
+
+    # --- progressive rollouts: driven by the controller in the cluster, state in a ConfigMap ------------------
+    async def start_progressive(self, plan: ProgressivePlan) -> RolloutState:
+        return await self.progressive.start(plan)
+
+    async def progressive_status(self, endpoint: str) -> RolloutState:
+        return await self.progressive.status(endpoint)
+
+    async def steer_progressive(self, endpoint: str, command: str) -> RolloutState:
+        return await self.progressive.steer(endpoint, command)
 
     # --- data plane and observability -------------------------------------------------------------------------
     async def scoring_target(self, endpoint: str) -> ScoringTarget:

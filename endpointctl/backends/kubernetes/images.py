@@ -27,6 +27,7 @@ from docker import DockerClient
 
 from endpointctl.backends.common.environments.conda import PythonRequirements
 from endpointctl.backends.common.environments.scoring_host import (
+    CONTROLLER_HOST,
     GATEWAY_HOST,
     REPLACED_BY_HOST,
     REPLACED_REASON,
@@ -134,6 +135,18 @@ class ImageSupply:
             )
         return GatewayImage(reference, pull_policy(self.registry), tuple(notes))
 
+    def controller(
+        self, base_image: str, *, endpoint: str, build: bool, progress: Progress | None = None
+    ) -> GatewayImage:
+        """The rollout controller's image, on the gateway's base (a Python 3 image)."""
+        log = self._logs_dir / endpoint / "controller-build.log"
+        nothing = PythonRequirements("kube_gateway_image", None, ())
+        with self._engine() as client:
+            _, reference, notes = self._environment(
+                client, base_image, nothing, CONTROLLER_HOST, log, build, progress
+            )
+        return GatewayImage(reference, pull_policy(self.registry), tuple(notes))
+
     # --- the pieces -------------------------------------------------------------------------------------------
     def _environment(
         self,
@@ -146,7 +159,9 @@ class ImageSupply:
         progress: Progress | None,
     ) -> tuple[str, str, list[str]]:
         """(local tag, what a manifest names, notes) of a serving host's image on `base_image`."""
-        what = "gateway image" if host is GATEWAY_HOST else "environment image"
+        what = {GATEWAY_HOST.name: "gateway image", CONTROLLER_HOST.name: "rollout controller image"}.get(
+            host.name, "environment image"
+        )
         builder = ImageBuilder(client, self._work_dir)
         if build:
             built = builder.ensure(base_image, requirements, log=log, progress=progress, host=host)

@@ -48,8 +48,8 @@ PVC_MOUNT = "/mnt/endpointctl"
 ROUTING_MOUNT = "/etc/endpointctl/routing"
 KEYS_MOUNT = "/etc/endpointctl/keys"
 ADMIN_TOKEN_MOUNT = "/etc/endpointctl/admin"
-ROUTING_KEY = "routing.json"
-ENDPOINT_KEY = "endpoint.json"
+ROUTING_KEY = naming.ROUTING_KEY
+ENDPOINT_KEY = naming.ENDPOINT_KEY
 KEYS_KEY = "keys.json"
 ADMIN_TOKEN_KEY = "token"
 # The instance token: a pod IP is reachable from anywhere the NetworkPolicy is not enforced (not every CNI

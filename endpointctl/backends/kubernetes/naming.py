@@ -19,6 +19,11 @@ REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
 GATEWAY = "gateway"
 INFERENCE = "inference"
 PACKAGE = "package"
+CONTROLLER = "rollout-controller"
+
+# The routing ConfigMap's documents: the gateway's routing, and the endpoint's spec it was rendered from.
+ROUTING_KEY = "routing.json"
+ENDPOINT_KEY = "endpoint.json"
 
 
 def _dns(name: str) -> str:
@@ -57,6 +62,12 @@ def routing_name(endpoint: str) -> str:
     return f"{gateway_name(endpoint)}-routing"
 
 
+def controller_name(endpoint: str) -> str:
+    """The progressive-rollout controller's Deployment, ServiceAccount, Role, RoleBinding and NetworkPolicy, and
+    the ConfigMap that holds the rollout's state (under "-gw", which no deployment name can take)."""
+    return f"{gateway_name(endpoint)}-rollout"
+
+
 def gateway_host_name(endpoint: str, digest: str) -> str:
     return f"{gateway_name(endpoint)}-host-{digest[:10]}"
 
@@ -88,6 +99,14 @@ def selector(values: dict[str, str]) -> str:
 def inference(endpoint: str, deployment: str | None = None) -> str:
     """The selector of an endpoint's inference objects (Deployments, ReplicaSets, Pods), or one deployment's."""
     return selector(labels(endpoint, INFERENCE, deployment))
+
+
+def controller(endpoint: str) -> str:
+    return selector(labels(endpoint, CONTROLLER))
+
+
+def gateway(endpoint: str) -> str:
+    return selector(labels(endpoint, GATEWAY))
 
 
 def ours(endpoint: str | None = None, deployment: str | None = None) -> str:

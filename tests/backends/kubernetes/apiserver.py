@@ -39,6 +39,9 @@ KINDS: dict[tuple[str, str], tuple[str, str]] = {
     ("/apis/autoscaling/v2", "horizontalpodautoscalers"): ("autoscaling/v2", "HorizontalPodAutoscaler"),
     ("/apis/policy/v1", "poddisruptionbudgets"): ("policy/v1", "PodDisruptionBudget"),
     ("/apis/networking.k8s.io/v1", "networkpolicies"): ("networking.k8s.io/v1", "NetworkPolicy"),
+    ("/api/v1", "serviceaccounts"): ("v1", "ServiceAccount"),
+    ("/apis/rbac.authorization.k8s.io/v1", "roles"): ("rbac.authorization.k8s.io/v1", "Role"),
+    ("/apis/rbac.authorization.k8s.io/v1", "rolebindings"): ("rbac.authorization.k8s.io/v1", "RoleBinding"),
 }
 
 
@@ -94,6 +97,10 @@ class Cluster:
         self.requests: list[tuple[str, str]] = []
         self.authorizations: list[str | None] = []  # each request's Authorization header
         self.conflict_next_put: set[str] = set()
+        # Bearer tokens of ServiceAccounts: a request bearing one is authorized by RBAC (the namespace's Roles
+        # bound to that account), as the API server authorizes a pod's requests. Other requests are admins.
+        self.service_account_tokens: dict[str, tuple[str, str]] = {}
+        self.forbidden: list[str] = []  # what RBAC refused, for tests to show
         # (namespace, service, port name) → where the service proxy forwards: what would be the Service's pods.
         self.proxies: dict[tuple[str, str, str], str] = {}
         self.proxied_headers: list[dict[str, str]] = []  # what the service proxy forwarded, per request
@@ -206,6 +213,38 @@ class Cluster:
                 if any(ref.get("uid") == uid for ref in dependent["metadata"].get("ownerReferences") or []):
                     self.delete(k, n, other)
             return status(200, "", "deleted") | {"status": "Success"}
+
+    def allows(
+        self, account: tuple[str, str], ns: str, group: str, resource: str, verb: str, name: str
+    ) -> bool:
+        with self.lock:
+            bindings = [
+                b
+                for (k, n, _), b in self.objects.items()
+                if k == "RoleBinding"
+                and n == ns
+                and any(
+                    s.get("kind") == "ServiceAccount"
+                    and s.get("name") == account[1]
+                    and s.get("namespace", ns) == account[0]
+                    for s in b.get("subjects") or []
+                )
+            ]
+            for binding in bindings:
+                ref = binding["roleRef"]
+                if ref.get("kind") != "Role":
+                    continue
+                role = self.objects.get(("Role", ns, ref["name"]))
+                for rule in (role or {}).get("rules") or []:
+                    names = rule.get("resourceNames") or []
+                    if (
+                        _has(rule.get("apiGroups"), group)
+                        and _has(rule.get("resources"), resource)
+                        and _has(rule.get("verbs"), verb)
+                        and (not names or (name and name in names))
+                    ):
+                        return True
+            return False
 
     def _validate(self, obj: dict[str, Any]) -> None:
         try:
@@ -465,6 +504,10 @@ class Cluster:
             self._bump("Deployment", dep, "MODIFIED")
 
 
+def _has(values: list[str] | None, wanted: str) -> bool:
+    return bool(values) and ("*" in values or wanted in values)  # type: ignore[operator]
+
+
 def _ready(pod: dict[str, Any]) -> bool:
     statuses = pod.get("status", {}).get("containerStatuses") or []
     return bool(statuses) and all(c.get("ready") for c in statuses)
@@ -542,8 +585,35 @@ class Handler(BaseHTTPRequestHandler):
             if len(parts) < 2 or parts[1] != plural:
                 continue
             ns, rest = parts[0], parts[2:]
+            self._authorize(method, prefix, plural, ns, rest, query)
             return self._dispatch(method, kind, ns, rest, query)
         raise ApiError(404, "NotFound", f"the server could not find the requested resource ({path})")
+
+    def _authorize(
+        self, method: str, prefix: str, plural: str, ns: str, rest: list[str], query: dict[str, str]
+    ) -> None:
+        """RBAC for ServiceAccount tokens: the verb, resource (and subresource), API group and object name
+        of the request against the rules of every Role bound to the account in that namespace."""
+        bearer = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
+        account = self.cluster.service_account_tokens.get(bearer)
+        if account is None:
+            return
+        name = rest[0] if rest else ""
+        resource = plural + (f"/{rest[1].split(':')[0]}" if len(rest) > 1 else "")
+        if method == "GET":
+            verb = "get" if name else ("watch" if query.get("watch") == "true" else "list")
+        else:
+            verb = {"POST": "create", "PUT": "update", "DELETE": "delete", "PATCH": "patch"}[method]
+        group = "" if prefix == "/api/v1" else prefix.split("/")[2]
+        if not self.cluster.allows(account, ns, group, resource, verb, name):
+            user = f"system:serviceaccount:{account[0]}:{account[1]}"
+            what = f'{plural} "{name}"' if name else plural
+            message = (
+                f'{what} is forbidden: User "{user}" cannot {verb} resource "{resource}" in API group '
+                f'"{group}" in the namespace "{ns}"'
+            )
+            self.cluster.forbidden.append(message)
+            raise ApiError(403, "Forbidden", message)
 
     def _proxy(self, ns: str, name_port: str, path: str) -> None:
         """services/{name}[:port]/proxy/{path}: as the API server does, to one of the Service's pods."""

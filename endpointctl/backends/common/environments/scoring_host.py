@@ -7,7 +7,9 @@ works without the control plane. Its marker digests the host's requirements and 
 changes every environment key that includes it.
 
 The gateway is a host too (`GATEWAY_HOST`: the `gateway` package and httptools), for the Kubernetes gateway's
-image, built by the same builder.
+image, built by the same builder. So is the Kubernetes rollout controller (`CONTROLLER_HOST`), the one program
+of the control plane that runs in a cluster: its image carries the controller's import closure (see
+`closure`), which is core's rollout machine, the Kubernetes client and what they import, and no more.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import endpointctl
 import endpointctl.serving
+from endpointctl.backends.common.environments.closure import closure, package_root
 from endpointctl.backends.common.environments.conda import normalise
 
 # What the scoring host itself imports; kept in step with the data-plane pins in pyproject.toml.
@@ -44,6 +47,12 @@ class ServingHost:
     requirements: tuple[str, ...]
     # What a build imports to prove the host runs (`import a, b`).
     smoke_imports: str
+    # A control-plane module the image runs (`python -m` it): its import closure is carried too.
+    program: str | None = None
+
+    @property
+    def command(self) -> list[str]:
+        return ["python", "-m", self.program or f"endpointctl.serving.{self.name}"]
 
 
 SCORING_HOST = ServingHost(
@@ -54,6 +63,25 @@ SCORING_HOST = ServingHost(
 )
 GATEWAY_HOST = ServingHost(
     "gateway", ("gateway",), GATEWAY_REQUIREMENTS, "endpointctl.serving.gateway.gateway, httptools"
+)
+
+
+# What the controller's closure imports besides the standard library (tests check the two agree).
+CONTROLLER_REQUIREMENTS: tuple[str, ...] = (
+    "pydantic>=2.11,<3",
+    "pyyaml>=6.0.2,<7",
+    "httpx>=0.28,<0.29",
+    "kubernetes>=31,<38",
+    "docker>=7.1,<8",
+    "httptools>=0.6.4,<1",
+)
+CONTROLLER_PROGRAM = "endpointctl.backends.kubernetes.controller"
+CONTROLLER_HOST = ServingHost(
+    "controller",
+    (),
+    CONTROLLER_REQUIREMENTS,
+    "endpointctl.backends.kubernetes.controller.__main__",
+    program=CONTROLLER_PROGRAM,
 )
 
 
@@ -77,6 +105,14 @@ def host_files(root: Path | None = None, host: ServingHost = SCORING_HOST) -> li
     return sorted(files, key=lambda p: p.relative_to(root).as_posix())
 
 
+def program_files(host: ServingHost) -> list[str]:
+    """The program's import closure (paths relative to the `endpointctl` package), less what the stub
+    `__init__.py` and the serving files already are."""
+    if host.program is None:
+        return []
+    return [rel for rel in closure(f"{host.program}.__main__") if rel != "__init__.py"]
+
+
 def host_marker(root: Path | None = None, host: ServingHost = SCORING_HOST) -> str:
     """Digest of the host's requirements and source, ignoring bytecode caches."""
     root = host_dir() if root is None else root
@@ -85,6 +121,9 @@ def host_marker(root: Path | None = None, host: ServingHost = SCORING_HOST) -> s
     for path in host_files(root, host):
         h.update(path.relative_to(root).as_posix().encode() + b"\0")
         h.update(path.read_bytes())
+    for rel in program_files(host):
+        h.update(b"program/" + rel.encode() + b"\0")
+        h.update((package_root() / rel).read_bytes())
     return h.hexdigest()
 
 
@@ -105,3 +144,7 @@ def copy_host(package: Path, root: Path | None = None, host: ServingHost = SCORI
         target = package / "serving" / source.relative_to(root)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(source.read_bytes())
+    for rel in program_files(host):
+        target = package / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes((package_root() / rel).read_bytes())
