@@ -6,7 +6,8 @@ Or, driven by mounted files (Kubernetes: a ConfigMap and a Secret)::
         --config-file /etc/endpointctl/routing/routing.json --keys-file /etc/endpointctl/keys/keys.json
 
 The files are re-read every ``--reload-interval`` seconds and applied when they change (see :mod:`.files`);
-the admin API is then read-only, since the files are the desired state.
+the admin API then refuses ``PUT /v1/config``, since the files are the desired state. It takes ``PUT
+/v1/routing`` instead: a newer routing document pushed ahead of the kubelet's slow volume sync (see :mod:`.admin`).
 
 The wire limits (header and keep-alive timeouts, the connection cap) come from the environment, as for the
 scoring host: ENDPOINTCTL_HEADER_TIMEOUT_S, ENDPOINTCTL_KEEP_ALIVE_TIMEOUT_S, ENDPOINTCTL_MAX_CONNECTIONS

@@ -9,8 +9,18 @@ Routes:
 * ``GET /v1/metrics`` — the JSON metrics snapshot; ``GET /metrics`` — the same in Prometheus text format;
 * ``GET /healthz`` — 200 ``{"status": "ok"}`` once the gateway runs;
 * ``POST /v1/reload`` — when the gateway follows files: re-read them now (not at the next interval) and answer
-  ``{"running": fingerprint, "error": message or null}``; ``GET /v1/status`` answers the same without reading.
-  The local agent writes the files and confirms with it that the gateway runs what it wrote.
+  ``{"running": fingerprint, "error": message or null, "routing": sha256 hex}``; ``GET /v1/status`` answers
+  the same without reading. ``running`` fingerprints the routing and keys documents the gateway runs,
+  ``routing`` is the sha256 of the routing document's bytes alone (the file's, or the pushed one's). The local
+  agent writes the files and confirms with ``running`` that the gateway runs what it wrote;
+* ``PUT /v1/routing`` — when the gateway follows files: body, the routing document exactly as the routing file
+  (the ConfigMap's ``routing.json``) will hold it, without keys (they still come from the keys file). It runs at
+  once, ahead of the file, until the file changes (see :mod:`.files`): the kubelet syncs a ConfigMap volume
+  only every 60-90 s, while a rollout controller must restore traffic within a second. A controller compares
+  ``routing`` with the sha256 of the ConfigMap's ``routing.json`` to know whether to push. 200 with the
+  ``/v1/status`` answer; 400 for an invalid document, 409 when a listener cannot be bound (nothing changed
+  then); 503 when the keys file cannot be read.
+  ``/v1/reload``, ``/v1/status`` and ``/v1/routing`` answer 404 when the gateway does not follow files.
 
 With an admin token (``--admin-token-file``), every route but ``/healthz`` needs ``Authorization: Bearer
 <token>``: the admin port is on loopback, where any local user could otherwise reroute traffic. The same token
@@ -27,7 +37,7 @@ from __future__ import annotations
 import hmac
 
 from endpointctl.serving.gateway.config import ConfigError, GatewayConfig
-from endpointctl.serving.gateway.files import FileWatcher
+from endpointctl.serving.gateway.files import FileWatcher, SourceUnreadable
 from endpointctl.serving.gateway.gateway import Gateway, GatewayBindError
 from endpointctl.serving.gateway.wire import HttpListener, Request, Response, error_response, json_response
 
@@ -65,16 +75,22 @@ class AdminApi:
         method = request.method
         if self._token is not None and path != b"/healthz" and not self._authorized(request):
             return error_response(401, "This admin API needs its token.")
-        if path in (b"/v1/reload", b"/v1/status"):
+        if path in (b"/v1/reload", b"/v1/status", b"/v1/routing"):
             if self._watcher is None:
                 return error_response(404, "This gateway does not follow files.")
             if path == b"/v1/reload":
                 if method != b"POST":
                     return _method_not_allowed(b"POST")
                 await self._watcher.check()
+            elif path == b"/v1/routing":
+                if method != b"PUT":
+                    return _method_not_allowed(b"PUT")
+                refused = await self._push_routing(self._watcher, request.body)
+                if refused is not None:
+                    return refused
             elif method != b"GET":
                 return _method_not_allowed(b"GET")
-            return json_response(200, {"running": self._watcher.running, "error": self._watcher.last_error})
+            return json_response(200, _status(self._watcher))
         if path == b"/v1/config":
             if method == b"PUT":
                 if self._read_only is not None:
@@ -103,6 +119,19 @@ class AdminApi:
         by_header = hmac.compare_digest(dedicated, self._token)
         return by_bearer or by_header
 
+    @staticmethod
+    async def _push_routing(watcher: FileWatcher, body: bytes) -> Response | None:
+        """None once the pushed routing runs, else the refusal (nothing changed then)."""
+        try:
+            await watcher.push(body)
+        except SourceUnreadable as exc:
+            return error_response(503, str(exc))
+        except ConfigError as exc:
+            return error_response(400, str(exc))
+        except GatewayBindError as exc:
+            return error_response(409, exc.strerror or str(exc))
+        return None
+
     async def _put_config(self, body: bytes) -> Response:
         try:
             config = GatewayConfig.from_json(body)
@@ -121,6 +150,10 @@ class AdminApi:
                 }
             },
         )
+
+
+def _status(watcher: FileWatcher) -> dict[str, str | None]:
+    return {"running": watcher.running, "error": watcher.last_error, "routing": watcher.routing}
 
 
 def _method_not_allowed(allow: bytes) -> Response:
