@@ -1,8 +1,9 @@
 """`endpointctl rollout start|status|pause|resume|promote|abort`: progressive delivery judged by the gateway.
 
-The rollout runs in the backend's driver (the local agent), not in this process: `start` returns at once with
-`--no-wait`, or follows with a live status line and exits 0 when the candidate is promoted, 1 when a gate
-rolled it back (the gate and its measured value in the message) or it was aborted.
+The rollout runs in the backend's driver (the local agent; a controller in the cluster on Kubernetes), not in
+this process: `start` returns at once with `--no-wait`, or follows with a live status line and exits 0 when
+the candidate is promoted, 1 when a gate rolled it back (the gate and its measured value in the message) or it
+was aborted.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ at least --step-seconds and passes only when the candidate served --min-requests
 {DEFAULTS.p99_slack_ms:g} ms slack, so noise at idle does not fail it). A failed gate restores the split the
 endpoint had at the start, at once. Both deployments must be Succeeded; the steps must rise to 100. On the
 process and Docker backends the rollout runs in the local agent: it goes on when this command exits, and
-`rollout status` shows it. On Azure nothing of endpointctl runs in the cloud: this command, `rollout status`
+`rollout status` shows it. On Kubernetes it runs in a controller Deployment this command applies to the
+endpoint's namespace (state in a ConfigMap, so any machine with the kubeconfig sees and steers it). On Azure nothing of endpointctl runs in the cloud: this command, `rollout status`
 and the TUI drive the rollout whenever they read it (its state is in the endpoint's tags, so any machine can),
 the gates read Azure Monitor (one-minute grain, so use --step-seconds of a few minutes), and a step's window
 starts at its first whole minute.

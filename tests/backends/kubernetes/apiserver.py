@@ -333,12 +333,24 @@ class Cluster:
             dep["metadata"].setdefault("annotations", {})["deployment.kubernetes.io/revision"] = str(top)
             self._bump("Deployment", dep, "MODIFIED")
         desired = int(dep["spec"].get("replicas", 1))
+        old = [rs for rs in self._owned("ReplicaSet", ns, dep) if rs is not current]
+        if (dep["spec"].get("strategy") or {}).get("type") == "Recreate":
+            # Every old pod goes before the new ReplicaSet gets any.
+            for rs in old:
+                if rs["spec"]["replicas"] != 0:
+                    rs["spec"]["replicas"] = 0
+                    self._bump("ReplicaSet", rs, "MODIFIED")
+            if any(self._owned("Pod", ns, rs) for rs in old):
+                return
+            if current["spec"]["replicas"] != desired:
+                current["spec"]["replicas"] = desired
+                self._bump("ReplicaSet", current, "MODIFIED")
+            return
         surge_text = str(dep["spec"]["strategy"]["rollingUpdate"]["maxSurge"])
         surge = (
             math.ceil(desired * int(surge_text[:-1]) / 100) if surge_text.endswith("%") else int(surge_text)
         )
         surge = max(1, surge)
-        old = [rs for rs in self._owned("ReplicaSet", ns, dep) if rs is not current]
         old_total = sum(int(rs["spec"]["replicas"]) for rs in old)
         new_ready = sum(1 for p in self._owned("Pod", ns, current) if _ready(p))
         target_new = min(desired, max(int(current["spec"]["replicas"]), desired + surge - old_total))

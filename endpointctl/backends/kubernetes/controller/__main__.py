@@ -47,9 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     if not namespace:
         parser.error("--namespace: not running in a pod, so name the endpoint's namespace")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return asyncio.run(
-        _run(args.endpoint, namespace, args.admin_token_file, args.tick_seconds, args.heartbeat_file)
-    )
+    token: str = args.admin_token_file.read_text(encoding="utf-8").strip()
+    return asyncio.run(_run(args.endpoint, namespace, token, args.tick_seconds, args.heartbeat_file))
 
 
 async def _run(endpoint: str, namespace: str, token: str, tick_s: float, heartbeat: Path | None) -> int:
