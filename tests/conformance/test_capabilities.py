@@ -26,7 +26,7 @@ Call = Callable[[], Awaitable[object]]
 LACKS: dict[str, set[Capability]] = {
     "process": {Capability.DRY_RUN},
     "docker": {Capability.DRY_RUN},
-    "kubernetes": {Capability.AGENT, Capability.DISK_CLEANUP, Capability.PROGRESSIVE_ROLLOUT},
+    "kubernetes": {Capability.AGENT, Capability.DISK_CLEANUP},
     "azure": {
         Capability.AGENT,
         Capability.EVENTS,

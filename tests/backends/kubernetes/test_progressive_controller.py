@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import os
+import re
 import secrets
 import time
 from collections.abc import Iterator
@@ -32,7 +34,7 @@ import yaml
 from docker import DockerClient
 from docker.models.containers import Container
 
-from endpointctl.backends.kubernetes import naming
+from endpointctl.backends.kubernetes import naming, rollout_state
 from endpointctl.backends.kubernetes.backend import KubernetesBackend
 from endpointctl.backends.kubernetes.controller.gateways import TOKEN_HEADER, routing_digest
 from endpointctl.backends.kubernetes.manifests import GATEWAY_ADMIN_PORT, GATEWAY_PORT
@@ -56,8 +58,8 @@ pytestmark = [
 ]
 ENDPOINT = "my-endpoint"
 REQUEST = SAMPLES / "model-1" / "sample-request.json"
-# Two load generators keep 16 requests in flight through two gateway replicas, each of which admits a
-# deployment's whole concurrency: the scoring hosts must take all of them, or they answer 429.
+# Two load generators keep 16 requests in flight through two gateway replicas: the sample's one request at a
+# time would leave most of them waiting past the queue limit (429 from the gateways, by design).
 CAPACITY = (
     "request_settings.max_concurrent_requests_per_instance=16",
     "request_settings.max_queue_wait_ms=5000",
@@ -220,6 +222,19 @@ class Cluster:
             out.append(status.json()["routing"])
         return out
 
+    def served(self, token: str, deployment: str) -> list[int]:
+        """Each gateway replica's own count of requests routed to `deployment`."""
+        out = []
+        for gateway in self.gateways:
+            metrics = httpx.get(
+                f"http://{gateway.ip}:{GATEWAY_ADMIN_PORT}/v1/metrics",
+                headers={TOKEN_HEADER: token},
+                timeout=5,
+            )
+            metrics.raise_for_status()
+            out.append(int(metrics.json()["endpoints"][ENDPOINT]["deployments"][deployment]["requests"]))
+        return out
+
     def uris(self) -> list[str]:
         return [f"http://{g.ip}:{GATEWAY_PORT}/score" for g in self.gateways]
 
@@ -296,37 +311,50 @@ async def test_the_controller_promotes_green_through_both_gateway_replicas_and_s
             for load in (a, b):
                 load.phase("rollout")
             started = await _start(
-                svc, running, to="green", steps=(30, 100), step_seconds=6.0,
+                svc, running, to="green", steps=(30, 100), step_seconds=6.0, mirror_first=20,
                 gates=Gates(min_requests=20, p99_slack_ms=200.0),
             )  # fmt: skip
-            assert started.plan.baseline == "blue" and started.split.weights == {"blue": 70, "green": 30}
-            # Both replicas run the first step's routing: the push, since their mounted files never change.
+            # A mirror phase first: blue keeps all live traffic, green gets a copy of 20% of it.
+            assert started.plan.baseline == "blue" and started.mirroring
+            assert started.split.weights == {"blue": 100, "green": 0} and started.split.mirror == {
+                "green": 20
+            }
+            # Both replicas run that routing: the push, since their mounted files never change.
             token = _admin_token(apiserver)
             first = _routing(apiserver)
-            assert '"green": 30' in first
+            assert json.loads(first)["endpoints"][ENDPOINT]["mirror_traffic"] == {"green": 20}
             assert await asyncio.to_thread(running.routing_digests, token) == [routing_digest(first)] * 2
-            # The controller dies mid-step; its replacement carries on from the ConfigMap at the same step.
+            # The controller dies mid-phase; its replacement carries on from the ConfigMap where it was.
             await asyncio.sleep(1.0)
             logs = await asyncio.to_thread(running.kill_controller)
             assert "routed to 2 gateway replicas" in logs, logs
             status = await svc.progressive_status(ENDPOINT, backend="kubernetes")
-            assert status.phase is Phase.STEPPING and status.step == 0
+            assert status.phase is Phase.STEPPING and status.mirroring
             await asyncio.to_thread(running.start_controller)
             done = await _until_over(svc, running)
             for load in (a, b):
                 load.phase("after")
             await asyncio.sleep(2.0)
+            per_replica = await asyncio.to_thread(running.served, token, "green")
     assert done.phase is Phase.PROMOTED, done.reason
     for load in (a, b):
         assert load.failures("rollout") == [] and load.failures("after") == []
         assert set(load.served_by("after")) == {"green"}
         assert load.served_by("rollout")["green"] > 0
-    # The gates counted both replicas' requests.
-    assert done.verdict is not None
+    # The gates judged both replicas' counters, summed: each replica's green requests are in the totals.
+    stored = rollout_state.decode(apiserver.cluster.get("ConfigMap", NS, naming.controller_name(ENDPOINT)))
+    assert stored.counters is not None and len(stored.counters.last) == 2
+    # Green had no request before the rollout, so the totals are exactly the sum of the replicas' last readings.
+    last = [readings["green"].requests for readings in stored.counters.last.values()]
+    assert all(n > 0 for n in last) and stored.counters.totals["green"].requests == sum(last), last
+    assert all(n >= m for n, m in zip(sorted(per_replica), sorted(last), strict=True))  # they went on after
     endpoint = await svc.get_endpoint(ENDPOINT, backend="kubernetes")
     assert dict(endpoint.traffic) == {"blue": 0, "green": 100}
     messages = [e.message for e in await svc.events(ENDPOINT, backend="kubernetes")]
     assert any("promoted green" in m for m in messages), messages
+    # model-1 and model-2 answer differently: the mirror phase saw (nearly) every compared answer differ.
+    mirror = next(m for m in messages if "mirror phase passed" in m)
+    assert re.search(r"diff rate (9\d|100)\.\d%", mirror), mirror
     assert apiserver.cluster.forbidden == []
 
 
