@@ -3,7 +3,8 @@ rollout's state ConfigMap (`rollout_state`); the controller in the cluster (`con
 so it goes on when this terminal closes, and anyone with the kubeconfig sees and steers it.
 
 `start` builds and applies the controller (its image, ServiceAccount, Role, RoleBinding, Deployment), writes
-the first state, and returns once the controller has routed the first step. A steer is a compare-and-swap on
+the first state, and returns once the controller has routed the first step; if the controller's pod cannot
+run (its image cannot be pulled, it crash-loops), it says so at once with the kubelet's reason. A steer is a compare-and-swap on
 the state; the controller routes it within a tick. If the controller does not confirm a steer that changes
 the split (it is down), the split is written to the routing ConfigMap from here too, so an abort restores
 the original traffic even then (the gateways read it when the kubelet refreshes their mount).
@@ -25,8 +26,9 @@ from endpointctl.backends.kubernetes.controller_manifests import controller_mani
 from endpointctl.backends.kubernetes.images import ImageSupply
 from endpointctl.backends.kubernetes.rollout_state import StoredRollout
 from endpointctl.backends.kubernetes.settings import KubeSettings
+from endpointctl.backends.kubernetes.status import pod_problem
 from endpointctl.backends.kubernetes.targets import Targets
-from endpointctl.core.errors import BackendUnavailable, Conflict, NotFound
+from endpointctl.core.errors import BackendUnavailable, Conflict, NotFound, OperationFailed
 from endpointctl.core.progressive import machine
 from endpointctl.core.progressive.machine import RolloutState
 from endpointctl.core.progressive.plan import ProgressivePlan
@@ -38,6 +40,7 @@ START_CONFIRM_S = 180.0
 # How long a steer waits for the controller before writing the split itself.
 STEER_CONFIRM_S = 10.0
 POLL_S = 0.25
+CONTROLLER_CHECK_S = 1.0
 MAX_ATTEMPTS = 5
 
 
@@ -78,7 +81,7 @@ class KubeProgressive:
         if transition.event is not None:
             kind, message, _ = transition.event
             await rollout_state.record_event(client, plan.endpoint, kind, message)
-        confirmed = await self._confirmed(client, plan.endpoint, self.start_confirm_s)
+        confirmed = await self._confirmed(client, plan.endpoint, self.start_confirm_s, watch_controller=True)
         if confirmed is None:
             raise BackendUnavailable(
                 f"the rollout controller of {plan.endpoint} has not taken the rollout within "
@@ -133,14 +136,31 @@ class KubeProgressive:
         await split.route(client, endpoint, transition.split)
         return transition.state
 
-    async def _confirmed(self, client: KubeClient, endpoint: str, timeout_s: float) -> RolloutState | None:
+    async def _confirmed(
+        self, client: KubeClient, endpoint: str, timeout_s: float, *, watch_controller: bool = False
+    ) -> RolloutState | None:
+        """The state once the controller has routed it; None after `timeout_s`. `watch_controller`: fail at
+        once, with the kubelet's reason, when the controller's pod cannot run (a missing image, a crash loop):
+        waiting would not help."""
         deadline = time.monotonic() + timeout_s
+        checked = 0.0
         while True:
             stored = await rollout_state.load(client, endpoint)
             if stored.state is not None and stored.routed_now:
                 return stored.state
-            if time.monotonic() >= deadline:
+            now = time.monotonic()
+            if now >= deadline:
                 return None
+            if watch_controller and now - checked >= CONTROLLER_CHECK_S:
+                checked = now
+                for pod in await client.list("Pod", naming.controller(endpoint)):
+                    problem = pod_problem(pod)
+                    if problem is not None:
+                        raise OperationFailed(
+                            f"the rollout controller of {endpoint} cannot run: {problem}. The rollout is "
+                            f"recorded and starts when the controller runs; `endpointctl rollout abort -e "
+                            f"{endpoint}` cancels it"
+                        )
             await asyncio.sleep(POLL_S)
 
 

@@ -94,6 +94,10 @@ class Cluster:
         self.rv = 100
         self.logs: dict[tuple[str, str], list[str]] = {}
         self.crash_markers: set[str] = set()
+        # Images (references, or their prefixes) no registry has: their pods wait in ImagePullBackOff, as the
+        # kubelet leaves them.
+        self.unpullable: set[str] = set()
+        self.pull_failures: set[str] = set()  # the pods already reported so
         self.requests: list[tuple[str, str]] = []
         self.authorizations: list[str | None] = []  # each request's Authorization header
         self.conflict_next_put: set[str] = set()
@@ -408,7 +412,32 @@ class Cluster:
             for c in containers
             for e in c.get("env") or []
         )
-        if status_["phase"] == "Pending":
+        missing = [c for c in containers if any(c["image"].startswith(p) for p in self.unpullable)]
+        if missing:
+            if name in self.pull_failures:
+                return
+            self.pull_failures.add(name)
+            status_.update(
+                phase="Pending",
+                containerStatuses=[
+                    {
+                        "name": c["name"],
+                        "ready": False,
+                        "restartCount": 0,
+                        "image": c["image"],
+                        "imageID": "",
+                        "state": {
+                            "waiting": {
+                                "reason": "ImagePullBackOff",
+                                "message": f'Back-off pulling image "{c["image"]}"',
+                            }
+                        },
+                    }
+                    for c in missing
+                ],
+            )
+            self._event(ns, name, "Failed", f'Failed to pull image "{missing[0]["image"]}": not found')
+        elif status_["phase"] == "Pending":
             for init in inits:
                 self.logs.setdefault((name, init), []).append(
                     f"storage-initializer unpacked package into {name}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,20 +21,23 @@ from endpointctl.backends.common.environments.scoring_host import (
     copy_host,
 )
 from endpointctl.backends.kubernetes import manifests, naming, rollout_state
+from endpointctl.backends.kubernetes.backend import KubernetesBackend
 from endpointctl.backends.kubernetes.client import KubeClient
 from endpointctl.backends.kubernetes.controller_manifests import controller_manifests
 from endpointctl.backends.kubernetes.images import GatewayImage
 from endpointctl.backends.kubernetes.rollout_state import StoredRollout
 from endpointctl.backends.kubernetes.settings import Target
 from endpointctl.backends.kubernetes.split import with_split
-from endpointctl.core.errors import Conflict
+from endpointctl.core.errors import Conflict, OperationFailed
 from endpointctl.core.progressive import machine
 from endpointctl.core.progressive.gates import Gates
+from endpointctl.core.progressive.machine import Phase
 from endpointctl.core.progressive.plan import make_plan
 from endpointctl.core.spec import load_deployment, load_endpoint
 from endpointctl.core.traffic import TrafficSplit
 from tests.backends.kubernetes import plans
 from tests.backends.kubernetes.apiserver import ApiServer
+from tests.backends.kubernetes.test_scenarios import NS, _create
 
 GOLDEN = Path(__file__).with_name("golden") / "rollout-controller.yaml"
 UPDATE = os.environ.get("ENDPOINTCTL_UPDATE_GOLDEN") == "1"
@@ -168,3 +172,29 @@ async def test_the_state_is_compare_and_swap_and_rbac_refuses_what_the_role_does
     assert allows(account, plans.NAMESPACE, "", "pods", "list", "")
     assert allows(account, plans.NAMESPACE, "", "events", "create", "")
     assert not allows(account, plans.NAMESPACE, "apps", "deployments", "update", "my-endpoint-blue")
+
+
+async def test_start_says_at_once_why_the_controller_cannot_run_and_abort_still_works(
+    backend: KubernetesBackend, apiserver: ApiServer
+) -> None:
+    svc = await _create(backend)
+    green = load_deployment(plans.K8S / "kubernetes-green-deployment.yml")
+    await svc.apply_deployment(green, backend="kubernetes", timeout_s=60)
+    await svc.set_traffic("my-endpoint", traffic={"blue": 100, "green": 0}, backend="kubernetes")
+    apiserver.cluster.unpullable.add("endpointctl/rollout-controller:")
+    started = time.monotonic()
+    with pytest.raises(OperationFailed, match=r"cannot run: pod .*: controller: ImagePullBackOff") as failed:
+        await svc.start_progressive("my-endpoint", to="green", backend="kubernetes")
+    assert time.monotonic() - started < 60, "it waited instead of saying why"
+    assert "rollout abort -e my-endpoint" in str(failed.value)
+    # Recorded, not routed: the split is still the original one.
+    state = await svc.progressive_status("my-endpoint", backend="kubernetes")
+    assert not state.phase.terminal
+    routing = apiserver.cluster.get("ConfigMap", NS, naming.routing_name("my-endpoint"))
+    assert json.loads(routing["data"][naming.ROUTING_KEY])["endpoints"]["my-endpoint"]["traffic"] == {
+        "blue": 100,
+        "green": 0,
+    }
+    backend.progressive.steer_confirm_s = 0.5
+    aborted = await svc.steer_progressive("my-endpoint", "abort", backend="kubernetes")
+    assert aborted.phase is Phase.ABORTED
