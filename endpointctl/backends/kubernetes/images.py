@@ -127,24 +127,22 @@ class ImageSupply:
     def gateway(
         self, base_image: str, *, endpoint: str, build: bool, progress: Progress | None = None
     ) -> GatewayImage:
-        log = self._logs_dir / endpoint / "gateway-build.log"
-        nothing = PythonRequirements("kube_gateway_image", None, ())
-        with self._engine() as client:
-            _, reference, notes = self._environment(
-                client, base_image, nothing, GATEWAY_HOST, log, build, progress
-            )
-        return GatewayImage(reference, pull_policy(self.registry), tuple(notes))
+        return self._program(GATEWAY_HOST, base_image, endpoint, build, progress)
 
     def controller(
         self, base_image: str, *, endpoint: str, build: bool, progress: Progress | None = None
     ) -> GatewayImage:
         """The rollout controller's image, on the gateway's base (a Python 3 image)."""
-        log = self._logs_dir / endpoint / "controller-build.log"
+        return self._program(CONTROLLER_HOST, base_image, endpoint, build, progress)
+
+    def _program(
+        self, host: ServingHost, base_image: str, endpoint: str, build: bool, progress: Progress | None
+    ) -> GatewayImage:
+        """An image of one of endpointctl's own programs (no user packages) on `base_image`."""
+        log = self._logs_dir / endpoint / f"{host.name}-build.log"
         nothing = PythonRequirements("kube_gateway_image", None, ())
         with self._engine() as client:
-            _, reference, notes = self._environment(
-                client, base_image, nothing, CONTROLLER_HOST, log, build, progress
-            )
+            _, reference, notes = self._environment(client, base_image, nothing, host, log, build, progress)
         return GatewayImage(reference, pull_policy(self.registry), tuple(notes))
 
     # --- the pieces -------------------------------------------------------------------------------------------

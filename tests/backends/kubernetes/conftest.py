@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from docker import DockerClient
 
 from endpointctl.backends.kubernetes.backend import KubernetesBackend
 from endpointctl.core.context import BackendContext
@@ -19,6 +20,14 @@ from tests.backends.kubernetes.apiserver import ApiServer
 # What `configure --defaults` would hold: the sample's compute mapped to the double, and the gateway image built
 # FROM the machine's offline base image (the default, python:3.11-slim, cannot be pulled here).
 KUBE_DEFAULTS = {"kube_computes": "inferencecompute=double/team-a", "kube_gateway_image": BASE_IMAGE}
+
+
+@pytest.fixture
+def engine() -> Iterator[DockerClient]:
+    """The Docker engine the tests run pods and builds on (skipped without one, failed in CI)."""
+    client = require_engine()
+    yield client
+    client.close()
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import base64
 import copy
 import os
 import secrets
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ import pytest
 from docker import DockerClient
 
 from endpointctl.backends.kubernetes import hardening
-from tests.backends.engine import BASE_IMAGE, require_engine
+from tests.backends.engine import BASE_IMAGE
 from tests.backends.kubernetes.podrun import LABEL, Pod, PodFailed, PodSpecError, network
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="fsGroup ownership needs root (CI runs as root)")
@@ -33,13 +32,6 @@ STAGE = (
     " cat /etc/token/token > /site/token-copy;"
     ' printf "%s" "$(cat /etc/greeting/greeting.txt)" > /site/greeting.txt'
 )
-
-
-@pytest.fixture
-def engine() -> Iterator[DockerClient]:
-    client = require_engine()
-    yield client
-    client.close()
 
 
 def _container(name: str, command: list[str], **fields: Any) -> dict[str, Any]:

@@ -17,7 +17,6 @@ import hashlib
 import json
 import os
 import secrets
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,6 @@ from docker import DockerClient
 from endpointctl.backends.kubernetes import naming
 from endpointctl.backends.kubernetes.backend import KubernetesBackend
 from endpointctl.backends.kubernetes.manifests import GATEWAY_PORT, SCORING_PORT
-from tests.backends.engine import require_engine
 from tests.backends.kubernetes.apiserver import ApiServer
 from tests.backends.kubernetes.podrun import LABEL, Pod, network
 from tests.backends.kubernetes.test_images_applied import pushing_backend, registry  # noqa: F401
@@ -42,13 +40,6 @@ pytestmark = [
     ),
 ]
 REQUEST = SAMPLES / "model-1" / "sample-request.json"
-
-
-@pytest.fixture
-def engine() -> Iterator[DockerClient]:
-    client = require_engine()
-    yield client
-    client.close()
 
 
 def _objects(apiserver: ApiServer, kind: str) -> dict[str, dict[str, Any]]:

@@ -43,11 +43,12 @@ from endpointctl.core.progressive.gates import Gates
 from endpointctl.core.progressive.machine import Phase, RolloutState
 from endpointctl.core.service import EndpointService
 from endpointctl.core.spec import load_deployment, load_endpoint
-from tests.backends.engine import require_engine
 from tests.backends.kubernetes.apiserver import ApiServer
 from tests.backends.kubernetes.podrun import LABEL, Pod, network
+from tests.backends.kubernetes.test_pods_under_docker import _objects
 from tests.backends.kubernetes.test_scenarios import K8S, NS, service
 from tests.backends.process.load import Load
+from tests.backends.scenarios.test_progressive import FLAKY_SCORE
 from tests.conftest import SAMPLES
 
 pytestmark = [
@@ -65,31 +66,7 @@ CAPACITY = (
     "request_settings.max_queue_wait_ms=5000",
     "request_settings.request_timeout_ms=10000",
 )
-FLAKY_SCORE = """\
-import random
-
-
-def init():
-    pass
-
-
-def run(raw_data):
-    if random.random() < 0.3:
-        raise RuntimeError("flaky model: every third answer fails")
-    return [1.0]
-"""
 CONTROLLER_TOKEN = "controller-" + secrets.token_hex(8)
-
-
-@pytest.fixture
-def engine() -> Iterator[DockerClient]:
-    client = require_engine()
-    yield client
-    client.close()
-
-
-def _objects(apiserver: ApiServer, kind: str) -> dict[str, dict[str, Any]]:
-    return {o["metadata"]["name"]: o for o in apiserver.cluster.select(kind, NS)}
 
 
 class Cluster:
@@ -210,30 +187,26 @@ class Cluster:
     def controller_logs(self) -> str:
         return "" if self.controller is None else self.controller.logs().decode()
 
-    def routing_digests(self, token: str) -> list[str]:
+    def _admin(self, token: str, path: str) -> list[Any]:
+        """`GET path` on each gateway replica's admin API, by pod address, as the controller asks."""
         out = []
         for gateway in self.gateways:
-            status = httpx.get(
-                f"http://{gateway.ip}:{GATEWAY_ADMIN_PORT}/v1/status",
-                headers={TOKEN_HEADER: token},
-                timeout=5,
+            answer = httpx.get(
+                f"http://{gateway.ip}:{GATEWAY_ADMIN_PORT}{path}", headers={TOKEN_HEADER: token}, timeout=5
             )
-            status.raise_for_status()
-            out.append(status.json()["routing"])
+            answer.raise_for_status()
+            out.append(answer.json())
         return out
+
+    def routing_digests(self, token: str) -> list[str]:
+        return [status["routing"] for status in self._admin(token, "/v1/status")]
 
     def served(self, token: str, deployment: str) -> list[int]:
         """Each gateway replica's own count of requests routed to `deployment`."""
-        out = []
-        for gateway in self.gateways:
-            metrics = httpx.get(
-                f"http://{gateway.ip}:{GATEWAY_ADMIN_PORT}/v1/metrics",
-                headers={TOKEN_HEADER: token},
-                timeout=5,
-            )
-            metrics.raise_for_status()
-            out.append(int(metrics.json()["endpoints"][ENDPOINT]["deployments"][deployment]["requests"]))
-        return out
+        return [
+            int(m["endpoints"][ENDPOINT]["deployments"][deployment]["requests"])
+            for m in self._admin(token, "/v1/metrics")
+        ]
 
     def uris(self) -> list[str]:
         return [f"http://{g.ip}:{GATEWAY_PORT}/score" for g in self.gateways]
