@@ -22,7 +22,7 @@ from typing import Any
 
 from endpointctl.backends.kubernetes import rollout_state, split
 from endpointctl.backends.kubernetes.client import KubeClient
-from endpointctl.backends.kubernetes.controller.gateways import Gateways
+from endpointctl.backends.kubernetes.controller.gateways import Gateways, Replica
 from endpointctl.backends.kubernetes.rollout_state import StoredRollout, routing_key
 from endpointctl.core.errors import Conflict
 from endpointctl.core.progressive import machine
@@ -84,7 +84,7 @@ class RolloutController:
         assert stored.state is not None
         return await self._route(stored, replicas)
 
-    async def _route(self, stored: StoredRollout, replicas: list[Any]) -> StoredRollout:
+    async def _route(self, stored: StoredRollout, replicas: list[Replica]) -> StoredRollout:
         """Make every replica run the state's split; mark the state routed once all confirm."""
         assert stored.state is not None
         if stored.routed_now and stored.state.phase.terminal:
