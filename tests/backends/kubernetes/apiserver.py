@@ -420,19 +420,15 @@ class Cluster:
             status_.update(
                 phase="Pending",
                 containerStatuses=[
-                    {
-                        "name": c["name"],
-                        "ready": False,
-                        "restartCount": 0,
-                        "image": c["image"],
-                        "imageID": "",
-                        "state": {
+                    _container_status(
+                        c,
+                        {
                             "waiting": {
                                 "reason": "ImagePullBackOff",
                                 "message": f'Back-off pulling image "{c["image"]}"',
                             }
                         },
-                    }
+                    )
                     for c in missing
                 ],
             )
@@ -457,15 +453,7 @@ class Cluster:
                     for i in inits
                 ],
                 containerStatuses=[
-                    {
-                        "name": c["name"],
-                        "ready": False,
-                        "restartCount": 0,
-                        "image": c["image"],
-                        "imageID": "",
-                        "state": {"running": {"startedAt": _now()}},
-                    }
-                    for c in containers
+                    _container_status(c, {"running": {"startedAt": _now()}}) for c in containers
                 ],
             )
         elif crashing:
@@ -543,6 +531,18 @@ class Cluster:
         if dep.get("status") != new:
             dep["status"] = new
             self._bump("Deployment", dep, "MODIFIED")
+
+
+def _container_status(container: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
+    """A container's status as the kubelet reports it before the container is ready."""
+    return {
+        "name": container["name"],
+        "ready": False,
+        "restartCount": 0,
+        "image": container["image"],
+        "imageID": "",
+        "state": state,
+    }
 
 
 def _has(values: list[str] | None, wanted: str) -> bool:

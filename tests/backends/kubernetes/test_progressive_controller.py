@@ -213,6 +213,18 @@ class Cluster:
 
 
 @contextmanager
+def loads(running: Cluster, key: str, tmp_path: Path) -> Iterator[tuple[Load, Load]]:
+    """Steady load through each gateway replica, in a phase named "rollout" from the start."""
+    one, two = running.uris()
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with Load(one, key, REQUEST, tmp_path / "a") as a, Load(two, key, REQUEST, tmp_path / "b") as b:
+        for load in (a, b):
+            load.phase("rollout")
+        yield a, b
+
+
+@contextmanager
 def cluster(apiserver: ApiServer, engine: DockerClient, work: Path) -> Iterator[Cluster]:
     running = Cluster(apiserver, engine, work)
     with running.stack:
@@ -277,12 +289,7 @@ async def test_the_controller_promotes_green_through_both_gateway_replicas_and_s
     svc, key = await _blue_and_green(backend)
     with cluster(apiserver, engine, tmp_path) as running:
         await asyncio.to_thread(running.run_pods)
-        one, two = running.uris()
-        (tmp_path / "a").mkdir()
-        (tmp_path / "b").mkdir()
-        with Load(one, key, REQUEST, tmp_path / "a") as a, Load(two, key, REQUEST, tmp_path / "b") as b:
-            for load in (a, b):
-                load.phase("rollout")
+        with loads(running, key, tmp_path) as (a, b):
             started = await _start(
                 svc, running, to="green", steps=(30, 100), step_seconds=6.0, mirror_first=20,
                 gates=Gates(min_requests=20, p99_slack_ms=200.0),
@@ -340,12 +347,7 @@ async def test_a_failing_candidate_is_rolled_back_in_both_replicas_and_rbac_hold
     svc, key = await _blue_and_green(backend, f"code_configuration.code={flaky}")
     with cluster(apiserver, engine, tmp_path) as running:
         await asyncio.to_thread(running.run_pods)
-        one, two = running.uris()
-        (tmp_path / "a").mkdir()
-        (tmp_path / "b").mkdir()
-        with Load(one, key, REQUEST, tmp_path / "a") as a, Load(two, key, REQUEST, tmp_path / "b") as b:
-            for load in (a, b):
-                load.phase("rollout")
+        with loads(running, key, tmp_path) as (a, b):
             await _start(
                 svc, running, to="green", steps=(20, 100), step_seconds=60.0, gates=Gates(min_requests=20)
             )

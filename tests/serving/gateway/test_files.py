@@ -8,6 +8,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -151,6 +153,27 @@ def _wait_until(predicate: Any, timeout: float = 10) -> None:
         time.sleep(0.05)
 
 
+@contextmanager
+def standalone_gateway(route: MountedVolume, secret: MountedVolume, *extra: str) -> Iterator[tuple[str, str]]:
+    """`python -m endpointctl.serving.gateway` following the two files, as its pod runs it; yields the scoring
+    URL of endpoint ep1 and the admin API's base URL, and checks that it stops cleanly."""
+    cmd = [sys.executable, "-m", "endpointctl.serving.gateway", "--admin-port", "0"]
+    cmd += ["--config-file", str(route.path), "--keys-file", str(secret.path), "--reload-interval", "0.1"]
+    process = subprocess.Popen(
+        [*cmd, *extra], stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+    )
+    try:
+        assert process.stdout is not None
+        started = json.loads(process.stdout.readline())
+        yield (
+            f"http://127.0.0.1:{started['endpoints']['ep1']}/score",
+            f"http://127.0.0.1:{started['admin_port']}",
+        )
+    finally:
+        process.terminate()
+        assert process.wait(15) == 0
+
+
 def test_standalone_gateway_follows_its_files_and_refuses_admin_writes(
     upstreams: UpstreamFactory, volumes: tuple[MountedVolume, MountedVolume]
 ) -> None:
@@ -158,16 +181,7 @@ def test_standalone_gateway_follows_its_files_and_refuses_admin_writes(
     blue = upstreams("blue-0")
     route.write(routing({"blue": deployment(blue)}, {"blue": 100}))
     secret.write(keys(KEY_A))
-    cmd = [sys.executable, "-m", "endpointctl.serving.gateway", "--admin-port", "0"]
-    cmd += ["--config-file", str(route.path), "--keys-file", str(secret.path), "--reload-interval", "0.1"]
-    process = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}
-    )
-    try:
-        assert process.stdout is not None
-        started = json.loads(process.stdout.readline())
-        url = f"http://127.0.0.1:{started['endpoints']['ep1']}/score"
-        admin = f"http://127.0.0.1:{started['admin_port']}"
+    with standalone_gateway(route, secret) as (url, admin):
         assert httpx.post(url, json={}, headers=auth(KEY_A)).status_code == 200
         refused = httpx.put(f"{admin}/v1/config", content=routing({}, {}))
         assert refused.status_code == 403
@@ -175,9 +189,6 @@ def test_standalone_gateway_follows_its_files_and_refuses_admin_writes(
         secret.write(keys(ROTATED))
         _wait_until(lambda: httpx.post(url, json={}, headers=auth(ROTATED)).status_code == 200)
         assert httpx.post(url, json={}, headers=auth(KEY_A)).status_code == 401
-    finally:
-        process.terminate()
-        assert process.wait(15) == 0
 
 
 def test_standalone_gateway_takes_its_wire_limits_from_the_environment(

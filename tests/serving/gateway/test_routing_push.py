@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import socket
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +18,7 @@ from endpointctl.serving.gateway import Gateway
 from endpointctl.serving.gateway.admin import MAX_CONFIG_BYTES, AdminApi
 from endpointctl.serving.gateway.files import FileSource, FileWatcher
 from tests.serving.gateway.conftest import KEY_A, KEY_B, Upstream, UpstreamFactory, auth, deployment
-from tests.serving.gateway.test_files import ROTATED, MountedVolume, keys, routing
+from tests.serving.gateway.test_files import ROTATED, MountedVolume, keys, routing, standalone_gateway
 
 TOKEN = "admin-token-0123456789abcdef"
 ADMIN_AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -220,30 +217,19 @@ def test_standalone_gateway_takes_a_push_ahead_of_its_files(
     token_file = tmp_path / "admin-token"
     token_file.write_text(TOKEN)
     token_file.chmod(0o600)
-    cmd = [sys.executable, "-m", "endpointctl.serving.gateway", "--admin-port", "0"]
-    cmd += ["--config-file", str(route.path), "--keys-file", str(secret.path), "--reload-interval", "0.1"]
-    cmd += ["--admin-token-file", str(token_file)]
-    process = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}
-    )
-    try:
-        assert process.stdout is not None
-        started = json.loads(process.stdout.readline())
-        url = f"http://127.0.0.1:{started['endpoints']['ep1']}/score"
-        admin = f"http://127.0.0.1:{started['admin_port']}"
-        with httpx.Client(timeout=30, headers=ADMIN_AUTH) as http:
-            assert http.post(url, json={}, headers=auth(KEY_A)).json()["instance"] == "blue-0"
-            too_large = http.put(f"{admin}/v1/routing", content=b" " * (MAX_CONFIG_BYTES + 1))
-            assert too_large.status_code == 413
+    with (
+        standalone_gateway(route, secret, "--admin-token-file", str(token_file)) as (url, admin),
+        httpx.Client(timeout=30, headers=ADMIN_AUTH) as http,
+    ):
+        assert http.post(url, json={}, headers=auth(KEY_A)).json()["instance"] == "blue-0"
+        too_large = http.put(f"{admin}/v1/routing", content=b" " * (MAX_CONFIG_BYTES + 1))
+        assert too_large.status_code == 413
 
-            pushed = routing(deps, {"blue": 0, "green": 100})
-            answer = http.put(f"{admin}/v1/routing", content=pushed)
-            assert answer.status_code == 200, answer.text
-            assert answer.json()["routing"] == sha256(pushed)
-            assert http.post(url, json={}, headers=auth(KEY_A)).json()["instance"] == "green-0"
-            # A re-read of the unchanged (stale) files keeps the push.
-            assert http.post(f"{admin}/v1/reload").json()["routing"] == sha256(pushed)
-            assert http.post(url, json={}, headers=auth(KEY_A)).json()["instance"] == "green-0"
-    finally:
-        process.terminate()
-        assert process.wait(15) == 0
+        pushed = routing(deps, {"blue": 0, "green": 100})
+        answer = http.put(f"{admin}/v1/routing", content=pushed)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["routing"] == sha256(pushed)
+        assert http.post(url, json={}, headers=auth(KEY_A)).json()["instance"] == "green-0"
+        # A re-read of the unchanged (stale) files keeps the push.
+        assert http.post(f"{admin}/v1/reload").json()["routing"] == sha256(pushed)
+        assert http.post(url, json={}, headers=auth(KEY_A)).json()["instance"] == "green-0"
